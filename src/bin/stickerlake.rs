@@ -1,0 +1,82 @@
+//! The `stickerlake` binary: parses the command line and dispatches to the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use stickerlake::warehouse::Warehouse;
+use stickerlake::{generate, jobs, query, tailer};
+
+#[derive(Parser)]
+#[command(
+    name = "stickerlake",
+    version,
+    about = "Sticker-search event logs into a Parquet warehouse, and questions about it"
+)]
+#[command(after_help = "Examples:
+  stickerlake generate --out logs --events 10000
+  stickerlake tailer --source 'logs/*.jsonl'
+  stickerlake run all --date yesterday
+  stickerlake sql \"SELECT term, searches FROM search_term_daily ORDER BY searches DESC LIMIT 10\"")]
+struct Cli {
+    /// Warehouse: a local folder or s3://bucket/prefix (S3 settings from the AWS_* variables).
+    #[arg(
+        long,
+        global = true,
+        env = "STICKERLAKE_WAREHOUSE",
+        default_value = "./warehouse",
+        value_name = "URL"
+    )]
+    warehouse: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest JSON-lines logs into raw_events and quarantine, exactly once.
+    Tailer(tailer::TailerArgs),
+    /// Run daily SQL jobs for a day or a range of days.
+    Run(jobs::RunArgs),
+    /// Ad-hoc, read-only SQL over every warehouse table.
+    Sql(query::SqlArgs),
+    /// Write realistic sample logs and a sticker catalog.
+    Generate(generate::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("stickerlake: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Generate(args) = cli.command {
+        return generate::run(args);
+    }
+    let warehouse = Warehouse::open(&cli.warehouse)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Tailer(args) => tailer::run(args, warehouse).await,
+            Command::Run(args) => jobs::run(args, warehouse).await,
+            Command::Sql(args) => query::run(args, warehouse).await,
+            Command::Generate(_) => unreachable!("handled above"),
+        }
+    })
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

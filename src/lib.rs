@@ -1,0 +1,13 @@
+//! stickerlake: sticker-search event logs into a Parquet warehouse (local or S3), daily SQL
+//! jobs and ad-hoc SQL with DataFusion, and offline evaluation of sticker search.
+//!
+//! The binary (`src/bin/stickerlake.rs`) only parses arguments and calls one `run` per
+//! subcommand module.
+
+pub mod dates;
+pub mod generate;
+pub mod jobs;
+pub mod progress;
+pub mod query;
+pub mod tailer;
+pub mod warehouse;

@@ -1,0 +1,249 @@
+//! Tailer checkpoints: how far each source file (known by fingerprint) has been ingested.
+//!
+//! Contract: a checkpoint's offsets are advanced only after the data they cover is durable.
+//! Each flush is a small transaction over object stores that have no transactions:
+//!
+//! 1. save the checkpoint with a `pending` record: the files about to be written and the
+//!    offsets they will cover;
+//! 2. write the data files (each one atomically);
+//! 3. save the checkpoint with the new offsets and no `pending` record.
+//!
+//! After a crash between 1 and 3, [`Checkpoint::recover`] finishes the flush if every
+//! pending file exists (roll forward) or deletes the ones that do exist (roll back), so
+//! every line ends up in the warehouse exactly once.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Entries for files not seen for this long are forgotten.
+const FORGET_AFTER_DAYS: i64 = 14;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    pub tailer_id: String,
+    /// The number of the last completed flush.
+    pub seq: u64,
+    /// Per file fingerprint.
+    pub files: BTreeMap<String, FileCheckpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingFlush>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    /// Where the file was last seen (informational: files are known by fingerprint).
+    pub path: String,
+    /// Bytes ingested: the offset just past the last complete line written.
+    pub offset: u64,
+    /// When a scan last saw the file.
+    pub seen_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingFlush {
+    pub seq: u64,
+    /// Data files of this flush, relative to the warehouse root.
+    pub outputs: Vec<String>,
+    /// The offsets once every output exists.
+    pub files: BTreeMap<String, FileCheckpoint>,
+}
+
+/// What recovery must do about an interrupted flush.
+#[derive(Debug, PartialEq)]
+pub enum Recovery {
+    Nothing,
+    /// Every output exists: adopt the pending offsets.
+    RollForward,
+    /// Some output is missing: delete these (the ones that exist) and keep the old offsets.
+    RollBack(Vec<String>),
+}
+
+impl Checkpoint {
+    pub fn new(tailer_id: &str) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            tailer_id: tailer_id.to_owned(),
+            seq: 0,
+            files: BTreeMap::new(),
+            pending: None,
+        }
+    }
+
+    /// Decides how to finish an interrupted flush, given which pending outputs exist.
+    pub fn recovery(&self, exists: impl Fn(&str) -> bool) -> Recovery {
+        match &self.pending {
+            None => Recovery::Nothing,
+            Some(pending) => {
+                let present: Vec<String> = pending
+                    .outputs
+                    .iter()
+                    .filter(|o| exists(o))
+                    .cloned()
+                    .collect();
+                if present.len() == pending.outputs.len() {
+                    Recovery::RollForward
+                } else {
+                    Recovery::RollBack(present)
+                }
+            }
+        }
+    }
+
+    /// Applies a recovery decision (after the roll-back deletions are done).
+    pub fn recover(&mut self, recovery: &Recovery) {
+        if let Some(pending) = self.pending.take() {
+            if *recovery == Recovery::RollForward {
+                self.seq = pending.seq;
+                self.files = pending.files;
+            }
+        }
+    }
+
+    /// The checkpoint to save before writing `outputs` that advance the offsets to `files`.
+    pub fn begin(&self, outputs: Vec<String>, files: BTreeMap<String, FileCheckpoint>) -> Self {
+        let mut next = self.clone();
+        next.pending = Some(PendingFlush {
+            seq: self.seq + 1,
+            outputs,
+            files,
+        });
+        next
+    }
+
+    /// Forgets files that no scan has seen for a while (rotated away and deleted).
+    pub fn forget_old(&mut self, now: DateTime<Utc>, seen: &HashSet<String>) {
+        let cutoff = now - Duration::days(FORGET_AFTER_DAYS);
+        self.files
+            .retain(|fingerprint, file| seen.contains(fingerprint) || file.seen_at >= cutoff);
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("checkpoints serialize");
+        json.push(b'\n');
+        json
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let checkpoint: Checkpoint =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a valid checkpoint: {e}"))?;
+        if checkpoint.version != FORMAT_VERSION {
+            return Err(format!(
+                "checkpoint format version {} is not supported by this stickerlake (it reads version {FORMAT_VERSION})",
+                checkpoint.version
+            ));
+        }
+        Ok(checkpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn file(path: &str, offset: u64) -> FileCheckpoint {
+        FileCheckpoint {
+            path: path.into(),
+            offset,
+            seen_at: at("2026-11-24T08:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn golden_format() {
+        let mut checkpoint = Checkpoint::new("web-1");
+        checkpoint
+            .files
+            .insert("00ff".into(), file("/var/log/app.jsonl", 120));
+        let pending = checkpoint.begin(
+            vec![
+                "raw_events/event_date=2026-11-23/part-web-1-00000001-0000000000000001.parquet"
+                    .into(),
+            ],
+            BTreeMap::from([("00ff".to_owned(), file("/var/log/app.jsonl", 480))]),
+        );
+        let golden = r#"{
+  "version": 1,
+  "tailer_id": "web-1",
+  "seq": 0,
+  "files": {
+    "00ff": {
+      "path": "/var/log/app.jsonl",
+      "offset": 120,
+      "seen_at": "2026-11-24T08:00:00Z"
+    }
+  },
+  "pending": {
+    "seq": 1,
+    "outputs": [
+      "raw_events/event_date=2026-11-23/part-web-1-00000001-0000000000000001.parquet"
+    ],
+    "files": {
+      "00ff": {
+        "path": "/var/log/app.jsonl",
+        "offset": 480,
+        "seen_at": "2026-11-24T08:00:00Z"
+      }
+    }
+  }
+}
+"#;
+        assert_eq!(String::from_utf8(pending.to_json()).unwrap(), golden);
+        assert_eq!(Checkpoint::from_json(golden.as_bytes()).unwrap(), pending);
+    }
+
+    #[test]
+    fn recovery_rolls_forward_only_when_every_output_exists() {
+        let base = Checkpoint::new("h");
+        let files = BTreeMap::from([("fp".to_owned(), file("a", 10))]);
+        let pending = base.begin(vec!["x".into(), "y".into()], files.clone());
+
+        let mut all = pending.clone();
+        let decision = all.recovery(|_| true);
+        assert_eq!(decision, Recovery::RollForward);
+        all.recover(&decision);
+        assert_eq!((all.seq, &all.files, &all.pending), (1, &files, &None));
+
+        let mut some = pending.clone();
+        let decision = some.recovery(|o| o == "y");
+        assert_eq!(decision, Recovery::RollBack(vec!["y".into()]));
+        some.recover(&decision);
+        assert_eq!(some, base);
+    }
+
+    #[test]
+    fn newer_formats_are_refused_with_a_reason() {
+        let mut checkpoint = Checkpoint::new("h");
+        checkpoint.version = 2;
+        let err = Checkpoint::from_json(&checkpoint.to_json()).unwrap_err();
+        assert!(err.contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn only_long_unseen_files_are_forgotten() {
+        let mut checkpoint = Checkpoint::new("h");
+        let old = FileCheckpoint {
+            seen_at: at("2026-10-01T00:00:00Z"),
+            ..file("old", 1)
+        };
+        checkpoint.files.insert("old".into(), old.clone());
+        checkpoint.files.insert("old-but-seen".into(), old);
+        checkpoint.files.insert("recent".into(), file("recent", 1));
+        checkpoint.forget_old(
+            at("2026-11-24T08:00:00Z"),
+            &HashSet::from(["old-but-seen".to_owned()]),
+        );
+        assert_eq!(
+            checkpoint.files.keys().collect::<Vec<_>>(),
+            ["old-but-seen", "recent"]
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Rows to Arrow batches to Parquet bytes, in the `raw_events` and `quarantine` schemas of
+//! `shared/DESIGN.md`. Pure: nothing here touches storage.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::parse::Event;
+
+pub static RAW_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("message_id", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("query", DataType::Utf8, true),
+        Field::new("term", DataType::Utf8, true),
+        Field::new(
+            "sticker_ids",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+        Field::new("properties", DataType::Utf8, true),
+        Field::new("context", DataType::Utf8, true),
+        Field::new("source", DataType::Utf8, true),
+        Field::new("source_offset", DataType::Int64, true),
+    ]))
+});
+
+pub static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, true),
+        Field::new("source_offset", DataType::Int64, true),
+        Field::new("line", DataType::Binary, true),
+        Field::new("error", DataType::Utf8, true),
+    ]))
+});
+
+/// Column builders for one `raw_events` partition.
+#[derive(Default)]
+pub struct RawEventsBuilder {
+    message_id: StringBuilder,
+    kind: StringBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    user_id: StringBuilder,
+    query: StringBuilder,
+    term: StringBuilder,
+    sticker_ids: ListBuilder<StringBuilder>,
+    properties: StringBuilder,
+    context: StringBuilder,
+    source: StringBuilder,
+    source_offset: Int64Builder,
+    rows: usize,
+}
+
+impl RawEventsBuilder {
+    pub fn append(&mut self, event: &Event, source: &str, offset: u64) {
+        self.message_id.append_value(&event.message_id);
+        self.kind.append_value(&event.kind);
+        self.event_time.append_value(event.event_time_us);
+        self.user_id.append_option(event.user_id.as_deref());
+        self.query.append_option(event.query.as_deref());
+        self.term.append_option(event.term.as_deref());
+        match &event.sticker_ids {
+            Some(ids) => {
+                for id in ids {
+                    self.sticker_ids.values().append_value(id);
+                }
+                self.sticker_ids.append(true);
+            }
+            None => self.sticker_ids.append_null(),
+        }
+        self.properties.append_option(event.properties.as_deref());
+        self.context.append_option(event.context.as_deref());
+        self.source.append_value(source);
+        self.source_offset.append_value(offset as i64);
+        self.rows += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.message_id.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.event_time.finish().with_timezone("UTC")),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.query.finish()),
+            Arc::new(self.term.finish()),
+            Arc::new(self.sticker_ids.finish()),
+            Arc::new(self.properties.finish()),
+            Arc::new(self.context.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.source_offset.finish()),
+        ];
+        RecordBatch::try_new(RAW_EVENTS_SCHEMA.clone(), columns)
+            .expect("builders match the raw_events schema")
+    }
+}
+
+/// Column builders for one `quarantine` partition.
+#[derive(Default)]
+pub struct QuarantineBuilder {
+    source: StringBuilder,
+    source_offset: Int64Builder,
+    line: BinaryBuilder,
+    error: StringBuilder,
+    rows: usize,
+}
+
+impl QuarantineBuilder {
+    pub fn append(&mut self, source: &str, offset: u64, line: &[u8], error: &str) {
+        self.source.append_value(source);
+        self.source_offset.append_value(offset as i64);
+        self.line.append_value(line);
+        self.error.append_value(error);
+        self.rows += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.source.finish()),
+            Arc::new(self.source_offset.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.error.finish()),
+        ];
+        RecordBatch::try_new(QUARANTINE_SCHEMA.clone(), columns)
+            .expect("builders match the quarantine schema")
+    }
+}
+
+/// Encodes one batch as a complete zstd-compressed Parquet file.
+pub fn to_parquet(batch: &RecordBatch) -> parquet::errors::Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into())
+        .build();
+    let mut bytes = Vec::with_capacity(batch.get_array_memory_size() / 4);
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tailer::parse::parse_line;
+    use arrow::array::{Array, AsArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    #[test]
+    fn raw_events_round_trip_through_the_parquet_reader() {
+        let line = br#"{"messageId":"m-1","type":"search","timestamp":"2026-11-23T10:00:00.123Z","userId":"u-42","properties":{"query":"Cat  in a park","results":["a","b"]}}"#;
+        let event = parse_line(line).unwrap();
+        let mut builder = RawEventsBuilder::default();
+        builder.append(&event, "/logs/a.jsonl", 42);
+        let bytes = to_parquet(&builder.finish()).unwrap();
+
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+        assert_eq!(batches.len(), 1);
+        let batch = &batches[0];
+        assert_eq!(batch.schema(), *RAW_EVENTS_SCHEMA);
+        assert_eq!(batch.column(5).as_string::<i32>().value(0), "cat in a park");
+        let ids = batch.column(6).as_list::<i32>().value(0);
+        assert_eq!(ids.as_string::<i32>().value(1), "b");
+        assert!(batch.column(8).is_null(0));
+        assert_eq!(
+            batch
+                .column(10)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0),
+            42
+        );
+    }
+
+    #[test]
+    fn quarantine_keeps_raw_bytes() {
+        let mut builder = QuarantineBuilder::default();
+        builder.append(
+            "/logs/a.jsonl",
+            7,
+            b"\xff bad",
+            "invalid UTF-8 at byte 0 of the line",
+        );
+        let batch = builder.finish();
+        assert_eq!(batch.column(2).as_binary::<i32>().value(0), b"\xff bad");
+        assert!(!to_parquet(&batch).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,115 @@
+//! `stickerlake tailer`: JSON-lines logs into date-partitioned Parquet, exactly once.
+//!
+//! Guarantees (see `shared/DESIGN.md`):
+//! - every complete line of a matched file ends up exactly once in `raw_events` (valid) or
+//!   `quarantine` (anything else), whatever kills the process: data files are written before
+//!   the checkpoint that covers them, and an interrupted flush is finished or undone on the
+//!   next start ([`checkpoint`]);
+//! - a partial last line waits for its newline; files are known by content ([`source`]), so
+//!   rotation by rename or by copy-then-truncate loses nothing as long as the globs match the
+//!   rotated names;
+//! - memory is bounded by `--max-rows`/`--max-bytes`, not by the size of the logs.
+
+mod batch;
+mod checkpoint;
+mod encode;
+mod lines;
+pub mod normalize;
+pub mod parse;
+mod run;
+mod source;
+mod state;
+
+pub use encode::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+pub use run::run;
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Arguments of `stickerlake tailer`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake tailer --source '/var/log/app/*.jsonl*'
+  stickerlake --warehouse s3://lake/prod tailer --source '/var/log/app/*.jsonl*' --follow")]
+pub struct TailerArgs {
+    /// Log files to read (a glob; repeat for more). Match rotated names too (`app.jsonl*`) so
+    /// the end of a rotated file is still read.
+    #[arg(long = "source", value_name = "GLOB", required = true, value_parser = parse_glob)]
+    pub sources: Vec<String>,
+    /// Ingest what is there now and exit (the default; for cron).
+    #[arg(long, conflicts_with = "follow")]
+    pub once: bool,
+    /// Keep running, flushing at least every --flush-interval seconds; SIGINT/SIGTERM flush,
+    /// checkpoint and exit.
+    #[arg(long)]
+    pub follow: bool,
+    /// Keep checkpoints in this local folder instead of the warehouse's `_state/`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Name of this tailer's checkpoint and prefix of its file names; one per host (default:
+    /// the host name).
+    #[arg(long, value_name = "NAME", value_parser = parse_tailer_id)]
+    pub tailer_id: Option<String>,
+    /// Flush after this many rows.
+    #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rows: u64,
+    /// Flush after this many bytes of log lines (bounds memory).
+    #[arg(long, value_name = "N", default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bytes: u64,
+    /// With --follow: the longest a read line waits before it is written.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub flush_interval: Duration,
+    /// Longer lines are quarantined (their first N bytes kept).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(16..=(1 << 30)))]
+    pub max_line_bytes: u64,
+}
+
+fn parse_glob(text: &str) -> Result<String, String> {
+    glob::Pattern::new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("not a valid glob pattern: {e}"))
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err("must be a positive number of seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_tailer_id(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !text.starts_with(['.', '_']);
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err("use 1-64 letters, digits, '-', '_' or '.', not starting with '.' or '_'".into())
+    }
+}
+
+/// This host's name, made safe for a file name.
+fn default_tailer_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let id: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    parse_tailer_id(&id).unwrap_or_else(|_| "tailer".to_owned())
+}

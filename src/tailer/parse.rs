@@ -1,0 +1,324 @@
+//! Turning one log line into an [`Event`] or a readable reason to quarantine it.
+//!
+//! Pure: bytes in, value out. The validity rules are those of `shared/DESIGN.md` ("Events");
+//! every rejection names the field that was wrong so that whoever reads the quarantine
+//! can fix the producer.
+
+use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::normalize::normalize_term;
+
+/// A valid event, in the shape of a `raw_events` row (without its source position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub message_id: String,
+    pub kind: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub event_time_us: i64,
+    pub user_id: Option<String>,
+    pub query: Option<String>,
+    pub term: Option<String>,
+    pub sticker_ids: Option<Vec<String>>,
+    /// `properties` exactly as sent (JSON text).
+    pub properties: Option<String>,
+    /// `context` exactly as sent (JSON text).
+    pub context: Option<String>,
+}
+
+/// The envelope as it appears on the wire. Values stay raw so that each one can be checked
+/// with a message naming it, and `properties`/`context` can be kept byte for byte.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "messageId", borrow)]
+    message_id: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "userId", borrow)]
+    user_id: Option<&'a RawValue>,
+    #[serde(rename = "anonymousId", borrow)]
+    anonymous_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    properties: Option<&'a RawValue>,
+    #[serde(borrow)]
+    context: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct Properties<'a> {
+    #[serde(borrow)]
+    query: Option<&'a RawValue>,
+    #[serde(borrow)]
+    results: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sticker_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sticker_ids: Option<&'a RawValue>,
+}
+
+/// Parses one line (without its line terminator). `Err` holds the quarantine reason.
+pub fn parse_line(line: &[u8]) -> Result<Event, String> {
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
+    if !text.trim_start().starts_with('{') {
+        return Err("not a JSON object: every line must be one JSON object".into());
+    }
+    let envelope: Envelope =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+
+    let message_id = required_string(envelope.message_id, "messageId")?;
+    let kind = required_string(envelope.kind, "type")?;
+    let timestamp = required_string(envelope.timestamp, "timestamp")?;
+    let event_time_us = parse_timestamp(&timestamp)?;
+    let user_id = match envelope.user_id {
+        Some(raw) => Some(lenient_string(raw)),
+        None => envelope.anonymous_id.map(lenient_string),
+    };
+
+    let typed = TypedFields::extract(&kind, envelope.properties)?;
+    let term = typed.query.as_deref().map(normalize_term);
+    Ok(Event {
+        message_id,
+        kind,
+        event_time_us,
+        user_id,
+        query: typed.query,
+        term,
+        sticker_ids: typed.sticker_ids,
+        properties: envelope.properties.map(|raw| raw.get().to_owned()),
+        context: envelope.context.map(|raw| raw.get().to_owned()),
+    })
+}
+
+/// The fields that depend on the event type.
+struct TypedFields {
+    query: Option<String>,
+    sticker_ids: Option<Vec<String>>,
+}
+
+impl TypedFields {
+    fn extract(kind: &str, properties: Option<&RawValue>) -> Result<Self, String> {
+        let known = matches!(kind, "search" | "select" | "report");
+        let props: Properties = match properties {
+            Some(raw) if raw.get().starts_with('{') => serde_json::from_str(raw.get())
+                .map_err(|e| format!("invalid field `properties`: {e}"))?,
+            Some(raw) if known => {
+                return Err(format!(
+                    "field `properties` must be an object, found {}",
+                    json_kind(raw)
+                ))
+            }
+            _ if known => {
+                return Err(format!(
+                    "missing field `properties` ({kind} events need it)"
+                ))
+            }
+            _ => Properties::default(),
+        };
+        if !known {
+            // Other types follow the envelope rules alone; keep a string query if there is one.
+            let query = props.query.and_then(|raw| string_value(raw).ok());
+            return Ok(Self {
+                query,
+                sticker_ids: None,
+            });
+        }
+        let query = Some(required_field(props.query, "properties.query", false)?);
+        let sticker_ids = match kind {
+            "search" => match props.results {
+                Some(raw) => Some(string_array(raw, "properties.results", false)?),
+                None => None,
+            },
+            "select" => Some(vec![required_field(
+                props.sticker_id,
+                "properties.sticker_id",
+                false,
+            )?]),
+            _ => match props.sticker_ids {
+                Some(raw) => Some(string_array(raw, "properties.sticker_ids", true)?),
+                None => return Err("missing field `properties.sticker_ids`".into()),
+            },
+        };
+        Ok(Self { query, sticker_ids })
+    }
+}
+
+fn required_string(raw: Option<&RawValue>, name: &str) -> Result<String, String> {
+    required_field(raw, name, true)
+}
+
+fn required_field(raw: Option<&RawValue>, name: &str, non_empty: bool) -> Result<String, String> {
+    let raw = raw.ok_or_else(|| format!("missing field `{name}`"))?;
+    let value = string_value(raw)
+        .map_err(|found| format!("field `{name}` must be a string, found {found}"))?;
+    if non_empty && value.is_empty() {
+        return Err(format!("field `{name}` must not be empty"));
+    }
+    Ok(value)
+}
+
+fn string_array(raw: &RawValue, name: &str, non_empty: bool) -> Result<Vec<String>, String> {
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+        format!(
+            "field `{name}` must be an array of strings, found {}",
+            json_kind(raw)
+        )
+    })?;
+    if non_empty && items.is_empty() {
+        return Err(format!("field `{name}` must not be an empty array"));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            string_value(item)
+                .map_err(|found| format!("field `{name}[{i}]` must be a string, found {found}"))
+        })
+        .collect()
+}
+
+/// The string a raw JSON value holds, or the kind of value it is instead.
+fn string_value(raw: &RawValue) -> Result<String, &'static str> {
+    if raw.get().starts_with('"') {
+        serde_json::from_str(raw.get()).map_err(|_| "a malformed string")
+    } else {
+        Err(json_kind(raw))
+    }
+}
+
+/// `userId`/`anonymousId` are not part of validity: a non-string id is kept as its JSON text.
+fn lenient_string(raw: &RawValue) -> String {
+    string_value(raw).unwrap_or_else(|_| raw.get().to_owned())
+}
+
+fn json_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+fn parse_timestamp(text: &str) -> Result<i64, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| format!("field `timestamp` is not an RFC 3339 timestamp ({text:?}: {e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Event {
+        parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn reason(line: &[u8]) -> String {
+        parse_line(line).expect_err("line should be quarantined")
+    }
+
+    #[test]
+    fn the_three_design_examples_parse() {
+        let search = ok(
+            r#"{"messageId":"m-1","type":"search","timestamp":"2026-11-23T10:00:00.123Z","userId":"u-42","context":{"app":{"version":"5.1.0"},"os":{"name":"iOS"}},"properties":{"query":"Cat in a park","results":["st_000001","st_000002"],"latency_ms":18}}"#,
+        );
+        assert_eq!(search.message_id, "m-1");
+        assert_eq!(search.event_time_us, 1_795_428_000_123_000);
+        assert_eq!(search.user_id.as_deref(), Some("u-42"));
+        assert_eq!(search.term.as_deref(), Some("cat in a park"));
+        assert_eq!(
+            search.sticker_ids,
+            Some(vec!["st_000001".into(), "st_000002".into()])
+        );
+        assert_eq!(
+            search.properties.as_deref(),
+            Some(
+                r#"{"query":"Cat in a park","results":["st_000001","st_000002"],"latency_ms":18}"#
+            )
+        );
+        assert_eq!(
+            search.context.as_deref(),
+            Some(r#"{"app":{"version":"5.1.0"},"os":{"name":"iOS"}}"#)
+        );
+
+        let select = ok(
+            r#"{"messageId":"m-2","type":"select","timestamp":"2026-11-23T10:00:04Z","userId":"u-42","properties":{"query":"Cat in a park","sticker_id":"st_000002","position":1}}"#,
+        );
+        assert_eq!(select.sticker_ids, Some(vec!["st_000002".into()]));
+        assert_eq!(select.context, None);
+
+        let report = ok(
+            r#"{"messageId":"m-3","type":"report","timestamp":"2026-11-23T12:00:00+02:00","anonymousId":"a-9","properties":{"query":"cat in a park","sticker_ids":["st_000007","st_000009"],"reason":"offensive"}}"#,
+        );
+        assert_eq!(report.user_id.as_deref(), Some("a-9"));
+        // 12:00 at +02:00 is 10:00 UTC.
+        assert_eq!(report.event_time_us, 1_795_428_000_000_000);
+    }
+
+    #[test]
+    fn user_id_falls_back_to_anonymous_id_when_null() {
+        let e = ok(
+            r#"{"messageId":"m","type":"x","timestamp":"2026-01-01T00:00:00Z","userId":null,"anonymousId":"a"}"#,
+        );
+        assert_eq!(e.user_id.as_deref(), Some("a"));
+        let e = ok(r#"{"messageId":"m","type":"x","timestamp":"2026-01-01T00:00:00Z","userId":7}"#);
+        assert_eq!(e.user_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn other_types_need_only_the_envelope() {
+        let e = ok(
+            r#"{"messageId":"m","type":"app_open","timestamp":"2026-01-01T00:00:00.123456789-05:30","properties":[1,2]}"#,
+        );
+        assert_eq!(e.kind, "app_open");
+        assert_eq!(e.query, None);
+        assert_eq!(e.sticker_ids, None);
+        assert_eq!(e.properties.as_deref(), Some("[1,2]"));
+    }
+
+    #[test]
+    fn search_query_may_be_empty_and_results_absent() {
+        let e = ok(
+            r#"{"messageId":"m","type":"search","timestamp":"2026-01-01T00:00:00Z","properties":{"query":""}}"#,
+        );
+        assert_eq!(e.term.as_deref(), Some(""));
+        assert_eq!(e.sticker_ids, None);
+    }
+
+    #[test]
+    fn each_kind_of_bad_line_names_what_is_wrong() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"{not json", "invalid JSON"),
+            (b"[1,2]", "not a JSON object"),
+            (b"\xff\xfe{}", "invalid UTF-8 at byte 0"),
+            (br#"{"type":"x","timestamp":"2026-01-01T00:00:00Z"}"#, "missing field `messageId`"),
+            (br#"{"messageId":"","type":"x","timestamp":"2026-01-01T00:00:00Z"}"#, "`messageId` must not be empty"),
+            (br#"{"messageId":5,"type":"x","timestamp":"2026-01-01T00:00:00Z"}"#, "`messageId` must be a string, found a number"),
+            (br#"{"messageId":"m","timestamp":"2026-01-01T00:00:00Z"}"#, "missing field `type`"),
+            (br#"{"messageId":"m","type":"x","timestamp":"yesterday"}"#, "not an RFC 3339 timestamp"),
+            (br#"{"messageId":"m","type":"x","timestamp":"2026-01-01 00:00:00"}"#, "not an RFC 3339 timestamp"),
+            (br#"{"messageId":"m","type":"search","timestamp":"2026-01-01T00:00:00Z"}"#, "missing field `properties`"),
+            (br#"{"messageId":"m","type":"search","timestamp":"2026-01-01T00:00:00Z","properties":{}}"#, "missing field `properties.query`"),
+            (br#"{"messageId":"m","type":"search","timestamp":"2026-01-01T00:00:00Z","properties":{"query":"a","results":["x",3]}}"#, "`properties.results[1]` must be a string, found a number"),
+            (br#"{"messageId":"m","type":"select","timestamp":"2026-01-01T00:00:00Z","properties":{"query":"a"}}"#, "missing field `properties.sticker_id`"),
+            (br#"{"messageId":"m","type":"report","timestamp":"2026-01-01T00:00:00Z","properties":{"query":"a","sticker_ids":[]}}"#, "`properties.sticker_ids` must not be an empty array"),
+            (br#"{"messageId":"m","type":"report","timestamp":"2026-01-01T00:00:00Z","properties":{"query":"a","sticker_ids":"st_1"}}"#, "must be an array of strings, found a string"),
+            (br#"{"messageId":"m","type":"report","timestamp":"2026-01-01T00:00:00Z","properties":"x"}"#, "`properties` must be an object"),
+            (br#"{"messageId":"a","messageId":"b","type":"x","timestamp":"2026-01-01T00:00:00Z"}"#, "duplicate field `messageId`"),
+        ];
+        for (line, expected) in cases {
+            let got = reason(line);
+            assert!(
+                got.contains(expected),
+                "{}: got {got:?}, expected it to contain {expected:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+}

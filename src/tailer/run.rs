@@ -1,0 +1,359 @@
+//! The tailer's driver: scan, read, batch, flush (data first, checkpoint last), repeat.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
+
+use super::batch::{Batch, Outcome, Output};
+use super::checkpoint::{Checkpoint, FileCheckpoint, Recovery};
+use super::lines::LineReader;
+use super::source::{fingerprint, scan, SourceError, SourceFile};
+use super::state::StateStore;
+use super::{default_tailer_id, TailerArgs};
+use crate::progress;
+use crate::warehouse::Warehouse;
+
+/// Uploads in flight at once during a flush.
+const PARALLEL_UPLOADS: usize = 4;
+
+pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
+    let state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
+    let checkpoint = recover(&warehouse, &state, &id).await?;
+    let stop = stop_on_signal();
+    let mut tailer = Tailer {
+        next_files: checkpoint.files.clone(),
+        checkpoint,
+        warehouse,
+        state,
+        id,
+        batch: Batch::default(),
+        batch_started: None,
+        stats: Stats::default(),
+        stop: stop.clone(),
+        args,
+    };
+    let result = if tailer.args.follow {
+        tailer.follow().await
+    } else {
+        tailer.once().await
+    };
+    // Whatever happened, make durable what was read.
+    let flushed = tailer.flush().await;
+    println!("{}", tailer.stats.summary(started.elapsed()));
+    result?;
+    flushed?;
+    if stop.load(Ordering::SeqCst) && !tailer.args.follow {
+        bail!(
+            "interrupted: what was read so far is written and checkpointed; run again to continue"
+        );
+    }
+    Ok(())
+}
+
+/// Finishes or undoes a flush that a crash interrupted.
+async fn recover(
+    warehouse: &Warehouse,
+    state: &StateStore,
+    id: &str,
+) -> anyhow::Result<Checkpoint> {
+    let mut checkpoint = state.load(id).await?;
+    let Some(pending) = &checkpoint.pending else {
+        return Ok(checkpoint);
+    };
+    let mut present = HashSet::new();
+    for output in &pending.outputs {
+        if warehouse.exists(&warehouse.path(output)).await? {
+            present.insert(output.clone());
+        }
+    }
+    let recovery = checkpoint.recovery(|o| present.contains(o));
+    if let Recovery::RollBack(partial) = &recovery {
+        for output in partial {
+            warehouse.delete(&warehouse.path(output)).await?;
+        }
+    }
+    eprintln!(
+        "tailer: finished an interrupted flush from the last run ({})",
+        match recovery {
+            Recovery::RollForward => "its files were complete: kept",
+            _ => "its files were incomplete: removed, the lines will be read again",
+        }
+    );
+    checkpoint.recover(&recovery);
+    state.save(&checkpoint).await?;
+    Ok(checkpoint)
+}
+
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    stop
+}
+
+struct Tailer {
+    args: TailerArgs,
+    id: String,
+    warehouse: Warehouse,
+    state: StateStore,
+    /// As last saved.
+    checkpoint: Checkpoint,
+    /// Offsets of what is in `batch` (or saved): the next checkpoint's files.
+    next_files: BTreeMap<String, FileCheckpoint>,
+    batch: Batch,
+    batch_started: Option<Instant>,
+    stats: Stats,
+    stop: Arc<AtomicBool>,
+}
+
+impl Tailer {
+    async fn once(&mut self) -> anyhow::Result<()> {
+        let files = self.scan(true)?;
+        let todo: u64 = files
+            .iter()
+            .map(|f| f.size.saturating_sub(self.offset_of(f)))
+            .sum();
+        let bar = progress::bytes_bar(todo, "tailer");
+        let result = self.read_files(&files, &bar).await;
+        bar.finish_and_clear();
+        result
+    }
+
+    async fn follow(&mut self) -> anyhow::Result<()> {
+        let poll = self.args.flush_interval.min(Duration::from_millis(500));
+        let hidden = ProgressBar::hidden();
+        while !self.stopped() {
+            let files = self.scan(false)?;
+            self.read_files(&files, &hidden).await?;
+            let due = self
+                .batch_started
+                .is_some_and(|t| t.elapsed() >= self.args.flush_interval);
+            if due {
+                self.flush().await?;
+            }
+            let mut waited = Duration::ZERO;
+            while waited < poll && !self.stopped() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                waited += Duration::from_millis(50);
+            }
+        }
+        Ok(())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn offset_of(&self, file: &SourceFile) -> u64 {
+        self.next_files
+            .get(&file.fingerprint)
+            .map_or(0, |f| f.offset)
+    }
+
+    /// Finds the files; problems with some of them are reported and the rest are read.
+    fn scan(&mut self, missing_is_error: bool) -> anyhow::Result<Vec<SourceFile>> {
+        let (files, errors) = scan(&self.args.sources);
+        for error in errors {
+            let fatal = match error {
+                SourceError::NoMatch(_) => missing_is_error,
+                SourceError::BadPattern(..) => true,
+                SourceError::Unreadable { .. } => !self.args.follow,
+            };
+            eprintln!(
+                "tailer: {}{error}",
+                if fatal { "error: " } else { "warning: " }
+            );
+            if fatal {
+                self.stats.failures += 1;
+            }
+        }
+        if self.stats.failures > 0 && files.is_empty() {
+            bail!("nothing to read ({} problem(s) above)", self.stats.failures);
+        }
+        let now = Utc::now();
+        for file in &files {
+            let entry = self
+                .next_files
+                .entry(file.fingerprint.clone())
+                .or_insert(FileCheckpoint {
+                    path: String::new(),
+                    offset: 0,
+                    seen_at: now,
+                });
+            entry.path = file.path.display().to_string();
+            entry.seen_at = now;
+        }
+        let seen: HashSet<String> = files.iter().map(|f| f.fingerprint.clone()).collect();
+        let mut pruned = Checkpoint::new(&self.id);
+        pruned.files = std::mem::take(&mut self.next_files);
+        pruned.forget_old(now, &seen);
+        self.next_files = pruned.files;
+        Ok(files)
+    }
+
+    async fn read_files(&mut self, files: &[SourceFile], bar: &ProgressBar) -> anyhow::Result<()> {
+        for file in files {
+            if self.stopped() {
+                break;
+            }
+            let offset = self.offset_of(file);
+            if file.size < offset {
+                eprintln!(
+                    "tailer: warning: {} is shorter ({} bytes) than what was already read from it ({offset}); skipped",
+                    file.path.display(),
+                    file.size
+                );
+                continue;
+            }
+            if file.size == offset {
+                continue;
+            }
+            if let Err(e) = self.read_file(file, offset, bar).await {
+                if !self.args.follow {
+                    self.stats.failures += 1;
+                }
+                eprintln!("tailer: error: {e:#}");
+            }
+        }
+        if self.stats.failures > 0 && !self.args.follow {
+            self.flush().await?;
+            bail!(
+                "{} source problem(s); everything else was ingested",
+                self.stats.failures
+            );
+        }
+        Ok(())
+    }
+
+    async fn read_file(
+        &mut self,
+        file: &SourceFile,
+        offset: u64,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let path = file.path.display().to_string();
+        let mut handle = File::open(&file.path).with_context(|| format!("cannot read {path}"))?;
+        // The path may have been rotated since the scan: read only the file scanned.
+        if fingerprint(&mut handle)?.as_deref() != Some(file.fingerprint.as_str()) {
+            return Ok(());
+        }
+        handle.seek(SeekFrom::Start(offset))?;
+        let mut reader = LineReader::new(handle, offset, self.args.max_line_bytes as usize);
+        let mut last = offset;
+        while let Some(line) = reader
+            .next_line()
+            .with_context(|| format!("cannot read {path}"))?
+        {
+            match self.batch.add(&line, &path) {
+                Outcome::Event => self.stats.events += 1,
+                Outcome::Quarantined => self.stats.quarantined += 1,
+                Outcome::Blank => {}
+            }
+            self.stats.lines += 1;
+            self.batch_started.get_or_insert_with(Instant::now);
+            let consumed = reader.consumed_offset();
+            bar.inc(consumed - last);
+            last = consumed;
+            if let Some(entry) = self.next_files.get_mut(&file.fingerprint) {
+                entry.offset = consumed;
+            }
+            if self.batch_is_full() {
+                self.flush().await?;
+            }
+            if self.stopped() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn batch_is_full(&self) -> bool {
+        self.batch.rows() as u64 >= self.args.max_rows
+            || self.batch.bytes() as u64 >= self.args.max_bytes
+    }
+
+    /// Writes the batch, then the checkpoint that covers it.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        self.batch_started = None;
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() && self.next_files == self.checkpoint.files {
+            return Ok(());
+        }
+        let seq = self.checkpoint.seq + 1;
+        let outputs = tokio::task::block_in_place(|| {
+            batch.encode(&self.id, seq, Utc::now().date_naive(), rand::random::<u64>)
+        })
+        .context("encoding Parquet")?;
+        let paths = outputs.iter().map(|o| o.path.clone()).collect();
+        let mut next = self.checkpoint.begin(paths, self.next_files.clone());
+        if !outputs.is_empty() {
+            self.state.save(&next).await?;
+            self.upload(outputs).await?;
+        }
+        next.recover(&Recovery::RollForward);
+        self.state.save(&next).await?;
+        self.checkpoint = next;
+        Ok(())
+    }
+
+    async fn upload(&mut self, outputs: Vec<Output>) -> anyhow::Result<()> {
+        for output in &outputs {
+            self.stats.files_written += 1;
+            self.stats.bytes_written += output.bytes.len() as u64;
+        }
+        let warehouse = &self.warehouse;
+        futures::stream::iter(outputs)
+            .map(|output| async move {
+                warehouse
+                    .put(&warehouse.path(&output.path), output.bytes)
+                    .await
+            })
+            .buffer_unordered(PARALLEL_UPLOADS)
+            .try_collect::<Vec<()>>()
+            .await
+            .context("writing the batch (it will be retried on the next run)")?;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    lines: u64,
+    events: u64,
+    quarantined: u64,
+    files_written: u64,
+    bytes_written: u64,
+    failures: u64,
+}
+
+impl Stats {
+    fn summary(&self, elapsed: Duration) -> String {
+        format!(
+            "tailer: {} lines read, {} events written, {} quarantined, {} files written ({}), {:.2} s",
+            self.lines,
+            self.events,
+            self.quarantined,
+            self.files_written,
+            progress::human_bytes(self.bytes_written),
+            elapsed.as_secs_f64()
+        )
+    }
+}

@@ -1,0 +1,158 @@
+//! Finding the log files and knowing them by content.
+//!
+//! A file is known by a fingerprint of its first line (at most [`FINGERPRINT_BYTES`]), not
+//! by path or inode: a file renamed by rotation keeps its fingerprint and its checkpoint, a
+//! copy made by copy-then-truncate rotation is the same file as far as the tailer is
+//! concerned, and a re-created or truncated file is new. A file whose first line is not
+//! complete yet has no fingerprint and is skipped until it has one.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+pub const FINGERPRINT_BYTES: usize = 4096;
+
+/// A matched log file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub fingerprint: String,
+    pub size: u64,
+}
+
+/// A problem with one glob or file; the others are still read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("--source {0:?} is not a valid glob pattern: {1}")]
+    BadPattern(String, glob::PatternError),
+    #[error("no file matches --source {0:?}: check the path (globs like /var/log/app/*.jsonl* also match rotated files)")]
+    NoMatch(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: io::Error },
+}
+
+/// The fingerprint of a file's content, or `None` while its first line is incomplete.
+pub fn fingerprint(file: &mut File) -> io::Result<Option<String>> {
+    let mut head = vec![0u8; FINGERPRINT_BYTES];
+    file.seek(SeekFrom::Start(0))?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(fingerprint_of(&head[..filled]))
+}
+
+/// Pure part of [`fingerprint`]: hashes the first line, newline included.
+pub fn fingerprint_of(head: &[u8]) -> Option<String> {
+    let first_line = match memchr::memchr(b'\n', head) {
+        Some(pos) => &head[..=pos],
+        None if head.len() >= FINGERPRINT_BYTES => &head[..FINGERPRINT_BYTES],
+        None => return None,
+    };
+    Some(format!("{:016x}", xxh3_64(first_line)))
+}
+
+/// Expands the globs. Files matched by several globs, or copies with the same content
+/// (copy-then-truncate rotation), are returned once: the largest copy.
+pub fn scan(patterns: &[String]) -> (Vec<SourceFile>, Vec<SourceError>) {
+    let mut files: Vec<SourceFile> = Vec::new();
+    let mut errors = Vec::new();
+    for pattern in patterns {
+        let paths = match glob::glob(pattern) {
+            Ok(paths) => paths,
+            Err(e) => {
+                errors.push(SourceError::BadPattern(pattern.clone(), e));
+                continue;
+            }
+        };
+        let mut matched = false;
+        for entry in paths {
+            let path = match entry {
+                Ok(path) => path,
+                Err(e) => {
+                    let path = e.path().to_owned();
+                    errors.push(SourceError::Unreadable {
+                        path,
+                        source: e.into(),
+                    });
+                    continue;
+                }
+            };
+            if path.is_dir() {
+                continue;
+            }
+            matched = true;
+            match identify(&path) {
+                Ok(Some(file)) => files.push(file),
+                Ok(None) => {}
+                Err(source) => errors.push(SourceError::Unreadable { path, source }),
+            }
+        }
+        if !matched {
+            errors.push(SourceError::NoMatch(pattern.clone()));
+        }
+    }
+    (dedup_by_content(files), errors)
+}
+
+fn identify(path: &Path) -> io::Result<Option<SourceFile>> {
+    let mut file = File::open(path)?;
+    let size = file.metadata()?.len();
+    Ok(fingerprint(&mut file)?.map(|fingerprint| SourceFile {
+        path: path.to_owned(),
+        fingerprint,
+        size,
+    }))
+}
+
+fn dedup_by_content(mut files: Vec<SourceFile>) -> Vec<SourceFile> {
+    // Largest first within a fingerprint, then a stable order by path.
+    files.sort_by(|a, b| {
+        (&a.fingerprint, std::cmp::Reverse(a.size), &a.path).cmp(&(
+            &b.fingerprint,
+            std::cmp::Reverse(b.size),
+            &b.path,
+        ))
+    });
+    files.dedup_by(|later, first| later.fingerprint == first.fingerprint);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_needs_a_complete_first_line() {
+        assert_eq!(fingerprint_of(b""), None);
+        assert_eq!(fingerprint_of(b"{\"partial"), None);
+        let a = fingerprint_of(b"line one\n").unwrap();
+        assert_eq!(fingerprint_of(b"line one\nmore\nand more").unwrap(), a);
+        assert_ne!(fingerprint_of(b"line two\n").unwrap(), a);
+        assert!(fingerprint_of(&[b'x'; FINGERPRINT_BYTES]).is_some());
+    }
+
+    #[test]
+    fn copies_are_one_file_the_largest() {
+        let file = |path: &str, fp: &str, size| SourceFile {
+            path: path.into(),
+            fingerprint: fp.into(),
+            size,
+        };
+        let files = vec![
+            file("b.log", "1", 10),
+            file("b.log.1", "1", 30),
+            file("a.log", "2", 5),
+        ];
+        assert_eq!(
+            dedup_by_content(files),
+            vec![file("a.log", "2", 5), file("b.log.1", "1", 30)]
+        );
+    }
+}
