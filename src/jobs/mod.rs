@@ -1,10 +1,104 @@
-//! Daily SQL jobs (`stickerlake run`).
-use crate::warehouse::Warehouse;
+//! `stickerlake run`: the daily SQL jobs in `sql/` (or `--sql-dir`), one output partition per
+//! day. A new `.sql` file is a new job; see [`job`] for how a job is declared and [`runner`]
+//! for what a run guarantees.
+
+mod job;
+mod runner;
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use chrono::NaiveDate;
 use clap::Args;
 
-#[derive(Debug, Args)]
-pub struct RunArgs {}
+pub use job::{discover, Job};
+pub use runner::{run_job_for_day, RunRecord};
 
-pub async fn run(_args: RunArgs, _warehouse: Warehouse) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+use crate::dates::{days, parse_date};
+use crate::progress;
+use crate::query::WarehouseTables;
+use crate::warehouse::Warehouse;
+
+/// Arguments of `stickerlake run`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake run all --date yesterday
+  stickerlake run search_term_daily --from 2026-11-01 --to 2026-11-23
+  stickerlake run all --date 2026-11-23 --sql-dir my_jobs")]
+pub struct RunArgs {
+    /// A job's name (the stem of its .sql file), or `all`.
+    #[arg(value_name = "JOB|all")]
+    pub job: String,
+    /// The day to compute (YYYY-MM-DD, today or yesterday; UTC).
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    pub date: Option<NaiveDate>,
+    /// First day of a range (with --to).
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day of a range, included.
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Folder of the job files.
+    #[arg(long, value_name = "DIR", default_value = "sql")]
+    pub sql_dir: PathBuf,
+}
+
+pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let (from, to) = match (args.date, args.from, args.to) {
+        (Some(day), _, _) => (day, day),
+        (None, Some(from), Some(to)) => (from, to),
+        _ => bail!("give --date D, or --from D --to D"),
+    };
+    if to < from {
+        bail!("--from {from} is after --to {to}");
+    }
+    let jobs = job::select(discover(&args.sql_dir)?, &args.job, &args.sql_dir)?;
+    let tables = WarehouseTables::load(&warehouse).await?;
+    let days = days(from, to);
+    let bar = progress::count_bar((days.len() * jobs.len()) as u64, "run");
+    let mut failures = Vec::new();
+    for day in &days {
+        for job in &jobs {
+            bar.set_message(format!("{} {day}", job.name));
+            match run_job_for_day(&warehouse, &tables, job, *day).await {
+                Ok(record) => bar.suspend(|| println!("{}", summary(&record))),
+                Err(e) => {
+                    bar.suspend(|| eprintln!("run: {} {day} failed: {e:#}", job.name));
+                    failures.push(format!("{} {day}", job.name));
+                }
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} job run(s) failed ({}); their old outputs are unchanged",
+            failures.len(),
+            days.len() * jobs.len(),
+            failures.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn summary(record: &RunRecord) -> String {
+    let read: Vec<String> = record
+        .inputs
+        .iter()
+        .map(|i| format!("{} rows in {} file(s) of {}", i.rows, i.files, i.table))
+        .collect();
+    format!(
+        "run: {} {}: read {}; wrote {} rows to {} in {:.2} s",
+        record.job,
+        record.day,
+        if read.is_empty() {
+            "nothing".to_owned()
+        } else {
+            read.join(", ")
+        },
+        record.rows_written,
+        record.output,
+        record.seconds
+    )
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate};
 
-use super::encode::{to_parquet, QuarantineBuilder, RawEventsBuilder};
+use super::encode::{QuarantineBuilder, RawEventsBuilder};
 use super::lines::Line;
 use super::parse::parse_line;
-use crate::warehouse::{data_file_name, partition_dir, Table};
+use crate::warehouse::{data_file_name, encode_parquet, partition_dir, Table};
 
 #[derive(Default)]
 pub struct Batch {
@@ -106,7 +106,7 @@ impl Batch {
             let name = data_file_name(writer_id, seq, nonce());
             outputs.push(Output {
                 path: format!("{dir}/{name}"),
-                bytes: Bytes::from(to_parquet(&batch)?),
+                bytes: Bytes::from(encode_parquet(batch.schema(), &[batch])?),
             });
             Ok::<_, parquet::errors::ParquetError>(())
         };

@@ -8,9 +8,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use super::parse::Event;
 
@@ -150,23 +147,11 @@ impl QuarantineBuilder {
     }
 }
 
-/// Encodes one batch as a complete zstd-compressed Parquet file.
-pub fn to_parquet(batch: &RecordBatch) -> parquet::errors::Result<Vec<u8>> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into())
-        .build();
-    let mut bytes = Vec::with_capacity(batch.get_array_memory_size() / 4);
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props))?;
-    writer.write(batch)?;
-    writer.close()?;
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tailer::parse::parse_line;
+    use crate::warehouse::encode_parquet;
     use arrow::array::{Array, AsArray};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -176,7 +161,7 @@ mod tests {
         let event = parse_line(line).unwrap();
         let mut builder = RawEventsBuilder::default();
         builder.append(&event, "/logs/a.jsonl", 42);
-        let bytes = to_parquet(&builder.finish()).unwrap();
+        let bytes = encode_parquet(RAW_EVENTS_SCHEMA.clone(), &[builder.finish()]).unwrap();
 
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
             .unwrap()
@@ -210,6 +195,6 @@ mod tests {
         );
         let batch = builder.finish();
         assert_eq!(batch.column(2).as_binary::<i32>().value(0), b"\xff bad");
-        assert!(!to_parquet(&batch).unwrap().is_empty());
+        assert!(!encode_parquet(batch.schema(), &[batch]).unwrap().is_empty());
     }
 }

@@ -7,6 +7,7 @@
 
 mod layout;
 mod location;
+mod parquet;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use url::Url;
 
 pub use layout::{data_file_name, partition_dir, Table, PARTITION_DATE_FORMAT};
 pub use location::Location;
+pub use parquet::encode_parquet;
 
 /// An opened warehouse.
 #[derive(Clone, Debug)]
@@ -138,6 +140,17 @@ impl Warehouse {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// The number of objects directly under `relative`.
+    pub async fn list_files(&self, relative: &str) -> Result<usize, WarehouseError> {
+        let prefix = self.path(relative);
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|source| self.read_error(&prefix, source))?;
+        Ok(listing.objects.len())
     }
 
     pub fn write_error(&self, path: &Path, source: object_store::Error) -> WarehouseError {

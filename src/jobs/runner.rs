@@ -1,0 +1,181 @@
+//! Running one job for one day.
+//!
+//! Contract: a day's output is one Parquet object, `<job>/<column>=<day>/data.parquet`,
+//! written by a single `put`. Replacing it is atomic for every reader (S3 and local disk), so
+//! a reader sees the old day or the new day, never a mix; two runs of the same job and day
+//! at once each write a complete file and the last one stays. A run record (what was read
+//! and written, and how long it took) goes to `<job>/_runs/`, which readers skip.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use chrono::{NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParser;
+use serde::Serialize;
+
+use super::job::Job;
+use crate::query::{read_only, WarehouseTables};
+use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
+
+#[derive(Debug, Serialize)]
+pub struct RunRecord {
+    pub job: String,
+    pub day: NaiveDate,
+    pub started_at: chrono::DateTime<Utc>,
+    pub seconds: f64,
+    pub inputs: Vec<InputRecord>,
+    pub output: String,
+    pub rows_written: usize,
+    pub bytes_written: usize,
+    pub stickerlake_version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputRecord {
+    pub table: String,
+    pub files: usize,
+    pub rows: i64,
+}
+
+pub async fn run_job_for_day(
+    warehouse: &Warehouse,
+    tables: &WarehouseTables,
+    job: &Job,
+    day: NaiveDate,
+) -> anyhow::Result<RunRecord> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let ctx = tables.session(Some(day))?;
+    let (schema, batches) = execute(&ctx, job).await?;
+    let (schema, batches) = without_column(schema, batches, &job.partition_column)?;
+
+    let dir = partition_dir(&job.name, &job.partition_column, day);
+    let output = format!("{dir}/data.parquet");
+    let bytes = encode_parquet(schema, &batches).context("encoding the job's output")?;
+    let bytes_written = bytes.len();
+    warehouse
+        .put(&warehouse.path(&output), Bytes::from(bytes))
+        .await?;
+
+    let record = RunRecord {
+        job: job.name.clone(),
+        day,
+        started_at,
+        seconds: clock.elapsed().as_secs_f64(),
+        inputs: inputs(warehouse, &ctx, job, day).await?,
+        output,
+        rows_written: batches.iter().map(RecordBatch::num_rows).sum(),
+        bytes_written,
+        stickerlake_version: env!("CARGO_PKG_VERSION"),
+    };
+    let record_path = format!(
+        "{}/_runs/{day}-{}-{:08x}.json",
+        job.name,
+        started_at.format("%Y%m%dT%H%M%S%.6fZ"),
+        rand::random::<u32>()
+    );
+    let json = serde_json::to_vec_pretty(&record).expect("run records serialize");
+    warehouse
+        .put(&warehouse.path(&record_path), Bytes::from(json))
+        .await?;
+    Ok(record)
+}
+
+async fn execute(ctx: &SessionContext, job: &Job) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
+    let mut statements = DFParser::parse_sql(&job.sql)
+        .map_err(|e| anyhow::anyhow!("{}: SQL syntax error: {e}", job.path.display()))?;
+    if statements.len() != 1 {
+        anyhow::bail!(
+            "{}: a job is exactly one query, found {} statements",
+            job.path.display(),
+            statements.len()
+        );
+    }
+    let statement = statements.pop_front().expect("one statement");
+    let plan = ctx
+        .state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", job.path.display(), e.strip_backtrace()))?;
+    read_only().verify_plan(&plan).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: a job is a query whose result is the output; {e}",
+            job.path.display()
+        )
+    })?;
+    let frame = ctx.execute_logical_plan(plan).await?;
+    let schema = frame.schema().inner().clone();
+    let batches = frame
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", job.path.display(), e.strip_backtrace()))?;
+    Ok((schema, batches))
+}
+
+/// The partition column lives in the path only: drop it from the output if the query kept it.
+fn without_column(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    column: &str,
+) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
+    let Ok(index) = schema.index_of(column) else {
+        return Ok((schema, batches));
+    };
+    let keep: Vec<usize> = (0..schema.fields().len()).filter(|&i| i != index).collect();
+    let projected: SchemaRef = std::sync::Arc::new(Schema::clone(&schema).project(&keep)?);
+    let batches = batches
+        .iter()
+        .map(|b| b.project(&keep))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((projected, batches))
+}
+
+/// For each table the query names: the files of the day it read, and their rows.
+async fn inputs(
+    warehouse: &Warehouse,
+    ctx: &SessionContext,
+    job: &Job,
+    day: NaiveDate,
+) -> anyhow::Result<Vec<InputRecord>> {
+    let statement = DFParser::parse_sql(&job.sql)?
+        .pop_front()
+        .expect("parsed before");
+    let mut names: Vec<String> = ctx
+        .state()
+        .resolve_table_references(&statement)?
+        .iter()
+        .map(|r| r.table().to_owned())
+        .filter(|name| ctx.table_exist(name.as_str()).unwrap_or(false))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut records = Vec::new();
+    for table in names {
+        let listing = warehouse
+            .list_files(&partition_dir(&table, "event_date", day))
+            .await?;
+        let count = ctx
+            .sql(&format!("SELECT COUNT(*) FROM {table}"))
+            .await?
+            .collect()
+            .await?;
+        let rows = count
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+            })
+            .map_or(0, |a| a.value(0));
+        records.push(InputRecord {
+            table,
+            files: listing,
+            rows,
+        });
+    }
+    Ok(records)
+}

@@ -1,0 +1,148 @@
+//! Registering the warehouse's tables in a DataFusion session: one table per top-level
+//! folder (folders starting with `_` or `.` are not tables), its Hive partition column
+//! (`column=value` folders) as a column, so filters on it prune partitions.
+//!
+//! `*_date` partition columns are `Date32`; others are strings.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use chrono::NaiveDate;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+
+use crate::tailer::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+use crate::warehouse::Warehouse;
+
+/// A registered table.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub name: String,
+    pub partition_column: Option<String>,
+}
+
+/// The warehouse's tables, listed once.
+pub struct WarehouseTables {
+    warehouse: Warehouse,
+    tables: Vec<(TableInfo, Arc<ListingTable>)>,
+}
+
+impl WarehouseTables {
+    pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
+        let ctx = new_context(warehouse);
+        let mut tables = Vec::new();
+        for name in warehouse.list_folders("").await? {
+            if name.starts_with(['_', '.']) || !is_identifier(&name) {
+                continue;
+            }
+            let partition_column = partition_column(warehouse, &name).await?;
+            if let Some(table) =
+                listing_table(&ctx, warehouse, &name, partition_column.as_deref()).await?
+            {
+                tables.push((
+                    TableInfo {
+                        name,
+                        partition_column,
+                    },
+                    table,
+                ));
+            }
+        }
+        Ok(Self {
+            warehouse: warehouse.clone(),
+            tables,
+        })
+    }
+
+    pub fn infos(&self) -> Vec<TableInfo> {
+        self.tables.iter().map(|(info, _)| info.clone()).collect()
+    }
+
+    /// A session with every table registered by name.
+    ///
+    /// With `day`, tables partitioned by `event_date` show only that day: this is how a
+    /// daily job reads just the partitions it needs without a date in its SQL.
+    pub fn session(&self, day: Option<NaiveDate>) -> anyhow::Result<SessionContext> {
+        let ctx = new_context(&self.warehouse);
+        for (info, table) in &self.tables {
+            match (day, info.partition_column.as_deref()) {
+                (Some(day), Some("event_date")) => {
+                    let day = lit(ScalarValue::Date32(Some(days_since_epoch(day))));
+                    let one_day = ctx
+                        .read_table(table.clone())?
+                        .filter(col("event_date").eq(day))?;
+                    ctx.register_table(info.name.as_str(), one_day.into_view())?;
+                }
+                _ => {
+                    ctx.register_table(info.name.as_str(), table.clone())?;
+                }
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+fn new_context(warehouse: &Warehouse) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_object_store(&warehouse.location().store_url(), warehouse.store().clone());
+    ctx
+}
+
+/// The column of the first `column=value` folder in the table, if any.
+async fn partition_column(warehouse: &Warehouse, table: &str) -> anyhow::Result<Option<String>> {
+    let folders = warehouse.list_folders(table).await?;
+    Ok(folders
+        .iter()
+        .find_map(|f| f.split_once('=').map(|(column, _)| column.to_owned())))
+}
+
+async fn listing_table(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    name: &str,
+    partition_column: Option<&str>,
+) -> anyhow::Result<Option<Arc<ListingTable>>> {
+    let url = ListingTableUrl::parse(warehouse.folder_url(name).as_str())?;
+    let partition_cols = partition_column
+        .map(|c| {
+            let kind = if c.ends_with("_date") {
+                DataType::Date32
+            } else {
+                DataType::Utf8
+            };
+            vec![(c.to_owned(), kind)]
+        })
+        .unwrap_or_default();
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let schema: SchemaRef = match name {
+        "raw_events" => RAW_EVENTS_SCHEMA.clone(),
+        "quarantine" => QUARANTINE_SCHEMA.clone(),
+        _ => match options.infer_schema(&ctx.state(), &url).await {
+            Ok(schema) if !schema.fields().is_empty() => schema,
+            // A folder with no Parquet file in it (yet) is not a table.
+            _ => return Ok(None),
+        },
+    };
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+}
+
+pub fn days_since_epoch(day: NaiveDate) -> i32 {
+    (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
+}
