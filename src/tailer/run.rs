@@ -82,6 +82,11 @@ async fn recover(
             warehouse.delete(&warehouse.path(output)).await?;
         }
     }
+    for output in &pending.outputs {
+        warehouse
+            .remove_interrupted_put(output)
+            .with_context(|| format!("cleaning up an interrupted write of {output}"))?;
+    }
     eprintln!(
         "tailer: finished an interrupted flush from the last run ({})",
         match recovery {

@@ -125,6 +125,37 @@ impl Warehouse {
         }
     }
 
+    /// Removes what an interrupted local `put` of `relative` left behind: object_store stages
+    /// a local write as `<file>#<n>` and renames it when complete, and a killed process leaves
+    /// the staging file, which object_store hides but Spark would read. (S3 uploads leave
+    /// nothing visible.)
+    pub fn remove_interrupted_put(&self, relative: &str) -> std::io::Result<()> {
+        let Location::Local(dir) = &self.location else {
+            return Ok(());
+        };
+        let target = dir.join(relative);
+        let (Some(folder), Some(name)) = (target.parent(), target.file_name()) else {
+            return Ok(());
+        };
+        let staging_prefix = format!("{}#", name.to_string_lossy());
+        let entries = match std::fs::read_dir(folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&staging_prefix)
+            {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The names of the folders directly under `relative`.
     pub async fn list_folders(&self, relative: &str) -> Result<Vec<String>, WarehouseError> {
         let prefix = self.path(relative);

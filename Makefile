@@ -1,0 +1,51 @@
+# stickerlake: `make demo` and `make test` do all the set-up on a fresh machine.
+
+SHELL := /bin/bash
+# One target dir that survives between clones and CI runs on this machine.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/stickerlake/target
+BIN_DEBUG := $(CARGO_TARGET_DIR)/debug/stickerlake
+BIN_RELEASE := $(CARGO_TARGET_DIR)/release/stickerlake
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO := $(CURDIR)/demo
+
+.PHONY: build test demo bench lint venv clean-demo
+
+build:
+	cargo build
+
+# Python tools for tests and benchmarks, from PyPI only (the system's packages are reused
+# when present, so nothing is downloaded on a machine that has them).
+$(PY):
+	python3 -m venv --system-site-packages $(VENV)
+
+venv: $(PY)
+	@$(PY) -c "import moto.server" 2>/dev/null || $(VENV)/bin/pip install --quiet 'moto[server]==5.2.1'
+
+test: venv
+	python3 tests/golden/expected.py --check
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --all-targets
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+demo: build clean-demo
+	$(BIN_DEBUG) generate --out $(DEMO)/logs --events 20000 --days 3 --servers 3 --seed 7
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse tailer --source '$(DEMO)/logs/server-*.jsonl'
+	@echo; echo "== what landed, per partition"
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse sql "SELECT event_date, type, count(*) AS events, count(DISTINCT message_id) AS unique_events FROM raw_events GROUP BY event_date, type ORDER BY event_date, type"
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse sql "SELECT ingest_date, error, count(*) AS lines FROM quarantine GROUP BY ingest_date, error ORDER BY lines DESC, error"
+	@echo; echo "== daily jobs"
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse run all --from "$$(date -u -d '3 days ago' +%F)" --to "$$(date -u -d '1 day ago' +%F)"
+	@echo; echo "== top search terms"
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse sql "SELECT term, sum(searches) AS searches, max(unique_users) AS max_daily_users FROM search_term_daily GROUP BY term ORDER BY searches DESC, term LIMIT 10"
+	@echo; echo "== most-reported stickers, with the terms they were reported for"
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse sql "SELECT sticker_id, term, sum(reports) AS reports, sum(unique_reporters) AS reporters FROM reported_sticker_daily GROUP BY sticker_id, term ORDER BY reports DESC, sticker_id, term LIMIT 10"
+
+clean-demo:
+	rm -rf $(DEMO)
+
+bench: venv
+	cargo build --release
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash bench/run.sh $(BIN_RELEASE)

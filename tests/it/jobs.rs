@@ -1,0 +1,258 @@
+//! `run`: golden outputs over sample_events, re-runs, late events, concurrency, empty days.
+
+use std::path::Path;
+
+use crate::util::*;
+
+const SAMPLE_DAYS: [&str; 3] = ["2026-11-20", "2026-11-21", "2026-11-22"];
+
+fn repo_path(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+fn sql_dir() -> String {
+    repo_path("sql")
+}
+
+fn run_days(sandbox: &Sandbox, job: &str, from: &str, to: &str) {
+    run_ok(&mut sandbox.cmd(&[
+        "run",
+        job,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--sql-dir",
+        &sql_dir(),
+    ]));
+}
+
+fn csv(sandbox: &Sandbox, query: &str) -> String {
+    stdout(&run_ok(
+        &mut sandbox.cmd(&["sql", query, "--format", "csv"]),
+    ))
+}
+
+const SEARCH_TERMS: &str = "SELECT event_date, term, searches, unique_users FROM search_term_daily ORDER BY event_date, searches DESC, term";
+const REPORTED: &str = "SELECT event_date, sticker_id, term, reports, unique_reporters FROM reported_sticker_daily ORDER BY event_date, reports DESC, sticker_id, term";
+
+#[test]
+fn daily_tables_over_the_sample_match_the_independent_computation() {
+    let sandbox = Sandbox::new();
+    let glob = repo_path("sample_events/server-*.jsonl");
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    run_days(&sandbox, "all", SAMPLE_DAYS[0], SAMPLE_DAYS[2]);
+    let golden =
+        |name: &str| std::fs::read_to_string(repo_path(&format!("tests/golden/{name}"))).unwrap();
+    assert_eq!(csv(&sandbox, SEARCH_TERMS), golden("search_term_daily.csv"));
+    assert_eq!(
+        csv(&sandbox, REPORTED),
+        golden("reported_sticker_daily.csv")
+    );
+
+    // The outputs are one file per day, readable by a second reader, with the contract's schema.
+    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        SAMPLE_DAYS
+            .map(|d| format!("event_date={d}/data.parquet"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    let schema = files.values().next().unwrap()[0].schema();
+    let columns: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().to_string()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("term", "Utf8".into()),
+            ("searches", "Int64".into()),
+            ("unique_users", "Int64".into())
+        ]
+    );
+}
+
+#[test]
+fn rerunning_a_day_replaces_it_and_late_events_show_up() {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "Cat").as_bytes(),
+    );
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "Cat").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    run_days(&sandbox, "search_term_daily", "2026-11-23", "2026-11-23");
+    run_days(&sandbox, "search_term_daily", "2026-11-23", "2026-11-23");
+    let query = "SELECT term, searches FROM search_term_daily ORDER BY term";
+    assert_eq!(csv(&sandbox, query), "term,searches\ncat,1\n");
+
+    // A late event for the 23rd arrives on a later day.
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-2", "search", "2026-11-23T23:59:59Z", "cat ").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    assert_eq!(csv(&sandbox, query), "term,searches\ncat,1\n");
+    run_days(&sandbox, "search_term_daily", "2026-11-23", "2026-11-23");
+    assert_eq!(csv(&sandbox, query), "term,searches\ncat,2\n");
+    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    assert_eq!(
+        files.len(),
+        1,
+        "a re-run replaces the day's file: {:?}",
+        files.keys()
+    );
+    // Every run leaves a record of what it read and wrote.
+    let runs = std::fs::read_dir(sandbox.warehouse().join("search_term_daily/_runs"))
+        .unwrap()
+        .count();
+    assert_eq!(runs, 3);
+}
+
+#[test]
+fn an_empty_day_gives_an_empty_valid_output() {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "report", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    run_days(&sandbox, "all", "2026-11-24", "2026-11-24");
+    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    let batches = &files["event_date=2026-11-24/data.parquet"];
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    assert_eq!(
+        csv(&sandbox, "SELECT count(*) AS n FROM search_term_daily"),
+        "n\n0\n"
+    );
+}
+
+#[test]
+fn a_sticker_listed_twice_in_one_report_counts_once() {
+    let sandbox = Sandbox::new();
+    // event_line's reports list st_7 twice and st_9 once.
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "report", "2026-11-23T10:00:00Z", "Cat").as_bytes(),
+    );
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-2", "report", "2026-11-23T11:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    run_days(
+        &sandbox,
+        "reported_sticker_daily",
+        "2026-11-23",
+        "2026-11-23",
+    );
+    assert_eq!(
+        csv(&sandbox, "SELECT sticker_id, term, reports, unique_reporters FROM reported_sticker_daily ORDER BY sticker_id"),
+        "sticker_id,term,reports,unique_reporters\nst_7,cat,2,1\nst_9,cat,2,1\n"
+    );
+}
+
+#[test]
+fn concurrent_runs_of_one_day_leave_one_complete_output() {
+    let sandbox = Sandbox::new();
+    let glob = repo_path("sample_events/server-*.jsonl");
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    let sql = sql_dir();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            sandbox
+                .cmd(&["run", "all", "--date", "2026-11-21", "--sql-dir", &sql])
+                .output()
+        })
+        .collect();
+    for child in children {
+        assert!(child.unwrap().status.success());
+    }
+    let spawned: Vec<_> = (0..4)
+        .map(|_| {
+            sandbox
+                .cmd(&["run", "all", "--date", "2026-11-21", "--sql-dir", &sql])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in spawned {
+        assert!(child.wait().unwrap().success());
+    }
+    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    assert_eq!(files.len(), 1);
+    let golden = std::fs::read_to_string(repo_path("tests/golden/search_term_daily.csv")).unwrap();
+    let expected: String = golden
+        .lines()
+        .filter(|l| l.starts_with("2026-11-21"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let got = csv(&sandbox, SEARCH_TERMS);
+    assert_eq!(
+        got.lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+        expected
+    );
+}
+
+#[test]
+fn job_errors_name_the_file_and_exit_non_zero() {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    let jobs = sandbox.dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("broken.sql"),
+        "SELECT no_such_column FROM raw_events",
+    )
+    .unwrap();
+    std::fs::write(
+        jobs.join("good.sql"),
+        "SELECT count(*) AS n FROM raw_events",
+    )
+    .unwrap();
+    let err = run_err(&mut sandbox.cmd(&[
+        "run",
+        "all",
+        "--date",
+        "2026-11-23",
+        "--sql-dir",
+        jobs.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("broken.sql") && err.contains("no_such_column"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 2 job run(s) failed"), "{err}");
+    // The good job still ran: a new .sql file is a new job, no code change needed.
+    assert_eq!(csv(&sandbox, "SELECT n FROM good"), "n\n1\n");
+
+    let err = run_err(&mut sandbox.cmd(&[
+        "run",
+        "nope",
+        "--date",
+        "2026-11-23",
+        "--sql-dir",
+        jobs.to_str().unwrap(),
+    ]));
+    assert!(err.contains("broken, good, or all"), "{err}");
+    let err = run_err(&mut sandbox.cmd(&["run", "all", "--date", "23/11/2026"]));
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+}

@@ -1,0 +1,130 @@
+//! `sql`: formats, read-only refusals, errors, partition pruning.
+
+use crate::util::*;
+
+fn sandbox_with_events() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-22T10:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-2", "select", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.append("a.jsonl", b"oops\n");
+    sandbox.tail(&[]);
+    sandbox
+}
+
+#[test]
+fn formats() {
+    let sandbox = sandbox_with_events();
+    let query = "SELECT message_id, event_date FROM raw_events ORDER BY message_id";
+    let out = |format: &str| {
+        stdout(&run_ok(
+            &mut sandbox.cmd(&["sql", query, "--format", format]),
+        ))
+    };
+    assert_eq!(
+        out("csv"),
+        "message_id,event_date\nm-1,2026-11-22\nm-2,2026-11-23\n"
+    );
+    assert_eq!(
+        out("json"),
+        "[{\"message_id\":\"m-1\",\"event_date\":\"2026-11-22\"},{\"message_id\":\"m-2\",\"event_date\":\"2026-11-23\"}]\n"
+    );
+    assert!(out("table").contains("| m-2        | 2026-11-23 |"));
+
+    let file = sandbox.dir.path().join("out.parquet");
+    run_ok(&mut sandbox.cmd(&[
+        "sql",
+        query,
+        "--format",
+        "parquet",
+        "-o",
+        file.to_str().unwrap(),
+    ]));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&file).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 2);
+}
+
+#[test]
+fn queries_come_from_files_and_see_every_table() {
+    let sandbox = sandbox_with_events();
+    let file = sandbox.dir.path().join("q.sql");
+    std::fs::write(&file, "SELECT count(*) AS bad FROM quarantine;\nSELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1;").unwrap();
+    let out = stdout(&run_ok(&mut sandbox.cmd(&[
+        "sql",
+        "-f",
+        file.to_str().unwrap(),
+        "--format",
+        "csv",
+    ])));
+    assert_eq!(out, "bad\n1\ntable_name\nquarantine\nraw_events\n");
+}
+
+#[test]
+fn filters_on_the_partition_column_prune_partitions() {
+    let sandbox = sandbox_with_events();
+    let out = stdout(&run_ok(&mut sandbox.cmd(&[
+        "sql",
+        "EXPLAIN SELECT message_id FROM raw_events WHERE event_date = DATE '2026-11-23'",
+        "--format",
+        "csv",
+    ])));
+    // One file group: only the 23rd's partition is scanned.
+    assert!(
+        out.contains("event_date=2026-11-23") && !out.contains("event_date=2026-11-22/"),
+        "{out}"
+    );
+}
+
+#[test]
+fn writes_are_refused_and_nothing_changes() {
+    let sandbox = sandbox_with_events();
+    let target = sandbox.dir.path().join("copy.csv");
+    for statement in [
+        "CREATE TABLE t AS SELECT 1".to_owned(),
+        "INSERT INTO raw_events SELECT * FROM raw_events".to_owned(),
+        "DROP TABLE raw_events".to_owned(),
+        format!("COPY raw_events TO '{}'", target.display()),
+        "SET datafusion.execution.batch_size = 1".to_owned(),
+        format!(
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{}'",
+            target.display()
+        ),
+    ] {
+        let err = run_err(&mut sandbox.cmd(&["sql", &statement]));
+        assert!(err.contains("read-only"), "{statement}: {err}");
+    }
+    assert!(!target.exists());
+    assert_eq!(
+        table(&sandbox.warehouse(), "raw_events")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        2
+    );
+}
+
+#[test]
+fn sql_errors_say_what_and_where() {
+    let sandbox = sandbox_with_events();
+    let err = run_err(&mut sandbox.cmd(&["sql", "SELEC 1"]));
+    assert!(
+        err.contains("syntax error") && err.contains("Line: 1, Column: 1"),
+        "{err}"
+    );
+    let err = run_err(&mut sandbox.cmd(&["sql", "SELECT nope FROM raw_events"]));
+    assert!(
+        err.contains("nope") && err.contains("SELECT nope FROM raw_events"),
+        "{err}"
+    );
+}

@@ -1,0 +1,265 @@
+//! The tailer against real files: partitions, quarantine, partial lines, rotation, errors.
+
+use std::collections::BTreeSet;
+
+use crate::util::*;
+
+#[test]
+fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine() {
+    let sandbox = Sandbox::new();
+    let mut log = String::new();
+    log += &event_line(
+        "m-1",
+        "search",
+        "2026-11-23T10:00:00.123Z",
+        "  CAT\u{3000}in a Park ",
+    );
+    log += &event_line(
+        "m-2",
+        "select",
+        "2026-11-23T23:30:00-02:00",
+        "cat in a park",
+    );
+    log += "\n   \n";
+    log += "{\"messageId\": broken\n";
+    log += &event_line("m-3", "app_open", "2026-11-22T01:00:00Z", "");
+    sandbox.append("a.jsonl", log.as_bytes());
+    let out = sandbox.tail(&[]);
+    assert!(
+        stdout(&out).contains("3 events written, 1 quarantined"),
+        "{}",
+        stdout(&out)
+    );
+
+    let files = read_parquet_tree(&sandbox.warehouse().join("raw_events"));
+    let partitions: BTreeSet<&str> = files.keys().map(|k| k.split('/').next().unwrap()).collect();
+    // m-2 is 01:30 UTC on the 24th.
+    assert_eq!(
+        partitions,
+        BTreeSet::from([
+            "event_date=2026-11-22",
+            "event_date=2026-11-23",
+            "event_date=2026-11-24"
+        ])
+    );
+    let raw = table(&sandbox.warehouse(), "raw_events");
+    let mut ids = strings(&raw, "message_id");
+    ids.sort();
+    assert_eq!(
+        ids,
+        [Some("m-1".into()), Some("m-2".into()), Some("m-3".into())]
+    );
+    let terms = strings(&raw, "term");
+    assert!(terms.contains(&Some("cat in a park".into())));
+    // The partition column lives in the path only.
+    assert!(raw[0].schema().column_with_name("event_date").is_none());
+
+    let quarantine = table(&sandbox.warehouse(), "quarantine");
+    assert_eq!(
+        binaries(&quarantine, "line"),
+        [b"{\"messageId\": broken".to_vec()]
+    );
+    let offset = log.find("{\"messageId\": broken").unwrap() as i64;
+    assert_eq!(int64s(&quarantine, "source_offset"), [offset]);
+    assert!(strings(&quarantine, "error")[0]
+        .as_deref()
+        .unwrap()
+        .starts_with("invalid JSON"));
+}
+
+#[test]
+fn a_partial_last_line_waits_for_its_newline() {
+    let sandbox = Sandbox::new();
+    let line = event_line("m-1", "search", "2026-11-23T10:00:00Z", "dog");
+    let (head, tail) = line.split_at(30);
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-0", "search", "2026-11-23T09:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.append("a.jsonl", head.as_bytes());
+    sandbox.tail(&[]);
+    assert_eq!(
+        strings(&table(&sandbox.warehouse(), "raw_events"), "message_id"),
+        [Some("m-0".into())]
+    );
+    sandbox.append("a.jsonl", tail.as_bytes());
+    sandbox.tail(&[]);
+    let mut ids = strings(&table(&sandbox.warehouse(), "raw_events"), "message_id");
+    ids.sort();
+    assert_eq!(ids, [Some("m-0".into()), Some("m-1".into())]);
+    assert!(table(&sandbox.warehouse(), "quarantine").is_empty());
+}
+
+#[test]
+fn rotation_by_rename_and_by_copy_truncate_loses_nothing_and_duplicates_nothing() {
+    let sandbox = Sandbox::new();
+    let log = sandbox.logs().join("app.log");
+    let mut expected = Vec::new();
+    let mut write = |n: usize| {
+        let id = format!("m-{n}");
+        append(
+            &log,
+            event_line(&id, "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+        );
+        expected.push(Some(id));
+    };
+    (0..3).for_each(&mut write);
+    sandbox.tail(&[]);
+    (3..5).for_each(&mut write);
+    // Rename rotation, then more lines in a new file of the same name.
+    std::fs::rename(&log, sandbox.logs().join("app.log.1")).unwrap();
+    (5..7).for_each(&mut write);
+    sandbox.tail(&[]);
+    (7..9).for_each(&mut write);
+    // Copy-then-truncate rotation.
+    std::fs::copy(&log, sandbox.logs().join("app.log.2")).unwrap();
+    std::fs::File::create(&log).unwrap();
+    (9..11).for_each(&mut write);
+    sandbox.tail(&[]);
+    sandbox.tail(&[]);
+
+    let mut ids = strings(&table(&sandbox.warehouse(), "raw_events"), "message_id");
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn over_long_lines_are_quarantined_with_their_prefix() {
+    let sandbox = Sandbox::new();
+    let long = format!(
+        "{{\"messageId\":\"m-long\",\"pad\":\"{}\"}}\n",
+        "x".repeat(5000)
+    );
+    sandbox.append("a.jsonl", long.as_bytes());
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&["--max-line-bytes", "1024"]);
+    let quarantine = table(&sandbox.warehouse(), "quarantine");
+    assert_eq!(binaries(&quarantine, "line")[0], long.as_bytes()[..1024]);
+    assert!(strings(&quarantine, "error")[0]
+        .as_deref()
+        .unwrap()
+        .contains(&format!("line is {} bytes", long.len() - 1)));
+    assert_eq!(
+        strings(&table(&sandbox.warehouse(), "raw_events"), "message_id"),
+        [Some("m-1".into())]
+    );
+}
+
+#[test]
+fn small_batches_make_many_files_with_every_line_once() {
+    let sandbox = Sandbox::new();
+    let lines: String = (0..50)
+        .map(|n| event_line(&format!("m-{n}"), "search", "2026-11-23T10:00:00Z", "cat"))
+        .collect();
+    sandbox.append("a.jsonl", lines.as_bytes());
+    sandbox.tail(&["--max-rows", "7"]);
+    let files = read_parquet_tree(&sandbox.warehouse().join("raw_events"));
+    assert_eq!(files.len(), 8);
+    let ids: BTreeSet<_> = strings(
+        &files.into_values().flatten().collect::<Vec<_>>(),
+        "message_id",
+    )
+    .into_iter()
+    .collect();
+    assert_eq!(ids.len(), 50);
+}
+
+#[test]
+fn problems_are_reported_with_a_non_zero_exit() {
+    let sandbox = Sandbox::new();
+    let missing = format!("{}/nothing-*.jsonl", sandbox.logs().display());
+    let err = run_err(&mut sandbox.cmd(&["tailer", "--source", &missing]));
+    assert!(err.contains("no file matches --source"), "{err}");
+
+    let err = run_err(&mut sandbox.cmd(&["tailer", "--source", "[oops"]));
+    assert!(err.contains("not a valid glob"), "{err}");
+
+    // An unwritable warehouse: a file where the folder should be.
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    let blocker = sandbox.dir.path().join("blocked");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let glob = format!("{}/*", sandbox.logs().display());
+    let mut cmd = stickerlake();
+    cmd.args([
+        "--warehouse",
+        blocker.to_str().unwrap(),
+        "tailer",
+        "--source",
+        &glob,
+    ]);
+    let err = run_err(&mut cmd);
+    assert!(err.contains("blocked"), "{err}");
+}
+
+#[test]
+fn follow_mode_flushes_on_its_interval_and_on_sigterm() {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    let glob = format!("{}/*", sandbox.logs().display());
+    let child = sandbox
+        .cmd(&[
+            "tailer",
+            "--source",
+            &glob,
+            "--follow",
+            "--flush-interval",
+            "0.3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |n: usize| {
+        for _ in 0..100 {
+            if table(&sandbox.warehouse(), "raw_events")
+                .iter()
+                .map(|b| b.num_rows())
+                .sum::<usize>()
+                >= n
+            {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(wait_for(1), "the first line was not flushed");
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-2", "search", "2026-11-23T10:00:01Z", "cat").as_bytes(),
+    );
+    assert!(wait_for(2), "an appended line was not flushed");
+    // SIGTERM: flush what was read, checkpoint, exit 0.
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-3", "search", "2026-11-23T10:00:02Z", "cat").as_bytes(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "follow mode should exit 0 on SIGTERM"
+    );
+    sandbox.tail(&[]);
+    let ids: BTreeSet<_> = strings(&table(&sandbox.warehouse(), "raw_events"), "message_id")
+        .into_iter()
+        .collect();
+    assert_eq!(ids.len(), 3);
+}
+
+use std::process::Command;
