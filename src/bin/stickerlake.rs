@@ -23,6 +23,7 @@ struct Cli {
         long,
         global = true,
         env = "STICKERLAKE_WAREHOUSE",
+        hide_env_values = true,
         default_value = "./warehouse",
         value_name = "URL"
     )]
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("stickerlake: error: {error:#}");
+            eprintln!("stickerlake: error: {}", render(&error));
             ExitCode::FAILURE
         }
     }
@@ -71,6 +72,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Command::Generate(_) => unreachable!("handled above"),
         }
     })
+}
+
+/// The cause chain on one line. Storage and HTTP errors repeat their causes in their own
+/// text, so a cause already said is not said again.
+fn render(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -154,7 +154,7 @@ impl<'a> EventGenerator<'a> {
             "messageId": format!("m-{:08x}-{n}", self.config.seed),
             "type": kind,
             "timestamp": self.timestamp(event_us),
-            "context": {"app": {"version": "5.1.0"}, "os": {"name": if n % 3 == 0 { "Android" } else { "iOS" }}},
+            "context": {"app": {"version": "5.1.0"}, "os": {"name": if n.is_multiple_of(3) { "Android" } else { "iOS" }}},
             "properties": properties,
         });
         let user = self.user_weights.sample(&mut self.rng);
@@ -198,9 +198,7 @@ impl<'a> EventGenerator<'a> {
         let id = format!("m-bad-{n}");
         let line = match self.rng.random_range(0..7) {
             0 => format!(r#"{{"messageId":"{id}","type":"search","timestamp":"2026-11-2"#),
-            1 => format!(
-                r#"{{"type":"search","timestamp":"2026-11-23T10:00:00Z","properties":{{"query":"cat"}}}}"#
-            ),
+            1 => r#"{"type":"search","timestamp":"2026-11-23T10:00:00Z","properties":{"query":"cat"}}"#.to_owned(),
             2 => format!(
                 r#"{{"messageId":"{id}","type":"search","timestamp":"23/11/2026 10:00","properties":{{"query":"cat"}}}}"#
             ),

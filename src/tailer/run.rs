@@ -27,8 +27,8 @@ const PARALLEL_UPLOADS: usize = 4;
 pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
-    let state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
-    let checkpoint = recover(&warehouse, &state, &id).await?;
+    let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
+    let checkpoint = recover(&warehouse, &mut state).await?;
     let stop = stop_on_signal();
     let mut tailer = Tailer {
         next_files: checkpoint.files.clone(),
@@ -61,12 +61,8 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
 }
 
 /// Finishes or undoes a flush that a crash interrupted.
-async fn recover(
-    warehouse: &Warehouse,
-    state: &StateStore,
-    id: &str,
-) -> anyhow::Result<Checkpoint> {
-    let mut checkpoint = state.load(id).await?;
+async fn recover(warehouse: &Warehouse, state: &mut StateStore) -> anyhow::Result<Checkpoint> {
+    let mut checkpoint = state.load().await?;
     let Some(pending) = &checkpoint.pending else {
         return Ok(checkpoint);
     };

@@ -1,13 +1,17 @@
 //! Where a tailer's checkpoint lives: in the warehouse under `_state/tailer/` (the default,
 //! so a new warehouse starts from the beginning of the logs), or in a local `--state-dir`.
 //!
-//! Two tailers with the same id must not interleave flushes; when the checkpoint is on local
-//! disk an OS file lock (released by the kernel even after `kill -9`) enforces that.
+//! Two tailers with the same id must not interleave flushes. On local disk an OS file lock
+//! (released by the kernel even after `kill -9`) enforces that; on S3 every checkpoint write
+//! is conditional on the version this tailer last read or wrote (`If-Match`), so a second
+//! tailer with the same id fails instead of overwriting. Hosts with different ids never
+//! share a checkpoint or a file name.
 
 use std::fs::{File, TryLockError};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
+use object_store::{PutMode, UpdateVersion};
 
 use super::checkpoint::Checkpoint;
 use crate::warehouse::{Location, Warehouse};
@@ -15,7 +19,10 @@ use crate::warehouse::{Location, Warehouse};
 pub struct StateStore {
     store: Warehouse,
     relative: String,
+    id: String,
     _lock: Option<File>,
+    /// The checkpoint's version as last read or written (S3 only), `None` if there is none.
+    version: Option<UpdateVersion>,
 }
 
 impl StateStore {
@@ -32,7 +39,9 @@ impl StateStore {
         Ok(Self {
             store,
             relative,
+            id: id.to_owned(),
             _lock: lock,
+            version: None,
         })
     }
 
@@ -40,25 +49,62 @@ impl StateStore {
         format!("{}/{}", self.store.location(), self.relative)
     }
 
-    pub async fn load(&self, id: &str) -> anyhow::Result<Checkpoint> {
+    pub async fn load(&mut self) -> anyhow::Result<Checkpoint> {
         let path = self.store.path(&self.relative);
-        match self.store.get_if_exists(&path).await? {
-            None => Ok(Checkpoint::new(id)),
-            Some(bytes) => Checkpoint::from_json(&bytes).map_err(|reason| {
-                anyhow::anyhow!(
-                    "checkpoint {}: {reason}; move it aside to re-ingest from the start",
-                    self.describe()
-                )
-            }),
+        match self.store.get_versioned(&path).await? {
+            None => Ok(Checkpoint::new(&self.id)),
+            Some((bytes, version)) => {
+                self.version = Some(version);
+                Checkpoint::from_json(&bytes).map_err(|reason| {
+                    anyhow::anyhow!(
+                        "checkpoint {}: {reason}; move it aside to re-ingest from the start",
+                        self.describe()
+                    )
+                })
+            }
         }
     }
 
-    pub async fn save(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+    pub async fn save(&mut self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
         let path = self.store.path(&self.relative);
-        self.store
-            .put(&path, Bytes::from(checkpoint.to_json()))
-            .await
-            .context("saving the tailer checkpoint")
+        let json = Bytes::from(checkpoint.to_json());
+        if self.store.location().is_local() {
+            // Serialized by the file lock; local disk has no conditional update.
+            return self
+                .store
+                .put(&path, json)
+                .await
+                .context("saving the tailer checkpoint");
+        }
+        let mode = match self.version.take() {
+            Some(version) => PutMode::Update(version),
+            None => PutMode::Create,
+        };
+        match self.store.put_if(&path, json.clone(), mode).await {
+            Ok(version) => {
+                self.version = Some(version);
+                Ok(())
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                // A retried request whose first attempt had landed looks like a conflict too.
+                if let Some((current, version)) = self.store.get_versioned(&path).await? {
+                    if current == json {
+                        self.version = Some(version);
+                        return Ok(());
+                    }
+                }
+                bail!(
+                    "checkpoint {} was changed by someone else: is another tailer with id {:?} \
+                     running against this warehouse? Give each host its own --tailer-id",
+                    self.describe(),
+                    self.id
+                )
+            }
+            Err(e) => Err(self.store.write_error(&path, e)).context("saving the tailer checkpoint"),
+        }
     }
 }
 

@@ -7,10 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
 use super::WarehouseError;
@@ -64,13 +64,19 @@ impl Location {
                 Ok((Arc::new(LocalFileSystem::new()), root))
             }
             Location::S3 { bucket, prefix } => {
+                // Timeouts through config keys: replacing the client options would drop the
+                // ones the AWS_* variables set (AWS_ALLOW_HTTP among them).
+                let timeout = seconds_from_env("STICKERLAKE_S3_TIMEOUT_SECS", 120);
                 let store = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .with_retry(retry_config())
-                    .with_client_options(
-                        ClientOptions::new()
-                            .with_connect_timeout(Duration::from_secs(10))
-                            .with_timeout(Duration::from_secs(120)),
+                    .with_config(
+                        AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                        format!("{}ms", timeout.as_millis()),
+                    )
+                    .with_config(
+                        AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                        "10s",
                     )
                     .build()
                     .map_err(|e| WarehouseError::Open {
@@ -117,18 +123,19 @@ impl Location {
     }
 }
 
-/// Retries with exponential backoff for transient failures (5xx, timeouts, resets).
-/// `STICKERLAKE_RETRY_TIMEOUT_SECS` bounds how long one request keeps retrying (default 120).
+/// Retries with exponential backoff for transient failures (5xx, timeouts, resets), for at
+/// most `STICKERLAKE_S3_RETRY_SECS` per request (default 180).
 fn retry_config() -> RetryConfig {
-    let timeout = std::env::var("STICKERLAKE_RETRY_TIMEOUT_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(120);
     RetryConfig {
         max_retries: 10,
-        retry_timeout: Duration::from_secs(timeout),
+        retry_timeout: seconds_from_env("STICKERLAKE_S3_RETRY_SECS", 180),
         ..RetryConfig::default()
     }
+}
+
+fn seconds_from_env(name: &str, default: u64) -> Duration {
+    let secs = std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
+    Duration::from_secs_f64(secs.filter(|s| *s > 0.0).unwrap_or(default as f64))
 }
 
 impl fmt::Display for Location {

@@ -13,15 +13,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use url::Url;
 
 pub use layout::{data_file_name, partition_dir, Table, PARTITION_DATE_FORMAT};
 pub use location::Location;
 pub use parquet::encode_parquet;
 
+/// Objects larger than this go up as multipart uploads (in parts of this size).
+const MULTIPART_PART_BYTES: usize = 16 << 20;
+
 /// An opened warehouse.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Warehouse {
     store: Arc<dyn ObjectStore>,
     root: Path,
@@ -44,6 +47,13 @@ pub enum WarehouseError {
         path: String,
         source: object_store::Error,
     },
+}
+
+/// Only the location: a store's own `Debug` may show credentials.
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Warehouse({})", self.location)
+    }
 }
 
 impl Warehouse {
@@ -75,7 +85,7 @@ impl Warehouse {
     }
 
     /// `relative` for a path inside the warehouse (the inverse of [`Self::path`]).
-    pub fn relative<'a>(&self, path: &'a Path) -> String {
+    pub fn relative(&self, path: &Path) -> String {
         match path.prefix_match(&self.root) {
             Some(parts) => parts
                 .map(|p| p.as_ref().to_owned())
@@ -90,20 +100,73 @@ impl Warehouse {
         self.location.folder_url(relative)
     }
 
-    /// Writes one object atomically.
+    /// Writes one object atomically: a single PUT, or for large objects a multipart upload,
+    /// which becomes visible only when it completes (and is aborted if it fails).
     pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<(), WarehouseError> {
-        self.store
-            .put(path, PutPayload::from_bytes(bytes))
-            .await
-            .map(|_| ())
-            .map_err(|source| self.write_error(path, source))
+        let written = if bytes.len() > MULTIPART_PART_BYTES {
+            self.put_multipart(path, bytes).await
+        } else {
+            self.store
+                .put(path, PutPayload::from_bytes(bytes))
+                .await
+                .map(|_| ())
+        };
+        written.map_err(|source| self.write_error(path, source))
     }
 
-    /// Reads a whole object; `None` when it does not exist.
-    pub async fn get_if_exists(&self, path: &Path) -> Result<Option<Bytes>, WarehouseError> {
-        let read = async { self.store.get(path).await?.bytes().await };
+    async fn put_multipart(&self, path: &Path, bytes: Bytes) -> object_store::Result<()> {
+        let mut upload = self.store.put_multipart(path).await?;
+        let parts: Vec<_> = (0..bytes.len())
+            .step_by(MULTIPART_PART_BYTES)
+            .map(|start| {
+                let end = (start + MULTIPART_PART_BYTES).min(bytes.len());
+                upload.put_part(PutPayload::from_bytes(bytes.slice(start..end)))
+            })
+            .collect();
+        let uploaded = match futures::future::try_join_all(parts).await {
+            Ok(_) => upload.complete().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if uploaded.is_err() {
+            // Leave no half-finished upload behind (S3 bills for its parts).
+            let _ = upload.abort().await;
+        }
+        uploaded
+    }
+
+    /// Writes one small object with a precondition (`Create`: must not exist; `Update`: must
+    /// still be the version read), returning its new version.
+    pub async fn put_if(
+        &self,
+        path: &Path,
+        bytes: Bytes,
+        mode: PutMode,
+    ) -> Result<UpdateVersion, object_store::Error> {
+        let result = self
+            .store
+            .put_opts(path, PutPayload::from_bytes(bytes), PutOptions::from(mode))
+            .await?;
+        Ok(UpdateVersion {
+            e_tag: result.e_tag,
+            version: result.version,
+        })
+    }
+
+    /// Reads a whole object and its version; `None` when it does not exist.
+    pub async fn get_versioned(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(Bytes, UpdateVersion)>, WarehouseError> {
+        let read = async {
+            let result = self.store.get(path).await?;
+            let version = UpdateVersion {
+                e_tag: result.meta.e_tag.clone(),
+                version: result.meta.version.clone(),
+            };
+            Ok::<_, object_store::Error>((result.bytes().await?, version))
+        };
         match read.await {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(found) => Ok(Some(found)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(self.read_error(path, source)),
         }
@@ -187,7 +250,7 @@ impl Warehouse {
     pub fn write_error(&self, path: &Path, source: object_store::Error) -> WarehouseError {
         WarehouseError::Write {
             location: self.location.to_string(),
-            path: self.relative(path),
+            path: self.shown(path),
             source,
         }
     }
@@ -195,8 +258,15 @@ impl Warehouse {
     pub fn read_error(&self, path: &Path, source: object_store::Error) -> WarehouseError {
         WarehouseError::Read {
             location: self.location.to_string(),
-            path: self.relative(path),
+            path: self.shown(path),
             source,
+        }
+    }
+
+    fn shown(&self, path: &Path) -> String {
+        match self.relative(path) {
+            relative if relative.is_empty() => "the top folder".to_owned(),
+            relative => relative,
         }
     }
 }
