@@ -38,6 +38,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         id,
         batch: Batch::default(),
         batch_started: None,
+        flush_failed: false,
         stats: Stats::default(),
         stop: stop.clone(),
         args,
@@ -47,8 +48,12 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     } else {
         tailer.once().await
     };
-    // Whatever happened, make durable what was read.
-    let flushed = tailer.flush().await;
+    // Make durable what was read, unless writing is what failed: then the checkpoint's
+    // pending record is left for the next run to finish or undo.
+    let flushed = match tailer.flush_failed {
+        false => tailer.flush().await,
+        true => Ok(()),
+    };
     println!("{}", tailer.stats.summary(started.elapsed()));
     result?;
     flushed?;
@@ -121,6 +126,8 @@ struct Tailer {
     next_files: BTreeMap<String, FileCheckpoint>,
     batch: Batch,
     batch_started: Option<Instant>,
+    /// Set when a flush failed part-way: this process writes nothing more.
+    flush_failed: bool,
     stats: Stats,
     stop: Arc<AtomicBool>,
 }
@@ -293,6 +300,16 @@ impl Tailer {
 
     /// Writes the batch, then the checkpoint that covers it.
     async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.flush_failed {
+            bail!("an earlier write failed");
+        }
+        self.flush_failed = true;
+        self.write_batch().await?;
+        self.flush_failed = false;
+        Ok(())
+    }
+
+    async fn write_batch(&mut self) -> anyhow::Result<()> {
         self.batch_started = None;
         let batch = std::mem::take(&mut self.batch);
         if batch.is_empty() && self.next_files == self.checkpoint.files {

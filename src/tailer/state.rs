@@ -8,13 +8,14 @@
 //! share a checkpoint or a file name.
 
 use std::fs::{File, TryLockError};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use object_store::{PutMode, UpdateVersion};
 
 use super::checkpoint::Checkpoint;
-use crate::warehouse::{Location, Warehouse};
+use crate::warehouse::{retry_window, Location, Warehouse};
 
 pub struct StateStore {
     store: Warehouse,
@@ -76,34 +77,50 @@ impl StateStore {
                 .await
                 .context("saving the tailer checkpoint");
         }
-        let mode = match self.version.take() {
-            Some(version) => PutMode::Update(version),
-            None => PutMode::Create,
-        };
-        match self.store.put_if(&path, json.clone(), mode).await {
-            Ok(version) => {
-                self.version = Some(version);
-                Ok(())
-            }
-            Err(
-                object_store::Error::Precondition { .. }
-                | object_store::Error::AlreadyExists { .. },
-            ) => {
-                // A retried request whose first attempt had landed looks like a conflict too.
-                if let Some((current, version)) = self.store.get_versioned(&path).await? {
-                    if current == json {
-                        self.version = Some(version);
-                        return Ok(());
-                    }
+        // object_store does not retry a conditional PUT that timed out (it cannot tell its own
+        // landed write from a conflict); this can, by comparing content, so it retries here.
+        let deadline = Instant::now() + retry_window();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let mode = match &self.version {
+                Some(version) => PutMode::Update(version.clone()),
+                None => PutMode::Create,
+            };
+            let error = match self.store.put_if(&path, json.clone(), mode).await {
+                Ok(version) => {
+                    self.version = Some(version);
+                    return Ok(());
                 }
-                bail!(
+                Err(
+                    e @ (object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. }),
+                ) => e,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("tailer: retrying the checkpoint write: {e}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(self.store.write_error(&path, e))
+                        .context("saving the tailer checkpoint")
+                }
+            };
+            // A write of ours that landed although its answer was lost looks like a conflict.
+            if let Some((current, version)) = self.store.get_versioned(&path).await? {
+                if current == json {
+                    self.version = Some(version);
+                    return Ok(());
+                }
+            }
+            return Err(error).with_context(|| {
+                format!(
                     "checkpoint {} was changed by someone else: is another tailer with id {:?} \
                      running against this warehouse? Give each host its own --tailer-id",
                     self.describe(),
                     self.id
                 )
-            }
-            Err(e) => Err(self.store.write_error(&path, e)).context("saving the tailer checkpoint"),
+            });
         }
     }
 }

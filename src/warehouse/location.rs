@@ -128,9 +128,14 @@ impl Location {
 fn retry_config() -> RetryConfig {
     RetryConfig {
         max_retries: 10,
-        retry_timeout: seconds_from_env("STICKERLAKE_S3_RETRY_SECS", 180),
+        retry_timeout: retry_window(),
         ..RetryConfig::default()
     }
+}
+
+/// How long a failing S3 request keeps being retried.
+pub fn retry_window() -> Duration {
+    seconds_from_env("STICKERLAKE_S3_RETRY_SECS", 180)
 }
 
 fn seconds_from_env(name: &str, default: u64) -> Duration {

@@ -17,7 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use url::Url;
 
 pub use layout::{data_file_name, partition_dir, Table, PARTITION_DATE_FORMAT};
-pub use location::Location;
+pub use location::{retry_window, Location};
 pub use parquet::encode_parquet;
 
 /// Objects larger than this go up as multipart uploads (in parts of this size).

@@ -28,9 +28,9 @@ struct Model {
 }
 
 impl Model {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, sandbox: Sandbox) -> Self {
         Self {
-            sandbox: Sandbox::new(),
+            sandbox,
             rng: StdRng::seed_from_u64(seed),
             next_id: 0,
             partial: None,
@@ -151,13 +151,12 @@ impl Model {
         self.finish_partial_line();
         self.sandbox.tail(&[]);
         self.sandbox.tail(&[]);
-        let warehouse = self.sandbox.warehouse();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for id in strings(&table(&warehouse, "raw_events"), "message_id") {
+        for id in strings(&self.sandbox.table("raw_events"), "message_id") {
             *seen.entry(id.unwrap()).or_default() += 1;
         }
         let mut quarantined: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-        for line in binaries(&table(&warehouse, "quarantine"), "line") {
+        for line in binaries(&self.sandbox.table("quarantine"), "line") {
             *quarantined.entry(line).or_default() += 1;
         }
         let dupes: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
@@ -178,14 +177,17 @@ impl Model {
             quarantined, self.bad,
             "seed {seed}: quarantine differs from the bad lines written"
         );
-        let staging: Vec<_> = walk(&warehouse)
-            .into_iter()
-            .filter(|p| p.contains('#') && !p.contains("_state"))
-            .collect();
-        assert!(
-            staging.is_empty(),
-            "seed {seed}: leftover staging files {staging:?}"
-        );
+        if self.sandbox.s3.is_none() {
+            let files = walk(&self.sandbox.dir.path().join("warehouse"));
+            let staging: Vec<_> = files
+                .iter()
+                .filter(|p| p.contains('#') && !p.contains("_state"))
+                .collect();
+            assert!(
+                staging.is_empty(),
+                "seed {seed}: leftover staging files {staging:?}"
+            );
+        }
     }
 }
 
@@ -204,21 +206,30 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+fn seeds(default: u64) -> std::ops::Range<u64> {
+    let env = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let first = env("STICKERLAKE_CRASH_FIRST_SEED").unwrap_or(1);
+    first..first + env("STICKERLAKE_CRASH_SEEDS").unwrap_or(default)
+}
+
+fn replay(seed: u64, sandbox: Sandbox) {
+    let mut model = Model::new(seed, sandbox);
+    for _ in 0..60 {
+        model.step();
+    }
+    model.check(seed);
+}
+
 #[test]
 fn every_line_lands_exactly_once_whatever_kills_the_tailer() {
-    let seeds: u64 = std::env::var("STICKERLAKE_CRASH_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
-    let first: u64 = std::env::var("STICKERLAKE_CRASH_FIRST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    for seed in first..first + seeds {
-        let mut model = Model::new(seed);
-        for _ in 0..60 {
-            model.step();
-        }
-        model.check(seed);
+    for seed in seeds(6) {
+        replay(seed, Sandbox::local());
+    }
+}
+
+#[test]
+fn every_line_lands_exactly_once_on_s3_too() {
+    for seed in seeds(2) {
+        replay(seed, Sandbox::s3());
     }
 }

@@ -4,6 +4,14 @@ use std::path::Path;
 
 use crate::util::*;
 
+on_both_stores!(
+    daily_tables_over_the_sample_match_the_independent_computation,
+    rerunning_a_day_replaces_it_and_late_events_show_up,
+    an_empty_day_gives_an_empty_valid_output,
+    a_sticker_listed_twice_in_one_report_counts_once,
+    concurrent_runs_of_one_day_leave_one_complete_output,
+);
+
 const SAMPLE_DAYS: [&str; 3] = ["2026-11-20", "2026-11-21", "2026-11-22"];
 
 fn repo_path(relative: &str) -> String {
@@ -39,9 +47,7 @@ fn csv(sandbox: &Sandbox, query: &str) -> String {
 const SEARCH_TERMS: &str = "SELECT event_date, term, searches, unique_users FROM search_term_daily ORDER BY event_date, searches DESC, term";
 const REPORTED: &str = "SELECT event_date, sticker_id, term, reports, unique_reporters FROM reported_sticker_daily ORDER BY event_date, reports DESC, sticker_id, term";
 
-#[test]
-fn daily_tables_over_the_sample_match_the_independent_computation() {
-    let sandbox = Sandbox::new();
+fn daily_tables_over_the_sample_match_the_independent_computation(sandbox: Sandbox) {
     let glob = repo_path("sample_events/server-*.jsonl");
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
     run_days(&sandbox, "all", SAMPLE_DAYS[0], SAMPLE_DAYS[2]);
@@ -54,7 +60,7 @@ fn daily_tables_over_the_sample_match_the_independent_computation() {
     );
 
     // The outputs are one file per day, readable by a second reader, with the contract's schema.
-    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    let files = sandbox.tree("search_term_daily");
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -80,9 +86,7 @@ fn daily_tables_over_the_sample_match_the_independent_computation() {
     );
 }
 
-#[test]
-fn rerunning_a_day_replaces_it_and_late_events_show_up() {
-    let sandbox = Sandbox::new();
+fn rerunning_a_day_replaces_it_and_late_events_show_up(sandbox: Sandbox) {
     sandbox.append(
         "a.jsonl",
         event_line("m-1", "search", "2026-11-23T10:00:00Z", "Cat").as_bytes(),
@@ -106,7 +110,7 @@ fn rerunning_a_day_replaces_it_and_late_events_show_up() {
     assert_eq!(csv(&sandbox, query), "term,searches\ncat,1\n");
     run_days(&sandbox, "search_term_daily", "2026-11-23", "2026-11-23");
     assert_eq!(csv(&sandbox, query), "term,searches\ncat,2\n");
-    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    let files = sandbox.tree("search_term_daily");
     assert_eq!(
         files.len(),
         1,
@@ -114,22 +118,18 @@ fn rerunning_a_day_replaces_it_and_late_events_show_up() {
         files.keys()
     );
     // Every run leaves a record of what it read and wrote.
-    let runs = std::fs::read_dir(sandbox.warehouse().join("search_term_daily/_runs"))
-        .unwrap()
-        .count();
+    let runs = sandbox.objects("search_term_daily/_runs").len();
     assert_eq!(runs, 3);
 }
 
-#[test]
-fn an_empty_day_gives_an_empty_valid_output() {
-    let sandbox = Sandbox::new();
+fn an_empty_day_gives_an_empty_valid_output(sandbox: Sandbox) {
     sandbox.append(
         "a.jsonl",
         event_line("m-1", "report", "2026-11-23T10:00:00Z", "cat").as_bytes(),
     );
     sandbox.tail(&[]);
     run_days(&sandbox, "all", "2026-11-24", "2026-11-24");
-    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    let files = sandbox.tree("search_term_daily");
     let batches = &files["event_date=2026-11-24/data.parquet"];
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
     assert_eq!(
@@ -138,9 +138,7 @@ fn an_empty_day_gives_an_empty_valid_output() {
     );
 }
 
-#[test]
-fn a_sticker_listed_twice_in_one_report_counts_once() {
-    let sandbox = Sandbox::new();
+fn a_sticker_listed_twice_in_one_report_counts_once(sandbox: Sandbox) {
     // event_line's reports list st_7 twice and st_9 once.
     sandbox.append(
         "a.jsonl",
@@ -163,9 +161,7 @@ fn a_sticker_listed_twice_in_one_report_counts_once() {
     );
 }
 
-#[test]
-fn concurrent_runs_of_one_day_leave_one_complete_output() {
-    let sandbox = Sandbox::new();
+fn concurrent_runs_of_one_day_leave_one_complete_output(sandbox: Sandbox) {
     let glob = repo_path("sample_events/server-*.jsonl");
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
     let sql = sql_dir();
@@ -190,7 +186,7 @@ fn concurrent_runs_of_one_day_leave_one_complete_output() {
     for mut child in spawned {
         assert!(child.wait().unwrap().success());
     }
-    let files = read_parquet_tree(&sandbox.warehouse().join("search_term_daily"));
+    let files = sandbox.tree("search_term_daily");
     assert_eq!(files.len(), 1);
     let golden = std::fs::read_to_string(repo_path("tests/golden/search_term_daily.csv")).unwrap();
     let expected: String = golden
@@ -210,7 +206,7 @@ fn concurrent_runs_of_one_day_leave_one_complete_output() {
 
 #[test]
 fn job_errors_name_the_file_and_exit_non_zero() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::local();
     sandbox.append(
         "a.jsonl",
         event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),

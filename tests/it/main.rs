@@ -1,8 +1,10 @@
 //! Integration tests: they run the real `stickerlake` binary, each in its own temp folder,
-//! and read what it wrote back with the `parquet` crate (a second reader).
+//! against a local warehouse and against S3 (a moto server on 127.0.0.1), and read what it
+//! wrote back with the `parquet` crate (a second reader).
 
 mod crash;
 mod jobs;
+mod s3;
 mod sql;
 mod tailer;
 mod util;

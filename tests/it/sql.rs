@@ -2,8 +2,13 @@
 
 use crate::util::*;
 
-fn sandbox_with_events() -> Sandbox {
-    let sandbox = Sandbox::new();
+on_both_stores!(
+    formats,
+    queries_come_from_files_and_see_every_table,
+    filters_on_the_partition_column_prune_partitions
+);
+
+fn with_events(sandbox: Sandbox) -> Sandbox {
     sandbox.append(
         "a.jsonl",
         event_line("m-1", "search", "2026-11-22T10:00:00Z", "cat").as_bytes(),
@@ -17,9 +22,8 @@ fn sandbox_with_events() -> Sandbox {
     sandbox
 }
 
-#[test]
-fn formats() {
-    let sandbox = sandbox_with_events();
+fn formats(sandbox: Sandbox) {
+    let sandbox = with_events(sandbox);
     let query = "SELECT message_id, event_date FROM raw_events ORDER BY message_id";
     let out = |format: &str| {
         stdout(&run_ok(
@@ -55,9 +59,8 @@ fn formats() {
     assert_eq!(rows, 2);
 }
 
-#[test]
-fn queries_come_from_files_and_see_every_table() {
-    let sandbox = sandbox_with_events();
+fn queries_come_from_files_and_see_every_table(sandbox: Sandbox) {
+    let sandbox = with_events(sandbox);
     let file = sandbox.dir.path().join("q.sql");
     std::fs::write(&file, "SELECT count(*) AS bad FROM quarantine;\nSELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1;").unwrap();
     let out = stdout(&run_ok(&mut sandbox.cmd(&[
@@ -70,9 +73,8 @@ fn queries_come_from_files_and_see_every_table() {
     assert_eq!(out, "bad\n1\ntable_name\nquarantine\nraw_events\n");
 }
 
-#[test]
-fn filters_on_the_partition_column_prune_partitions() {
-    let sandbox = sandbox_with_events();
+fn filters_on_the_partition_column_prune_partitions(sandbox: Sandbox) {
+    let sandbox = with_events(sandbox);
     let out = stdout(&run_ok(&mut sandbox.cmd(&[
         "sql",
         "EXPLAIN SELECT message_id FROM raw_events WHERE event_date = DATE '2026-11-23'",
@@ -88,7 +90,7 @@ fn filters_on_the_partition_column_prune_partitions() {
 
 #[test]
 fn writes_are_refused_and_nothing_changes() {
-    let sandbox = sandbox_with_events();
+    let sandbox = with_events(Sandbox::local());
     let target = sandbox.dir.path().join("copy.csv");
     for statement in [
         "CREATE TABLE t AS SELECT 1".to_owned(),
@@ -105,18 +107,12 @@ fn writes_are_refused_and_nothing_changes() {
         assert!(err.contains("read-only"), "{statement}: {err}");
     }
     assert!(!target.exists());
-    assert_eq!(
-        table(&sandbox.warehouse(), "raw_events")
-            .iter()
-            .map(|b| b.num_rows())
-            .sum::<usize>(),
-        2
-    );
+    assert_eq!(sandbox.rows("raw_events"), 2);
 }
 
 #[test]
 fn sql_errors_say_what_and_where() {
-    let sandbox = sandbox_with_events();
+    let sandbox = with_events(Sandbox::local());
     let err = run_err(&mut sandbox.cmd(&["sql", "SELEC 1"]));
     assert!(
         err.contains("syntax error") && err.contains("Line: 1, Column: 1"),

@@ -1,12 +1,20 @@
 //! The tailer against real files: partitions, quarantine, partial lines, rotation, errors.
 
 use std::collections::BTreeSet;
+use std::process::Command;
 
 use crate::util::*;
 
-#[test]
-fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine() {
-    let sandbox = Sandbox::new();
+on_both_stores!(
+    events_land_in_utc_date_partitions_and_bad_lines_in_quarantine,
+    a_partial_last_line_waits_for_its_newline,
+    rotation_by_rename_and_by_copy_truncate_loses_nothing_and_duplicates_nothing,
+    over_long_lines_are_quarantined_with_their_prefix,
+    small_batches_make_many_files_with_every_line_once,
+    follow_mode_flushes_on_its_interval_and_on_sigterm,
+);
+
+fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine(sandbox: Sandbox) {
     let mut log = String::new();
     log += &event_line(
         "m-1",
@@ -31,7 +39,7 @@ fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine() {
         stdout(&out)
     );
 
-    let files = read_parquet_tree(&sandbox.warehouse().join("raw_events"));
+    let files = sandbox.tree("raw_events");
     let partitions: BTreeSet<&str> = files.keys().map(|k| k.split('/').next().unwrap()).collect();
     // m-2 is 01:30 UTC on the 24th.
     assert_eq!(
@@ -42,7 +50,7 @@ fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine() {
             "event_date=2026-11-24"
         ])
     );
-    let raw = table(&sandbox.warehouse(), "raw_events");
+    let raw = sandbox.table("raw_events");
     let mut ids = strings(&raw, "message_id");
     ids.sort();
     assert_eq!(
@@ -54,7 +62,7 @@ fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine() {
     // The partition column lives in the path only.
     assert!(raw[0].schema().column_with_name("event_date").is_none());
 
-    let quarantine = table(&sandbox.warehouse(), "quarantine");
+    let quarantine = sandbox.table("quarantine");
     assert_eq!(
         binaries(&quarantine, "line"),
         [b"{\"messageId\": broken".to_vec()]
@@ -67,9 +75,7 @@ fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine() {
         .starts_with("invalid JSON"));
 }
 
-#[test]
-fn a_partial_last_line_waits_for_its_newline() {
-    let sandbox = Sandbox::new();
+fn a_partial_last_line_waits_for_its_newline(sandbox: Sandbox) {
     let line = event_line("m-1", "search", "2026-11-23T10:00:00Z", "dog");
     let (head, tail) = line.split_at(30);
     sandbox.append(
@@ -79,20 +85,16 @@ fn a_partial_last_line_waits_for_its_newline() {
     sandbox.append("a.jsonl", head.as_bytes());
     sandbox.tail(&[]);
     assert_eq!(
-        strings(&table(&sandbox.warehouse(), "raw_events"), "message_id"),
+        strings(&sandbox.table("raw_events"), "message_id"),
         [Some("m-0".into())]
     );
     sandbox.append("a.jsonl", tail.as_bytes());
     sandbox.tail(&[]);
-    let mut ids = strings(&table(&sandbox.warehouse(), "raw_events"), "message_id");
-    ids.sort();
-    assert_eq!(ids, [Some("m-0".into()), Some("m-1".into())]);
-    assert!(table(&sandbox.warehouse(), "quarantine").is_empty());
+    assert_eq!(message_ids(&sandbox), ["m-0", "m-1"]);
+    assert!(sandbox.table("quarantine").is_empty());
 }
 
-#[test]
-fn rotation_by_rename_and_by_copy_truncate_loses_nothing_and_duplicates_nothing() {
-    let sandbox = Sandbox::new();
+fn rotation_by_rename_and_by_copy_truncate_loses_nothing_and_duplicates_nothing(sandbox: Sandbox) {
     let log = sandbox.logs().join("app.log");
     let mut expected = Vec::new();
     let mut write = |n: usize| {
@@ -101,7 +103,7 @@ fn rotation_by_rename_and_by_copy_truncate_loses_nothing_and_duplicates_nothing(
             &log,
             event_line(&id, "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
         );
-        expected.push(Some(id));
+        expected.push(id);
     };
     (0..3).for_each(&mut write);
     sandbox.tail(&[]);
@@ -118,15 +120,11 @@ fn rotation_by_rename_and_by_copy_truncate_loses_nothing_and_duplicates_nothing(
     sandbox.tail(&[]);
     sandbox.tail(&[]);
 
-    let mut ids = strings(&table(&sandbox.warehouse(), "raw_events"), "message_id");
-    ids.sort();
     expected.sort();
-    assert_eq!(ids, expected);
+    assert_eq!(message_ids(&sandbox), expected);
 }
 
-#[test]
-fn over_long_lines_are_quarantined_with_their_prefix() {
-    let sandbox = Sandbox::new();
+fn over_long_lines_are_quarantined_with_their_prefix(sandbox: Sandbox) {
     let long = format!(
         "{{\"messageId\":\"m-long\",\"pad\":\"{}\"}}\n",
         "x".repeat(5000)
@@ -137,27 +135,25 @@ fn over_long_lines_are_quarantined_with_their_prefix() {
         event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
     );
     sandbox.tail(&["--max-line-bytes", "1024"]);
-    let quarantine = table(&sandbox.warehouse(), "quarantine");
+    let quarantine = sandbox.table("quarantine");
     assert_eq!(binaries(&quarantine, "line")[0], long.as_bytes()[..1024]);
     assert!(strings(&quarantine, "error")[0]
         .as_deref()
         .unwrap()
         .contains(&format!("line is {} bytes", long.len() - 1)));
     assert_eq!(
-        strings(&table(&sandbox.warehouse(), "raw_events"), "message_id"),
+        strings(&sandbox.table("raw_events"), "message_id"),
         [Some("m-1".into())]
     );
 }
 
-#[test]
-fn small_batches_make_many_files_with_every_line_once() {
-    let sandbox = Sandbox::new();
+fn small_batches_make_many_files_with_every_line_once(sandbox: Sandbox) {
     let lines: String = (0..50)
         .map(|n| event_line(&format!("m-{n}"), "search", "2026-11-23T10:00:00Z", "cat"))
         .collect();
     sandbox.append("a.jsonl", lines.as_bytes());
     sandbox.tail(&["--max-rows", "7"]);
-    let files = read_parquet_tree(&sandbox.warehouse().join("raw_events"));
+    let files = sandbox.tree("raw_events");
     assert_eq!(files.len(), 8);
     let ids: BTreeSet<_> = strings(
         &files.into_values().flatten().collect::<Vec<_>>(),
@@ -170,7 +166,7 @@ fn small_batches_make_many_files_with_every_line_once() {
 
 #[test]
 fn problems_are_reported_with_a_non_zero_exit() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::local();
     let missing = format!("{}/nothing-*.jsonl", sandbox.logs().display());
     let err = run_err(&mut sandbox.cmd(&["tailer", "--source", &missing]));
     assert!(err.contains("no file matches --source"), "{err}");
@@ -198,9 +194,7 @@ fn problems_are_reported_with_a_non_zero_exit() {
     assert!(err.contains("blocked"), "{err}");
 }
 
-#[test]
-fn follow_mode_flushes_on_its_interval_and_on_sigterm() {
-    let sandbox = Sandbox::new();
+fn follow_mode_flushes_on_its_interval_and_on_sigterm(sandbox: Sandbox) {
     sandbox.append(
         "a.jsonl",
         event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
@@ -220,7 +214,8 @@ fn follow_mode_flushes_on_its_interval_and_on_sigterm() {
         .unwrap();
     let wait_for = |n: usize| {
         for _ in 0..100 {
-            if table(&sandbox.warehouse(), "raw_events")
+            if sandbox
+                .table("raw_events")
                 .iter()
                 .map(|b| b.num_rows())
                 .sum::<usize>()
@@ -256,10 +251,8 @@ fn follow_mode_flushes_on_its_interval_and_on_sigterm() {
         "follow mode should exit 0 on SIGTERM"
     );
     sandbox.tail(&[]);
-    let ids: BTreeSet<_> = strings(&table(&sandbox.warehouse(), "raw_events"), "message_id")
+    let ids: BTreeSet<_> = strings(&sandbox.table("raw_events"), "message_id")
         .into_iter()
         .collect();
     assert_eq!(ids.len(), 3);
 }
-
-use std::process::Command;

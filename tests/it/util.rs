@@ -1,14 +1,44 @@
-//! Shared helpers: running the binary, writing logs, reading Parquet back.
+//! Shared helpers: sandboxes on local disk or on S3 (a real moto server on 127.0.0.1),
+//! running the binary, writing logs, reading Parquet back with the `parquet` crate.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub const SECRET: &str = "it-secret-k3y-never-printed";
+
+/// Runs one test body against a local warehouse and against S3.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn local() {
+                super::$name(crate::util::Sandbox::local())
+            }
+            #[test]
+            fn s3() {
+                super::$name(crate::util::Sandbox::s3())
+            }
+        })*
+    };
+}
+pub(crate) use on_both_stores;
 
 pub fn stickerlake() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stickerlake"));
@@ -16,30 +46,65 @@ pub fn stickerlake() -> Command {
     cmd
 }
 
-/// A temp folder with `logs/` and `warehouse/`.
+/// A temp folder with `logs/`, and a warehouse on local disk or in a fresh S3 bucket.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    pub s3: Option<S3Warehouse>,
+}
+
+#[derive(Clone)]
+pub struct S3Warehouse {
+    pub endpoint: String,
+    pub bucket: String,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub fn local() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("logs")).unwrap();
-        Self { dir }
+        Self { dir, s3: None }
+    }
+
+    /// A sandbox whose warehouse is `s3://<new bucket>/wh` on the shared moto server.
+    pub fn s3() -> Self {
+        Self::s3_on(shared_moto())
+    }
+
+    pub fn s3_on(moto: &Moto) -> Self {
+        static BUCKETS: AtomicUsize = AtomicUsize::new(0);
+        let bucket = format!(
+            "it-{}-{}",
+            std::process::id(),
+            BUCKETS.fetch_add(1, Ordering::SeqCst)
+        );
+        moto.create_bucket(&bucket);
+        Self {
+            s3: Some(S3Warehouse {
+                endpoint: moto.endpoint(),
+                bucket,
+            }),
+            ..Self::local()
+        }
     }
 
     pub fn logs(&self) -> PathBuf {
         self.dir.path().join("logs")
     }
 
-    pub fn warehouse(&self) -> PathBuf {
-        self.dir.path().join("warehouse")
+    pub fn warehouse_url(&self) -> String {
+        match &self.s3 {
+            Some(s3) => format!("s3://{}/wh", s3.bucket),
+            None => self.dir.path().join("warehouse").display().to_string(),
+        }
     }
 
-    /// `stickerlake --warehouse <this warehouse> ARGS…`
+    /// `stickerlake --warehouse <this warehouse> ARGS…`, with the S3 settings if on S3.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = stickerlake();
-        cmd.arg("--warehouse").arg(self.warehouse()).args(args);
+        if let Some(s3) = &self.s3 {
+            s3_env(&mut cmd, &s3.endpoint);
+        }
+        cmd.arg("--warehouse").arg(self.warehouse_url()).args(args);
         cmd
     }
 
@@ -53,6 +118,194 @@ impl Sandbox {
     pub fn append(&self, name: &str, bytes: &[u8]) {
         append(&self.logs().join(name), bytes);
     }
+
+    fn store(&self) -> (Arc<dyn ObjectStore>, ObjectPath) {
+        match &self.s3 {
+            Some(s3) => {
+                let store = AmazonS3Builder::new()
+                    .with_endpoint(&s3.endpoint)
+                    .with_allow_http(true)
+                    .with_bucket_name(&s3.bucket)
+                    .with_region("us-east-1")
+                    .with_access_key_id("it")
+                    .with_secret_access_key(SECRET)
+                    .build()
+                    .unwrap();
+                (Arc::new(store), ObjectPath::from("wh"))
+            }
+            None => {
+                let root =
+                    ObjectPath::from_absolute_path(self.dir.path().join("warehouse")).unwrap();
+                (Arc::new(LocalFileSystem::new()), root)
+            }
+        }
+    }
+
+    /// Every object below `relative`, by path relative to it.
+    pub fn objects(&self, relative: &str) -> BTreeMap<String, Bytes> {
+        let (store, root) = self.store();
+        let prefix = relative
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .fold(root, |p, part| p.join(part));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+            let mut objects = BTreeMap::new();
+            for meta in metas {
+                let bytes = store
+                    .get(&meta.location)
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let name = meta
+                    .location
+                    .prefix_match(&prefix)
+                    .unwrap()
+                    .map(|p| p.as_ref().to_owned())
+                    .collect::<Vec<_>>();
+                objects.insert(name.join("/"), bytes);
+            }
+            objects
+        })
+    }
+
+    /// Every Parquet file of a table, read with the `parquet` crate, by relative path.
+    pub fn tree(&self, table: &str) -> BTreeMap<String, Vec<RecordBatch>> {
+        self.objects(table)
+            .into_iter()
+            .filter(|(name, _)| name.ends_with(".parquet"))
+            .map(|(name, bytes)| {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap_or_else(|e| panic!("{name} is not valid Parquet: {e}"))
+                    .build()
+                    .unwrap();
+                (name, reader.collect::<Result<Vec<_>, _>>().unwrap())
+            })
+            .collect()
+    }
+
+    /// All rows of a table (every partition), as the batches of its files.
+    pub fn table(&self, name: &str) -> Vec<RecordBatch> {
+        self.tree(name).into_values().flatten().collect()
+    }
+
+    pub fn rows(&self, name: &str) -> usize {
+        self.table(name).iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+fn s3_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "it")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-east-1");
+}
+
+/// A moto S3 server on 127.0.0.1, stopped when the test process ends.
+pub struct Moto {
+    port: u16,
+    /// The watchdog shell; moto is its child.
+    watchdog: Child,
+    pub pid: u32,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // The shell starts moto, says its pid, and stops it when this test process is gone.
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; echo $m; \
+             trap 'kill -CONT $m 2>/dev/null; kill $m 2>/dev/null' EXIT; \
+             while kill -0 {} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
+            std::process::id()
+        );
+        let mut watchdog = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("bash runs");
+        let mut pid = String::new();
+        let mut stdout = watchdog.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            pid.push(byte[0] as char);
+        }
+        let moto = Self {
+            port,
+            watchdog,
+            pid: pid.trim().parse().expect("moto pid"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http(port, "GET", "/").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}: is it installed? `make test` puts it in .venv/bin"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let status = http(self.port, "PUT", &format!("/{bucket}")).expect("moto answers");
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "creating bucket {bucket}: {status}"
+        );
+    }
+
+    /// Freezes (SIGSTOP) or resumes (SIGCONT) the server.
+    pub fn signal(&self, signal: &str) {
+        assert!(Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.pid.to_string())
+            .status();
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+    }
+}
+
+pub fn shared_moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(Moto::start)
+}
+
+/// A bare HTTP/1.1 request; the status line, or `None` if nothing answers.
+fn http(port: u16, method: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.lines().next().map(str::to_owned)
 }
 
 pub fn append(path: &Path, bytes: &[u8]) {
@@ -100,32 +353,6 @@ pub fn event_line(id: &str, kind: &str, timestamp: &str, query: &str) -> String 
     ) + "\n"
 }
 
-/// Every Parquet file below `dir`, read with the `parquet` crate, by relative path.
-pub fn read_parquet_tree(dir: &Path) -> BTreeMap<String, Vec<RecordBatch>> {
-    let mut files = BTreeMap::new();
-    if dir.exists() {
-        visit(dir, dir, &mut files);
-    }
-    files
-}
-
-fn visit(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<RecordBatch>>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            visit(root, &path, files);
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
-                .unwrap_or_else(|e| panic!("{} is not valid Parquet: {e}", path.display()))
-                .build()
-                .unwrap();
-            let batches = reader.collect::<Result<Vec<_>, _>>().unwrap();
-            let relative = path.strip_prefix(root).unwrap().display().to_string();
-            files.insert(relative, batches);
-        }
-    }
-}
-
 /// The values of a string column across batches (nulls as `None`).
 pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     batches
@@ -164,10 +391,12 @@ pub fn int64s(batches: &[RecordBatch], column: &str) -> Vec<i64> {
         .collect()
 }
 
-/// All rows of a table (every partition), as the batches of its files.
-pub fn table(warehouse: &Path, name: &str) -> Vec<RecordBatch> {
-    read_parquet_tree(&warehouse.join(name))
-        .into_values()
+/// Sorted message ids of a table.
+pub fn message_ids(sandbox: &Sandbox) -> Vec<String> {
+    let mut ids: Vec<String> = strings(&sandbox.table("raw_events"), "message_id")
+        .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    ids.sort();
+    ids
 }

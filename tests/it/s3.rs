@@ -1,0 +1,271 @@
+//! S3-only behaviour against a real S3 protocol server (moto on 127.0.0.1): outages in the
+//! middle of a run, parity with a local warehouse, several hosts, and secrets.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn repo_path(relative: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+/// (source file name, source_offset, message_id) of every raw event, sorted.
+fn positions(sandbox: &Sandbox) -> Vec<(String, i64, String)> {
+    let batches = sandbox.table("raw_events");
+    let sources = strings(&batches, "source");
+    let offsets = int64s(&batches, "source_offset");
+    let ids = strings(&batches, "message_id");
+    let mut rows: Vec<_> = sources
+        .into_iter()
+        .zip(offsets)
+        .zip(ids)
+        .map(|((s, o), i)| {
+            (
+                s.unwrap().rsplit('/').next().unwrap().to_owned(),
+                o,
+                i.unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn generate(sandbox: &Sandbox, events: &str) {
+    let out = sandbox.logs();
+    run_ok(stickerlake().args([
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--events",
+        events,
+        "--servers",
+        "2",
+        "--start",
+        "2026-11-20",
+    ]));
+    std::fs::remove_file(out.join("catalog.jsonl")).unwrap();
+}
+
+#[test]
+fn the_same_logs_give_the_same_rows_locally_and_on_s3() {
+    let glob = repo_path("sample_events/server-*.jsonl");
+    let local = Sandbox::local();
+    let s3 = Sandbox::s3();
+    for sandbox in [&local, &s3] {
+        run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob, "--max-rows", "300"]));
+        run_ok(&mut sandbox.cmd(&[
+            "run",
+            "all",
+            "--from",
+            "2026-11-20",
+            "--to",
+            "2026-11-22",
+            "--sql-dir",
+            &repo_path("sql"),
+        ]));
+    }
+    assert_eq!(positions(&local), positions(&s3));
+    assert_eq!(
+        positions(&local).len(),
+        2000 + 20,
+        "the sample's valid lines, duplicates included"
+    );
+    let query = |sandbox: &Sandbox, q: &str| {
+        stdout(&run_ok(&mut sandbox.cmd(&["sql", q, "--format", "csv"])))
+    };
+    for q in [
+        "SELECT event_date, term, searches, unique_users FROM search_term_daily ORDER BY 1, 2",
+        "SELECT event_date, sticker_id, term, reports FROM reported_sticker_daily ORDER BY 1, 2, 3",
+        "SELECT source, source_offset, error FROM quarantine ORDER BY 1, 2",
+    ] {
+        assert_eq!(query(&local, q), query(&s3, q), "{q}");
+    }
+}
+
+#[test]
+fn an_outage_mid_run_fails_clearly_and_a_rerun_completes_exactly_once() {
+    let moto = Moto::start();
+    let sandbox = Sandbox::s3_on(&moto);
+    generate(&sandbox, "20000");
+    let glob = format!("{}/*.jsonl", sandbox.logs().display());
+    let child = sandbox
+        .cmd(&["tailer", "--source", &glob, "--max-rows", "100"])
+        .env("STICKERLAKE_S3_TIMEOUT_SECS", "1")
+        .env("STICKERLAKE_S3_RETRY_SECS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Freeze the server once some batches have landed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sandbox.objects("raw_events").len() < 5 {
+        assert!(Instant::now() < deadline, "the tailer wrote nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    moto.signal("STOP");
+    let output = child.wait_with_output().unwrap();
+    moto.signal("CONT");
+    assert!(
+        !output.status.success(),
+        "the run should fail while S3 is unreachable"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error") && stderr.contains("s3://"),
+        "{stderr}"
+    );
+    // Let moto finish requests it had queued while frozen, then run again.
+    std::thread::sleep(Duration::from_secs(1));
+    sandbox.tail(&[]);
+    sandbox.tail(&[]);
+
+    let local = Sandbox::local();
+    std::fs::remove_dir(local.logs()).unwrap();
+    std::os::unix::fs::symlink(sandbox.logs(), local.logs()).unwrap();
+    local.tail(&[]);
+    let (on_s3, expected) = (positions(&sandbox), positions(&local));
+    assert_eq!(on_s3.len(), expected.len(), "every line exactly once");
+    assert_eq!(on_s3, expected);
+}
+
+#[test]
+fn a_short_outage_is_retried_and_the_run_succeeds() {
+    let moto = Moto::start();
+    let sandbox = Sandbox::s3_on(&moto);
+    generate(&sandbox, "5000");
+    let glob = format!("{}/*.jsonl", sandbox.logs().display());
+    let child = sandbox
+        .cmd(&["tailer", "--source", &glob, "--max-rows", "100"])
+        .env("STICKERLAKE_S3_TIMEOUT_SECS", "1")
+        .env("STICKERLAKE_S3_RETRY_SECS", "30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while sandbox.objects("raw_events").len() < 3 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    moto.signal("STOP");
+    std::thread::sleep(Duration::from_millis(1500));
+    moto.signal("CONT");
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = positions(&sandbox);
+    let unique: BTreeSet<_> = rows.iter().collect();
+    assert_eq!(unique.len(), rows.len(), "no line twice");
+    assert!(stdout(&output).contains(&format!("{} events written", rows.len())));
+}
+
+#[test]
+fn several_hosts_tail_into_one_warehouse_without_overwriting_each_other() {
+    let sandbox = Sandbox::s3();
+    let hosts = ["web-1", "web-2", "web-3"];
+    for (n, host) in hosts.iter().enumerate() {
+        let dir = sandbox.logs().join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines: String = (0..40)
+            .map(|i| {
+                event_line(
+                    &format!("{host}-{i}"),
+                    "search",
+                    "2026-11-23T10:00:00Z",
+                    "cat",
+                )
+            })
+            .collect();
+        append(&dir.join("app.jsonl"), lines.as_bytes());
+        // Same file name on every host, and the same content at the start for two of them.
+        if n < 2 {
+            append(
+                &dir.join("shared.jsonl"),
+                event_line(
+                    &format!("{host}-shared"),
+                    "search",
+                    "2026-11-23T11:00:00Z",
+                    "dog",
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    let children: Vec<_> = hosts
+        .iter()
+        .map(|host| {
+            let glob = format!("{}/{host}/*.jsonl", sandbox.logs().display());
+            sandbox
+                .cmd(&[
+                    "tailer",
+                    "--source",
+                    &glob,
+                    "--tailer-id",
+                    host,
+                    "--max-rows",
+                    "7",
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let ids = message_ids(&sandbox);
+    assert_eq!(ids.len(), 3 * 40 + 2);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len());
+    let checkpoints: Vec<String> = sandbox.objects("_state/tailer").into_keys().collect();
+    assert_eq!(checkpoints, ["web-1.json", "web-2.json", "web-3.json"]);
+}
+
+#[test]
+fn credentials_never_appear_in_output() {
+    let sandbox = Sandbox::s3();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    let mut outputs = Vec::new();
+    // A bucket that does not exist: the error must still not show the key.
+    let mut missing = sandbox.cmd(&["sql", "SELECT 1"]);
+    missing
+        .args(["--warehouse", "s3://no-such-bucket/x"])
+        .env("STICKERLAKE_S3_RETRY_SECS", "1");
+    outputs.push(missing.output().unwrap());
+    outputs.push(sandbox.cmd(&["tailer", "--help"]).output().unwrap());
+    outputs.push(
+        sandbox
+            .cmd(&["--help"])
+            .env("STICKERLAKE_WAREHOUSE", "s3://b/p")
+            .output()
+            .unwrap(),
+    );
+    outputs.push(sandbox.tail(&[]));
+    for output in outputs {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(
+            !text.contains("X-Amz-Signature") && !text.contains("Authorization"),
+            "{text}"
+        );
+    }
+    let err = run_err(
+        sandbox
+            .cmd(&["sql", "SELECT 1"])
+            .args(["--warehouse", "s3://no-such-bucket/x"]),
+    );
+    assert!(err.contains("NoSuchBucket") || err.contains("404"), "{err}");
+}
