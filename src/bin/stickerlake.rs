@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{generate, jobs, query, tailer};
+use stickerlake::{generate, jobs, query, search, tailer};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,12 @@ enum Command {
     Run(jobs::RunArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
     Sql(query::SqlArgs),
+    /// Embed sticker texts into a vector file with an ONNX text encoder.
+    Embed(search::EmbedArgs),
+    /// Exact top-k stickers for query texts over a vector file.
+    Search(search::SearchArgs),
+    /// Score search results against users' selections and reports.
+    Eval(search::EvalArgs),
     /// Write realistic sample logs and a sticker catalog.
     Generate(generate::GenerateArgs),
 }
@@ -57,8 +63,10 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Generate(args) = cli.command {
-        return generate::run(args);
+    match cli.command {
+        Command::Generate(args) => return generate::run(args),
+        Command::Embed(args) => return search::run_embed(args),
+        _ => {}
     }
     let warehouse = Warehouse::open(&cli.warehouse)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -69,7 +77,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Command::Tailer(args) => tailer::run(args, warehouse).await,
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => query::run(args, warehouse).await,
-            Command::Generate(_) => unreachable!("handled above"),
+            Command::Search(args) => search::run_search(args, warehouse).await,
+            Command::Eval(args) => search::run_eval(args, warehouse).await,
+            Command::Generate(_) | Command::Embed(_) => unreachable!("handled above"),
         }
     })
 }

@@ -125,6 +125,17 @@ async fn run_statement(
     Ok((schema, batches))
 }
 
+/// A result column as strings, whatever string layout the engine chose (DataFusion reads
+/// Parquet strings as `Utf8View`).
+pub fn string_column(batch: &RecordBatch, index: usize) -> anyhow::Result<Vec<Option<String>>> {
+    use arrow::array::{Array, AsArray};
+    let column = arrow::compute::cast(batch.column(index), &arrow::datatypes::DataType::Utf8)?;
+    let strings = column.as_string::<i32>();
+    Ok((0..strings.len())
+        .map(|i| strings.is_valid(i).then(|| strings.value(i).to_owned()))
+        .collect())
+}
+
 pub fn read_only() -> SQLOptions {
     SQLOptions::new()
         .with_allow_ddl(false)

@@ -1,0 +1,290 @@
+//! `stickerlake eval`: search results scored against what users did.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
+use chrono::NaiveDate;
+use clap::Args;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::metrics::{score, summarize, Labels, QueryMetrics};
+use crate::dates;
+use crate::query::{string_column, write_results, Format, WarehouseTables};
+use crate::tailer::normalize::normalize_term;
+use crate::warehouse::Warehouse;
+
+/// Arguments of `stickerlake eval`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake eval --results results.parquet -k 10
+  stickerlake eval --results minilm.parquet --results clip.parquet --from 2026-11-01 --to 2026-11-23
+  stickerlake eval --results results.parquet -o per_query.csv")]
+pub struct EvalArgs {
+    /// Results of `search` (repeat to compare models side by side).
+    #[arg(long = "results", value_name = "FILE", required = true)]
+    pub results: Vec<PathBuf>,
+    /// First day of feedback to use (default: all).
+    #[arg(long, value_parser = dates::parse_date)]
+    pub from: Option<NaiveDate>,
+    /// Last day of feedback to use, included (default: all).
+    #[arg(long, value_parser = dates::parse_date)]
+    pub to: Option<NaiveDate>,
+    #[arg(short = 'k', default_value_t = 10)]
+    pub k: usize,
+    /// Write the per-query table here (CSV, or Parquet for a .parquet name).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let labels = load_labels(&warehouse, args.from, args.to).await?;
+    let mut summaries = Vec::new();
+    let mut per_query = Vec::new();
+    for path in &args.results {
+        let model = path
+            .file_stem()
+            .map_or("results".into(), |s| s.to_string_lossy().into_owned());
+        let rankings = read_results(path)?;
+        let empty = Labels::default();
+        let scored: Vec<(i64, String, usize, QueryMetrics)> = rankings
+            .into_iter()
+            .map(|(query_id, (query, ranked))| {
+                let term_labels = labels.get(&normalize_term(&query)).unwrap_or(&empty);
+                let metrics = score(&ranked, term_labels, args.k);
+                (query_id, query, term_labels.positives.len(), metrics)
+            })
+            .collect();
+        let metrics: Vec<QueryMetrics> = scored.iter().map(|s| s.3.clone()).collect();
+        summaries.push((model.clone(), summarize(&metrics)));
+        per_query.extend(scored.into_iter().map(|s| (model.clone(), s)));
+    }
+    print_summary(&summaries, args.k)?;
+    if let Some(path) = &args.output {
+        let batch = per_query_batch(&per_query)?;
+        let format = if path.extension().is_some_and(|e| e == "parquet") {
+            Format::Parquet
+        } else {
+            Format::Csv
+        };
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        write_results(&mut file, format, batch.schema(), &[batch])?;
+    }
+    Ok(())
+}
+
+/// Per normalized term: stickers selected (positives) and reported (negatives).
+async fn load_labels(
+    warehouse: &Warehouse,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> anyhow::Result<HashMap<String, Labels>> {
+    let ctx = WarehouseTables::load(warehouse).await?.session(None)?;
+    if !ctx.table_exist("raw_events")? {
+        bail!(
+            "the warehouse {} has no raw_events: labels come from users' selections and reports",
+            warehouse.location()
+        );
+    }
+    let mut filter = String::new();
+    if let Some(from) = from {
+        filter += &format!(" AND event_date >= DATE '{from}'");
+    }
+    if let Some(to) = to {
+        filter += &format!(" AND event_date <= DATE '{to}'");
+    }
+    let sql = format!(
+        "SELECT DISTINCT term, type, sticker_id FROM (
+           SELECT term, type, unnest(sticker_ids) AS sticker_id FROM raw_events
+           WHERE type IN ('select', 'report') AND term IS NOT NULL{filter}) AS labelled"
+    );
+    let mut labels: HashMap<String, Labels> = HashMap::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let (terms, kinds, ids) = (
+            string_column(&batch, 0)?,
+            string_column(&batch, 1)?,
+            string_column(&batch, 2)?,
+        );
+        for ((term, kind), id) in terms.into_iter().zip(kinds).zip(ids) {
+            let (Some(term), Some(kind), Some(id)) = (term, kind, id) else {
+                continue;
+            };
+            let entry = labels.entry(term).or_default();
+            let set = if kind == "select" {
+                &mut entry.positives
+            } else {
+                &mut entry.negatives
+            };
+            set.insert(id);
+        }
+    }
+    if labels.is_empty() {
+        bail!("no select or report events in the warehouse for the chosen days: nothing to evaluate against");
+    }
+    Ok(labels)
+}
+
+/// Each query's (text, stickers by rank), by query id.
+fn read_results(path: &Path) -> anyhow::Result<BTreeMap<i64, (String, Vec<String>)>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not Parquet", path.display()))?
+        .build()?;
+    let mut rows: BTreeMap<i64, (String, Vec<(i32, String)>)> = BTreeMap::new();
+    for batch in reader {
+        let batch = batch?;
+        let column = |name: &str, kind: DataType| {
+            batch
+                .column_by_name(name)
+                .filter(|c| c.data_type() == &kind)
+                .with_context(|| format!("{}: needs the results columns query_id Int64, query Utf8, rank Int32, sticker_id Utf8", path.display()))
+        };
+        let query_id = column("query_id", DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone();
+        let query = column("query", DataType::Utf8)?.as_string::<i32>().clone();
+        let rank = column("rank", DataType::Int32)?
+            .as_primitive::<Int32Type>()
+            .clone();
+        let sticker = column("sticker_id", DataType::Utf8)?
+            .as_string::<i32>()
+            .clone();
+        for i in 0..batch.num_rows() {
+            let entry = rows
+                .entry(query_id.value(i))
+                .or_insert_with(|| (query.value(i).to_owned(), Vec::new()));
+            entry.1.push((rank.value(i), sticker.value(i).to_owned()));
+        }
+    }
+    if rows.is_empty() {
+        bail!("{} has no results", path.display());
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(id, (query, mut ranked))| {
+            ranked.sort();
+            (id, (query, ranked.into_iter().map(|(_, s)| s).collect()))
+        })
+        .collect())
+}
+
+fn print_summary(summaries: &[(String, super::metrics::Summary)], k: usize) -> anyhow::Result<()> {
+    let schema = Arc::new(Schema::new(
+        [
+            "model",
+            "queries",
+            "labelled",
+            "recall",
+            "precision",
+            "mrr",
+            "ndcg",
+            "reported",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let name = match *name {
+                "recall" | "precision" | "ndcg" | "reported" => format!("{name}@{k}"),
+                other => other.to_owned(),
+            };
+            let kind = match i {
+                0 => DataType::Utf8,
+                1 | 2 => DataType::Int64,
+                _ => DataType::Float64,
+            };
+            Field::new(name, kind, false)
+        })
+        .collect::<Vec<_>>(),
+    ));
+    let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
+    let floats = |f: fn(&super::metrics::Summary) -> f64| {
+        Arc::new(Float64Array::from(
+            summaries
+                .iter()
+                .map(|(_, s)| round(f(s)))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(
+                summaries
+                    .iter()
+                    .map(|(m, _)| m.as_str())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                summaries
+                    .iter()
+                    .map(|(_, s)| s.queries as i64)
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                summaries
+                    .iter()
+                    .map(|(_, s)| s.labelled as i64)
+                    .collect::<Vec<_>>(),
+            )),
+            floats(|s| s.recall),
+            floats(|s| s.precision),
+            floats(|s| s.mrr),
+            floats(|s| s.ndcg),
+            floats(|s| s.reported),
+        ],
+    )?;
+    write_results(
+        &mut std::io::stdout().lock(),
+        Format::Table,
+        schema,
+        &[batch],
+    )
+}
+
+type Scored = (String, (i64, String, usize, QueryMetrics));
+
+fn per_query_batch(rows: &[Scored]) -> anyhow::Result<RecordBatch> {
+    let opt = |f: fn(&QueryMetrics) -> Option<f64>| {
+        Arc::new(Float64Array::from(
+            rows.iter().map(|(_, s)| f(&s.3)).collect::<Vec<_>>(),
+        ))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("query_id", DataType::Int64, false),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("positives", DataType::Int64, false),
+        Field::new("recall", DataType::Float64, true),
+        Field::new("precision", DataType::Float64, true),
+        Field::new("mrr", DataType::Float64, true),
+        Field::new("ndcg", DataType::Float64, true),
+        Field::new("reported", DataType::Float64, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(
+                rows.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|(_, s)| s.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|(_, s)| s.1.as_str()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|(_, s)| s.2 as i64).collect::<Vec<_>>(),
+            )),
+            opt(|m| m.recall),
+            opt(|m| Some(m.precision)),
+            opt(|m| m.mrr),
+            opt(|m| m.ndcg),
+            opt(|m| m.reported),
+        ],
+    )?)
+}

@@ -1,0 +1,300 @@
+//! `stickerlake search`: exact top-k stickers for each query.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow::array::{
+    Array, AsArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+use ndarray::Array2;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::model::Encoder;
+use super::topk::{inverse_norms, normalize_rows, TopK};
+use super::vectors::VectorReader;
+use crate::query::{string_column, write_results, Format, WarehouseTables};
+use crate::warehouse::Warehouse;
+use crate::{dates, progress};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Metric {
+    /// Cosine similarity: vectors are normalized as they are read.
+    Cosine,
+    /// Raw inner product.
+    Ip,
+}
+
+/// Arguments of `stickerlake search`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake search --vectors stickers.parquet --queries queries.txt -k 10 -o results.parquet
+  stickerlake search --vectors stickers.parquet --top-terms 100 --date yesterday -o results.parquet")]
+pub struct SearchArgs {
+    /// The vector file (sticker_id, vector).
+    #[arg(long, value_name = "FILE")]
+    pub vectors: PathBuf,
+    /// Queries: a text file (one per line), or Parquet with a `query` column (and, to skip the
+    /// encoder, a `vector` column).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "top_terms",
+        conflicts_with = "top_terms"
+    )]
+    pub queries: Option<PathBuf>,
+    /// Use the day's N most searched terms from search_term_daily as the queries.
+    #[arg(long, value_name = "N")]
+    pub top_terms: Option<usize>,
+    /// The day for --top-terms (default: yesterday).
+    #[arg(long, value_parser = dates::parse_date, requires = "top_terms")]
+    pub date: Option<NaiveDate>,
+    #[arg(short = 'k', default_value_t = 10)]
+    pub k: usize,
+    #[arg(long, value_enum, default_value_t = Metric::Cosine)]
+    pub metric: Metric,
+    #[arg(long, value_name = "DIR", env = "STICKERLAKE_MODEL", default_value = super::DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Write results as Parquet (query_id, query, rank, sticker_id, score); default: a table.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub async fn run(args: SearchArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let (texts, vectors) = match (&args.queries, args.top_terms) {
+        (Some(path), _) => read_queries(path)?,
+        (None, Some(n)) => (top_terms(&warehouse, n, args.date).await?, None),
+        (None, None) => bail!("give --queries FILE or --top-terms N"),
+    };
+    if texts.is_empty() {
+        bail!("there are no queries");
+    }
+    let mut queries = match vectors {
+        Some(vectors) => vectors,
+        None => encode(&args.model, &texts)?,
+    };
+    if args.metric == Metric::Cosine {
+        if let Some(&i) = normalize_rows(&mut queries).first() {
+            bail!("query {:?} has a zero or NaN vector", texts[i]);
+        }
+    }
+    let (ids, lists) =
+        tokio::task::block_in_place(|| top_k(&args.vectors, queries, args.k, args.metric))?;
+
+    let batch = results_batch(&texts, &ids, &lists)?;
+    match &args.output {
+        Some(path) => {
+            let bytes = crate::warehouse::encode_parquet(batch.schema(), &[batch.clone()])?;
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "search: {} queries × {} stickers, top {} by {:?}, into {} in {:.2} s",
+                texts.len(),
+                ids.len(),
+                args.k,
+                args.metric,
+                path.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        None => write_results(
+            &mut std::io::stdout().lock(),
+            Format::Table,
+            batch.schema(),
+            &[batch],
+        )?,
+    }
+    Ok(())
+}
+
+fn encode(model: &Path, texts: &[String]) -> anyhow::Result<Array2<f32>> {
+    let mut encoder = Encoder::load(model)?;
+    let batch = encoder.config.batch_size.max(1);
+    let mut rows = Vec::new();
+    let mut dim = 0;
+    for chunk in texts.chunks(batch) {
+        let vectors = encoder.encode(chunk)?;
+        dim = vectors.ncols();
+        rows.extend(vectors.into_iter());
+    }
+    Ok(Array2::from_shape_vec((texts.len(), dim), rows)?)
+}
+
+/// Streams the vector file through the running top-k. Returns every sticker id (by row)
+/// and each query's hits.
+fn top_k(
+    path: &Path,
+    queries: Array2<f32>,
+    k: usize,
+    metric: Metric,
+) -> anyhow::Result<(Vec<String>, Vec<Vec<super::topk::Hit>>)> {
+    let mut reader = VectorReader::open(path)?;
+    if reader.rows == 0 {
+        bail!("{} has no vectors", path.display());
+    }
+    let dim = queries.ncols();
+    let mut topk = TopK::new(queries, k);
+    let mut ids: Vec<String> = Vec::with_capacity(reader.rows as usize);
+    let bar = progress::count_bar(reader.rows, "search");
+    while let Some(block) = reader.next_block()? {
+        if block.vectors.ncols() != dim {
+            bail!(
+                "the queries have {dim} dimensions but the vectors in {} have {}: embed the stickers and the queries with the same model",
+                path.display(),
+                block.vectors.ncols()
+            );
+        }
+        let first_row = ids.len();
+        let scale = match metric {
+            Metric::Cosine => Some(inverse_norms(block.vectors.view())),
+            Metric::Ip => None,
+        };
+        let scale = match scale {
+            Some(Err(i)) => bail!("sticker {} (row {}) has a zero or NaN vector: it has no direction for cosine similarity", block.ids[i], first_row + i),
+            Some(Ok(scale)) => Some(scale),
+            None => {
+                if let Some(i) = block.vectors.rows().into_iter().position(|r| r.iter().any(|x| !x.is_finite())) {
+                    bail!("sticker {} (row {}) has a NaN or infinite value", block.ids[i], first_row + i);
+                }
+                None
+            }
+        };
+        ids.extend(block.ids);
+        topk.add_block(
+            block.vectors.view(),
+            first_row as u32,
+            scale.as_deref(),
+            &ids,
+        );
+        bar.inc(block.vectors.nrows() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((ids, topk.into_lists()))
+}
+
+/// Query texts, and their vectors when the file has them.
+fn read_queries(path: &Path) -> anyhow::Result<(Vec<String>, Option<Array2<f32>>)> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        return read_parquet_queries(path);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None,
+    ))
+}
+
+fn read_parquet_queries(path: &Path) -> anyhow::Result<(Vec<String>, Option<Array2<f32>>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let (mut texts, mut values, mut dim) = (Vec::new(), Vec::new(), None);
+    for batch in reader {
+        let batch = batch?;
+        let Some(query) = batch
+            .column_by_name("query")
+            .and_then(|c| c.as_string_opt::<i32>().cloned())
+        else {
+            bail!("{}: needs a string column `query`", path.display());
+        };
+        texts.extend((0..query.len()).map(|i| query.value(i).to_owned()));
+        if let Some(vector) = batch.column_by_name("vector") {
+            let list = arrow::compute::cast(
+                vector,
+                &DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+            )
+            .with_context(|| format!("{}: `vector` must be a list of floats", path.display()))?;
+            let list = list.as_list::<i32>();
+            for i in 0..list.len() {
+                let row = list.value(i);
+                let row = row.as_primitive::<arrow::datatypes::Float32Type>();
+                if *dim.get_or_insert(row.len()) != row.len() {
+                    bail!(
+                        "{}: query {} has {} dimensions, the others {}",
+                        path.display(),
+                        texts.len() - query.len() + i,
+                        row.len(),
+                        dim.unwrap_or(0)
+                    );
+                }
+                values.extend_from_slice(row.values());
+            }
+        }
+    }
+    let vectors = match dim {
+        Some(d) => Some(Array2::from_shape_vec((texts.len(), d), values)?),
+        None => None,
+    };
+    Ok((texts, vectors))
+}
+
+async fn top_terms(
+    warehouse: &Warehouse,
+    n: usize,
+    date: Option<NaiveDate>,
+) -> anyhow::Result<Vec<String>> {
+    let day = date.unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+    let ctx = WarehouseTables::load(warehouse).await?.session(None)?;
+    if !ctx.table_exist("search_term_daily")? {
+        bail!("the warehouse has no search_term_daily table: run `stickerlake run search_term_daily --date {day}` first");
+    }
+    let sql = format!("SELECT term FROM search_term_daily WHERE event_date = DATE '{day}' ORDER BY searches DESC, term LIMIT {n}");
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut terms = Vec::new();
+    for batch in &batches {
+        terms.extend(string_column(batch, 0)?.into_iter().flatten());
+    }
+    if terms.is_empty() {
+        bail!("search_term_daily has no terms for {day}");
+    }
+    Ok(terms)
+}
+
+pub fn results_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("query_id", DataType::Int64, false),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("rank", DataType::Int32, false),
+        Field::new("sticker_id", DataType::Utf8, false),
+        Field::new("score", DataType::Float32, false),
+    ]))
+}
+
+fn results_batch(
+    texts: &[String],
+    ids: &[String],
+    lists: &[Vec<super::topk::Hit>],
+) -> anyhow::Result<RecordBatch> {
+    let rows = lists
+        .iter()
+        .enumerate()
+        .flat_map(|(q, hits)| hits.iter().enumerate().map(move |(r, hit)| (q, r, hit)));
+    let (mut query_id, mut query, mut rank, mut sticker, mut score) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (q, r, hit) in rows {
+        query_id.push(q as i64);
+        query.push(texts[q].as_str());
+        rank.push(r as i32 + 1);
+        sticker.push(ids[hit.row as usize].as_str());
+        score.push(hit.score);
+    }
+    Ok(RecordBatch::try_new(
+        results_schema(),
+        vec![
+            Arc::new(Int64Array::from(query_id)),
+            Arc::new(StringArray::from(query)),
+            Arc::new(Int32Array::from(rank)),
+            Arc::new(StringArray::from(sticker)),
+            Arc::new(Float32Array::from(score)),
+        ],
+    )?)
+}

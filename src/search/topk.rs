@@ -1,0 +1,291 @@
+//! Exact top-k by inner product over a stream of vector blocks. Pure: no I/O.
+//!
+//! Each block of database vectors is multiplied with blocks of queries (one matrix product
+//! per query block, spread over the cores), and every query keeps a running top-k list, so
+//! memory is the current block plus `k` candidates per query. Ties are broken by
+//! `sticker_id` (the smaller id ranks first), so results do not depend on row order,
+//! block size or thread scheduling.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+/// Queries multiplied together: big enough for an efficient matrix product, small enough
+/// that there are blocks for every core.
+const QUERY_BLOCK: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub score: f32,
+    /// Row of the sticker in the whole vector file.
+    pub row: u32,
+}
+
+/// Running top-k lists for a set of queries.
+pub struct TopK {
+    k: usize,
+    queries: Array2<f32>,
+    /// Best first; at most `k` each.
+    lists: Vec<Vec<Hit>>,
+}
+
+impl TopK {
+    /// `queries`: one row per query (already normalized for cosine).
+    pub fn new(queries: Array2<f32>, k: usize) -> Self {
+        let lists = vec![Vec::with_capacity(k + 1); queries.nrows()];
+        Self { k, queries, lists }
+    }
+
+    /// Scores one block of database vectors (`block` rows are rows `first_row..` of the
+    /// file). `scale`, if given, multiplies each vector's scores (the inverse norms, for
+    /// cosine). `ids` holds the sticker ids of every row seen so far, this block included.
+    pub fn add_block(
+        &mut self,
+        block: ArrayView2<f32>,
+        first_row: u32,
+        scale: Option<&[f32]>,
+        ids: &[String],
+    ) {
+        let k = self.k;
+        let block_t = block.t();
+        let query_blocks: Vec<_> = self
+            .queries
+            .axis_chunks_iter(ndarray::Axis(0), QUERY_BLOCK)
+            .collect();
+        self.lists
+            .par_chunks_mut(QUERY_BLOCK)
+            .zip(query_blocks.into_par_iter())
+            .for_each(|(lists, queries)| {
+                let mut scores = Array2::<f32>::zeros((queries.nrows(), block.nrows()));
+                general_mat_mul(1.0, &queries, &block_t, 0.0, &mut scores);
+                for (list, row_scores) in lists.iter_mut().zip(scores.rows()) {
+                    let row_scores = row_scores.as_slice().expect("standard layout");
+                    offer_all(list, k, row_scores, first_row, scale, ids);
+                }
+            });
+    }
+
+    /// The lists, best first.
+    pub fn into_lists(self) -> Vec<Vec<Hit>> {
+        self.lists
+    }
+}
+
+fn offer_all(
+    list: &mut Vec<Hit>,
+    k: usize,
+    scores: &[f32],
+    first_row: u32,
+    scale: Option<&[f32]>,
+    ids: &[String],
+) {
+    if k == 0 {
+        return;
+    }
+    for (j, &raw) in scores.iter().enumerate() {
+        let score = match scale {
+            Some(scale) => raw * scale[j],
+            None => raw,
+        };
+        // Most candidates lose to the current k-th best: one comparison rejects them.
+        if list.len() == k && score < list[k - 1].score {
+            continue;
+        }
+        offer(
+            list,
+            k,
+            Hit {
+                score,
+                row: first_row + j as u32,
+            },
+            ids,
+        );
+    }
+}
+
+/// Inserts `hit` if it belongs in the top `k`, keeping the list ordered best first.
+fn offer(list: &mut Vec<Hit>, k: usize, hit: Hit, ids: &[String]) {
+    let position = list.partition_point(|other| ranks_before(other, &hit, ids));
+    if position < k {
+        list.insert(position, hit);
+        list.truncate(k);
+    }
+}
+
+/// Higher score first; equal scores by sticker id.
+pub fn ranks_before(a: &Hit, b: &Hit, ids: &[String]) -> bool {
+    a.score > b.score || (a.score == b.score && ids[a.row as usize] < ids[b.row as usize])
+}
+
+/// Scales every row to unit length in place; the rows that cannot be (zero, NaN or
+/// infinite) are returned by index.
+pub fn normalize_rows(matrix: &mut Array2<f32>) -> Vec<usize> {
+    let mut bad = Vec::new();
+    for (i, mut row) in matrix.rows_mut().into_iter().enumerate() {
+        let norm = row.dot(&row).sqrt();
+        if norm > 0.0 && norm.is_finite() {
+            row.mapv_inplace(|x| x / norm);
+        } else {
+            bad.push(i);
+        }
+    }
+    bad
+}
+
+/// `1/|v|` for each row of `block`, or the first row that has no direction.
+pub fn inverse_norms(block: ArrayView2<f32>) -> Result<Vec<f32>, usize> {
+    block
+        .rows()
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let norm = row.dot(&row).sqrt();
+            if norm > 0.0 && norm.is_finite() {
+                Ok(1.0 / norm)
+            } else {
+                Err(i)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The obvious algorithm: every score, sorted by (score desc, id asc).
+    fn brute_force(
+        queries: &Array2<f32>,
+        db: &Array2<f32>,
+        scale: Option<&[f32]>,
+        ids: &[String],
+        k: usize,
+    ) -> Vec<Vec<Hit>> {
+        queries
+            .rows()
+            .into_iter()
+            .map(|q| {
+                let mut hits: Vec<Hit> = db
+                    .rows()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, v)| {
+                        let raw: f32 = q.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+                        Hit {
+                            score: scale.map_or(raw, |s| raw * s[j]),
+                            row: j as u32,
+                        }
+                    })
+                    .collect();
+                hits.sort_by(|a, b| {
+                    b.score
+                        .total_cmp(&a.score)
+                        .then_with(|| ids[a.row as usize].cmp(&ids[b.row as usize]))
+                });
+                hits.truncate(k);
+                hits
+            })
+            .collect()
+    }
+
+    fn streamed(
+        queries: &Array2<f32>,
+        db: &Array2<f32>,
+        scale: Option<&[f32]>,
+        ids: &[String],
+        k: usize,
+        block: usize,
+    ) -> Vec<Vec<Hit>> {
+        let mut topk = TopK::new(queries.clone(), k);
+        let mut start = 0;
+        while start < db.nrows() {
+            let end = (start + block).min(db.nrows());
+            let view = db.slice(ndarray::s![start..end, ..]);
+            topk.add_block(
+                view,
+                start as u32,
+                scale.map(|s| &s[start..end]),
+                &ids[..end],
+            );
+            start = end;
+        }
+        topk.into_lists()
+    }
+
+    /// Scores computed by a matrix product and by a dot loop may differ in the last bit;
+    /// compare ids where scores are clearly apart, and scores everywhere.
+    fn assert_same(got: &[Vec<Hit>], want: &[Vec<Hit>], ids: &[String], context: &str) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g.len(), w.len(), "{context}");
+            for (a, b) in g.iter().zip(w) {
+                assert!(
+                    (a.score - b.score).abs() <= 1e-4,
+                    "{context}: {a:?} vs {b:?}"
+                );
+                if a.row != b.row {
+                    // Only allowed between (near-)equal scores.
+                    let other = w.iter().find(|h| h.row == a.row).map(|h| h.score);
+                    assert!(
+                        other.is_some_and(|s| (s - a.score).abs() <= 1e-4),
+                        "{context}: {} vs {}",
+                        ids[a.row as usize],
+                        ids[b.row as usize]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn equals_brute_force_on_random_data() {
+        for seed in 0..40u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let n = rng.random_range(1..300);
+            let d = [1, 2, 3, 7, 16, 33][rng.random_range(0..6)];
+            let nq = rng.random_range(1..200);
+            let k = [1, 3, 10, 500][rng.random_range(0..4)];
+            let block = rng.random_range(1..100);
+            // Coarse values make many exact ties.
+            let db = Array2::from_shape_fn((n, d), |_| rng.random_range(-3..4) as f32);
+            let queries = Array2::from_shape_fn((nq, d), |_| rng.random_range(-3..4) as f32);
+            let ids: Vec<String> = (0..n)
+                .map(|i| format!("st_{:05}", (i * 7919) % 100_003))
+                .collect();
+            let want = brute_force(&queries, &db, None, &ids, k);
+            let got = streamed(&queries, &db, None, &ids, k, block);
+            assert_eq!(got, want, "seed {seed}: n {n} d {d} k {k} block {block}");
+            assert!(got.iter().all(|l| l.len() == k.min(n)), "k > N returns N");
+        }
+    }
+
+    #[test]
+    fn cosine_scaling_equals_brute_force() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let db = Array2::from_shape_fn((500, 24), |_| rng.random_range(-1.0..1.0f32));
+        let mut queries = Array2::from_shape_fn((50, 24), |_| rng.random_range(-1.0..1.0f32));
+        assert!(normalize_rows(&mut queries).is_empty());
+        let scale = inverse_norms(db.view()).unwrap();
+        let ids: Vec<String> = (0..500).map(|i| format!("st_{i:04}")).collect();
+        let want = brute_force(&queries, &db, Some(&scale), &ids, 10);
+        let got = streamed(&queries, &db, Some(&scale), &ids, 10, 64);
+        assert_same(&got, &want, &ids, "cosine");
+        assert!(got.iter().flatten().all(|h| h.score <= 1.0 + 1e-5));
+    }
+
+    #[test]
+    fn vectors_without_direction_are_reported() {
+        let mut m = ndarray::arr2(&[[1.0f32, 0.0], [0.0, 0.0], [f32::NAN, 1.0]]);
+        assert_eq!(normalize_rows(&mut m), [1, 2]);
+        assert_eq!(
+            inverse_norms(ndarray::arr2(&[[3.0f32, 4.0], [0.0, 0.0]]).view()),
+            Err(1)
+        );
+        assert_eq!(
+            inverse_norms(ndarray::arr2(&[[3.0f32, 4.0]]).view()),
+            Ok(vec![0.2])
+        );
+    }
+}
