@@ -5,6 +5,7 @@
 mod crash;
 mod jobs;
 mod s3;
+mod search;
 mod sql;
 mod tailer;
 mod util;

@@ -1,0 +1,382 @@
+//! `embed`, `search`, `eval` with the real ONNX Runtime and the default model (`make model`).
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Float32Type;
+
+use crate::util::*;
+
+fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn model() -> String {
+    let dir = repo("models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.onnx").exists(),
+        "the default model is missing: run `make model` (make test does)"
+    );
+    dir.display().to_string()
+}
+
+fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    reader.collect::<Result<_, _>>().unwrap()
+}
+
+fn vectors_of(path: &Path) -> Vec<(String, Vec<f32>)> {
+    read_parquet(path)
+        .iter()
+        .flat_map(|b| {
+            let ids = b
+                .column_by_name("sticker_id")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let list = b
+                .column_by_name("vector")
+                .unwrap()
+                .as_fixed_size_list()
+                .clone();
+            (0..b.num_rows())
+                .map(|i| {
+                    (
+                        ids.value(i).to_owned(),
+                        list.value(i)
+                            .as_primitive::<Float32Type>()
+                            .values()
+                            .to_vec(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn encoder_matches_independent_python_onnxruntime_vectors() {
+    let sandbox = Sandbox::local();
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("tests/fixtures/minilm_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let texts: Vec<&str> = fixture["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let catalog: String = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({"sticker_id": format!("t{i}"), "caption": t}).to_string() + "\n"
+        })
+        .collect();
+    let catalog_path = sandbox.dir.path().join("catalog.jsonl");
+    std::fs::write(&catalog_path, catalog).unwrap();
+    let out = sandbox.dir.path().join("v.parquet");
+    run_ok(stickerlake().args([
+        "embed",
+        "--catalog",
+        catalog_path.to_str().unwrap(),
+        "--model",
+        &model(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+
+    let vectors = vectors_of(&out);
+    assert_eq!(vectors.len(), 3);
+    for (i, (id, vector)) in vectors.iter().enumerate() {
+        assert_eq!(id, &format!("t{i}"));
+        let reference: Vec<f32> = fixture["vectors"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(vector.len(), 384);
+        let worst = vector
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-4,
+            "{:?}: differs from the reference by {worst}",
+            texts[i]
+        );
+    }
+}
+
+#[test]
+fn related_texts_score_closer_than_unrelated_ones() {
+    let sandbox = Sandbox::local();
+    let catalog = sandbox.dir.path().join("c.jsonl");
+    std::fs::write(
+        &catalog,
+        [
+            ("kitten", "a small kitten playing"),
+            ("cat", "cute cat in a garden"),
+            ("rocket", "rocket launching into space"),
+        ]
+        .iter()
+        .map(|(id, caption)| {
+            serde_json::json!({"sticker_id": id, "caption": caption}).to_string() + "\n"
+        })
+        .collect::<String>(),
+    )
+    .unwrap();
+    let out = sandbox.dir.path().join("v.parquet");
+    run_ok(stickerlake().args([
+        "embed",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--model",
+        &model(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    let v = vectors_of(&out);
+    assert!(dot(&v[0].1, &v[1].1) > dot(&v[0].1, &v[2].1) + 0.1);
+    assert!(dot(&v[1].1, &v[1].1) > 0.999, "vectors are normalized");
+}
+
+#[test]
+fn the_whole_loop_generate_tail_run_embed_search_eval() {
+    let sandbox = Sandbox::local();
+    let logs = sandbox.logs();
+    run_ok(stickerlake().args([
+        "generate",
+        "--out",
+        logs.to_str().unwrap(),
+        "--events",
+        "3000",
+        "--days",
+        "2",
+        "--start",
+        "2026-11-20",
+        "--servers",
+        "2",
+    ]));
+    let glob = format!("{}/server-*.jsonl", logs.display());
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    run_ok(&mut sandbox.cmd(&[
+        "run",
+        "all",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-21",
+        "--sql-dir",
+        repo("sql").to_str().unwrap(),
+    ]));
+    let vectors = sandbox.dir.path().join("stickers.parquet");
+    let catalog = logs.join("catalog.jsonl");
+    run_ok(stickerlake().args([
+        "embed",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--model",
+        &model(),
+        "-o",
+        vectors.to_str().unwrap(),
+    ]));
+    let results = sandbox.dir.path().join("results.parquet");
+    let v = vectors.to_str().unwrap();
+    run_ok(&mut sandbox.cmd(&[
+        "search",
+        "--vectors",
+        v,
+        "--top-terms",
+        "20",
+        "--date",
+        "2026-11-21",
+        "-k",
+        "10",
+        "--model",
+        &model(),
+        "-o",
+        results.to_str().unwrap(),
+    ]));
+
+    let batches = read_parquet(&results);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 20 * 10);
+    let schema: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect();
+    assert_eq!(
+        schema,
+        [
+            "query_id Int64",
+            "query Utf8",
+            "rank Int32",
+            "sticker_id Utf8",
+            "score Float32"
+        ]
+    );
+    // The catalog's stickers for "cat in a park" are st_000001..3: they must rank first.
+    let query = batches[0].column(1).as_string::<i32>();
+    let sticker = batches[0].column(3).as_string::<i32>();
+    let top: Vec<&str> = (0..3)
+        .filter(|&i| query.value(i) == "cat in a park")
+        .map(|i| sticker.value(i))
+        .collect();
+    let mut top_sorted = top.clone();
+    top_sorted.sort();
+    assert_eq!(top_sorted, ["st_000001", "st_000002", "st_000003"]);
+
+    let per_query = sandbox.dir.path().join("per_query.csv");
+    let out = stdout(&run_ok(&mut sandbox.cmd(&[
+        "eval",
+        "--results",
+        results.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-k",
+        "10",
+        "-o",
+        per_query.to_str().unwrap(),
+    ])));
+    assert!(
+        out.contains("recall@10") && out.contains("ndcg@10") && out.contains("reported@10"),
+        "{out}"
+    );
+    // The generator makes users select stickers made for the term: a real encoder finds them.
+    let mrr: f64 = out
+        .lines()
+        .nth(3)
+        .unwrap()
+        .split('|')
+        .nth(6)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(mrr > 0.5, "MRR {mrr}\n{out}");
+    let csv = std::fs::read_to_string(per_query).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 20,
+        "a row per query and results file"
+    );
+}
+
+#[test]
+fn clear_errors_for_bad_inputs() {
+    let sandbox = Sandbox::local();
+    let dir = sandbox.dir.path();
+    let catalog = dir.join("c.jsonl");
+    std::fs::write(&catalog, "{\"sticker_id\":\"a\",\"caption\":\"cat\"}\n").unwrap();
+    let vectors = dir.join("v.parquet");
+    run_ok(stickerlake().args([
+        "embed",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--model",
+        &model(),
+        "-o",
+        vectors.to_str().unwrap(),
+    ]));
+    let queries = dir.join("q.txt");
+    std::fs::write(&queries, "cat\n").unwrap();
+    let search = |extra: &[&str]| {
+        let mut cmd = stickerlake();
+        cmd.args([
+            "search",
+            "--queries",
+            queries.to_str().unwrap(),
+            "--model",
+            &model(),
+        ])
+        .args(extra);
+        cmd
+    };
+
+    // A model folder that is not there, and a missing ONNX Runtime.
+    let err = run_err(stickerlake().args([
+        "embed",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--model",
+        "/nonexistent",
+        "-o",
+        "/tmp/x.parquet",
+    ]));
+    assert!(err.contains("make model"), "{err}");
+    let err = run_err(
+        search(&["--vectors", vectors.to_str().unwrap()])
+            .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.32.0"),
+    );
+    assert!(
+        err.contains("ONNX Runtime library") && err.contains("onnxruntime"),
+        "{err}"
+    );
+
+    // Vectors of another dimension, zero vectors, an empty file, a file that is not vectors.
+    let write_vectors = |name: &str, rows: &[(&str, Vec<f32>)]| {
+        let path = dir.join(name);
+        let mut writer = stickerlake::search::vectors::VectorWriter::create(
+            &path,
+            rows.first().map_or(2, |r| r.1.len()),
+        )
+        .unwrap();
+        if !rows.is_empty() {
+            let ids: Vec<String> = rows.iter().map(|r| r.0.to_owned()).collect();
+            let values: Vec<f32> = rows.iter().flat_map(|r| r.1.clone()).collect();
+            writer.write(&ids, &values).unwrap();
+        }
+        writer.finish().unwrap();
+        path.display().to_string()
+    };
+    let err = run_err(&mut search(&[
+        "--vectors",
+        &write_vectors("d3.parquet", &[("a", vec![1.0, 0.0, 0.0])]),
+    ]));
+    assert!(
+        err.contains("384 dimensions") && err.contains("have 3"),
+        "{err}"
+    );
+    let zero = write_vectors(
+        "zero.parquet",
+        &[("a", vec![1.0; 384]), ("z", vec![0.0; 384])],
+    );
+    let err = run_err(&mut search(&["--vectors", &zero]));
+    assert!(
+        err.contains("sticker z (row 1) has a zero or NaN vector"),
+        "{err}"
+    );
+    let out = stdout(&run_ok(&mut search(&[
+        "--vectors",
+        &zero,
+        "--metric",
+        "ip",
+        "-k",
+        "5",
+    ])));
+    assert!(
+        out.contains("(2 rows)"),
+        "inner product accepts zero vectors, and k > N returns N: {out}"
+    );
+    let err = run_err(&mut search(&[
+        "--vectors",
+        &write_vectors("empty.parquet", &[]),
+    ]));
+    assert!(err.contains("has no vectors"), "{err}");
+    let err = run_err(&mut search(&["--vectors", catalog.to_str().unwrap()]));
+    assert!(err.contains("is not a Parquet file"), "{err}");
+}
