@@ -48,11 +48,17 @@ demo: build model clean-demo
 	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse sql "SELECT term, sum(searches) AS searches, max(unique_users) AS max_daily_users FROM search_term_daily GROUP BY term ORDER BY searches DESC, term LIMIT 10"
 	@echo; echo "== most-reported stickers, with the terms they were reported for"
 	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse sql "SELECT sticker_id, term, sum(reports) AS reports, sum(unique_reporters) AS reporters FROM reported_sticker_daily GROUP BY sticker_id, term ORDER BY reports DESC, sticker_id, term LIMIT 10"
+	@echo; echo "== offline search: embed the catalog, search yesterday's top terms, evaluate"
+	$(BIN_DEBUG) embed --catalog $(DEMO)/logs/catalog.jsonl -o $(DEMO)/stickers.parquet
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse search --vectors $(DEMO)/stickers.parquet --top-terms 50 --date yesterday -k 10 -o $(DEMO)/results.parquet
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse eval --results $(DEMO)/results.parquet -k 10
 
 clean-demo:
 	rm -rf $(DEMO)
 
 bench: venv
-	@$(PY) -c "import duckdb" 2>/dev/null || $(VENV)/bin/pip install --quiet 'duckdb==2.0.0'
+	@$(PY) -c "import duckdb, faiss, numpy, pyarrow" 2>/dev/null || \
+	  $(VENV)/bin/pip install --quiet 'duckdb==2.0.0' faiss-cpu numpy pyarrow
 	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
 	$(PY) bench/bench.py --bin $(BIN_RELEASE)
+	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search
