@@ -88,7 +88,8 @@ pub async fn run(args: SearchArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let batch = results_batch(&texts, &ids, &lists)?;
     match &args.output {
         Some(path) => {
-            let bytes = crate::warehouse::encode_parquet(batch.schema(), &[batch.clone()])?;
+            let bytes =
+                crate::warehouse::encode_parquet(batch.schema(), std::slice::from_ref(&batch))?;
             std::fs::write(path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             println!(
@@ -119,7 +120,7 @@ fn encode(model: &Path, texts: &[String]) -> anyhow::Result<Array2<f32>> {
     for chunk in texts.chunks(batch) {
         let vectors = encoder.encode(chunk)?;
         dim = vectors.ncols();
-        rows.extend(vectors.into_iter());
+        rows.extend(vectors);
     }
     Ok(Array2::from_shape_vec((texts.len(), dim), rows)?)
 }
