@@ -156,7 +156,7 @@ async fn inputs(
     let mut records = Vec::new();
     for table in names {
         let listing = warehouse
-            .list_files(&partition_dir(&table, "event_date", day))
+            .count_objects(&partition_dir(&table, "event_date", day))
             .await?;
         let count = ctx
             .sql(&format!("SELECT COUNT(*) FROM {table}"))

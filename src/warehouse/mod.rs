@@ -219,15 +219,19 @@ impl Warehouse {
         Ok(())
     }
 
-    /// The names of the folders directly under `relative`.
-    pub async fn list_folders(&self, relative: &str) -> Result<Vec<String>, WarehouseError> {
+    async fn listing(&self, relative: &str) -> Result<object_store::ListResult, WarehouseError> {
         let prefix = self.path(relative);
-        let listing = self
-            .store
+        self.store
             .list_with_delimiter(Some(&prefix))
             .await
-            .map_err(|source| self.read_error(&prefix, source))?;
-        let mut names: Vec<String> = listing
+            .map_err(|source| self.read_error(&prefix, source))
+    }
+
+    /// The names of the folders directly under `relative`.
+    pub async fn list_folders(&self, relative: &str) -> Result<Vec<String>, WarehouseError> {
+        let mut names: Vec<String> = self
+            .listing(relative)
+            .await?
             .common_prefixes
             .iter()
             .filter_map(|p| p.filename().map(str::to_owned))
@@ -237,14 +241,8 @@ impl Warehouse {
     }
 
     /// The number of objects directly under `relative`.
-    pub async fn list_files(&self, relative: &str) -> Result<usize, WarehouseError> {
-        let prefix = self.path(relative);
-        let listing = self
-            .store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map_err(|source| self.read_error(&prefix, source))?;
-        Ok(listing.objects.len())
+    pub async fn count_objects(&self, relative: &str) -> Result<usize, WarehouseError> {
+        Ok(self.listing(relative).await?.objects.len())
     }
 
     pub fn write_error(&self, path: &Path, source: object_store::Error) -> WarehouseError {

@@ -1,7 +1,5 @@
 //! `run`: golden outputs over sample_events, re-runs, late events, concurrency, empty days.
 
-use std::path::Path;
-
 use crate::util::*;
 
 on_both_stores!(
@@ -13,13 +11,6 @@ on_both_stores!(
 );
 
 const SAMPLE_DAYS: [&str; 3] = ["2026-11-20", "2026-11-21", "2026-11-22"];
-
-fn repo_path(relative: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(relative)
-        .display()
-        .to_string()
-}
 
 fn sql_dir() -> String {
     repo_path("sql")

@@ -7,13 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-fn repo_path(relative: &str) -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(relative)
-        .display()
-        .to_string()
-}
-
 /// (source file name, source_offset, message_id) of every raw event, sorted.
 fn positions(sandbox: &Sandbox) -> Vec<(String, i64, String)> {
     let batches = sandbox.table("raw_events");

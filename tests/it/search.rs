@@ -7,12 +7,8 @@ use arrow::datatypes::Float32Type;
 
 use crate::util::*;
 
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
 fn model() -> String {
-    let dir = repo("models/all-MiniLM-L6-v2");
+    let dir = PathBuf::from(repo_path("models/all-MiniLM-L6-v2"));
     assert!(
         dir.join("model.onnx").exists(),
         "the default model is missing: run `make model` (make test does)"
@@ -62,11 +58,39 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Writes a catalog of (sticker id, caption), embeds it with the default model, and reads
+/// the vectors back.
+fn embed(sandbox: &Sandbox, stickers: &[(&str, &str)]) -> Vec<(String, Vec<f32>)> {
+    let catalog = sandbox.dir.path().join("catalog.jsonl");
+    let lines: String = stickers
+        .iter()
+        .map(|(id, caption)| {
+            serde_json::json!({"sticker_id": id, "caption": caption}).to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&catalog, lines).unwrap();
+    let out = sandbox.dir.path().join("v.parquet");
+    embed_file(&catalog, &out);
+    vectors_of(&out)
+}
+
+fn embed_file(catalog: &Path, out: &Path) {
+    let (catalog, out) = (catalog.display().to_string(), out.display().to_string());
+    run_ok(stickerlake().args([
+        "embed",
+        "--catalog",
+        &catalog,
+        "--model",
+        &model(),
+        "-o",
+        &out,
+    ]));
+}
+
 #[test]
 fn encoder_matches_independent_python_onnxruntime_vectors() {
-    let sandbox = Sandbox::local();
     let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("tests/fixtures/minilm_reference.json")).unwrap(),
+        &std::fs::read_to_string(repo_path("tests/fixtures/minilm_reference.json")).unwrap(),
     )
     .unwrap();
     let texts: Vec<&str> = fixture["texts"]
@@ -75,30 +99,16 @@ fn encoder_matches_independent_python_onnxruntime_vectors() {
         .iter()
         .map(|t| t.as_str().unwrap())
         .collect();
-    let catalog: String = texts
+    let ids: Vec<String> = (0..texts.len()).map(|i| format!("t{i}")).collect();
+    let stickers: Vec<(&str, &str)> = ids
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            serde_json::json!({"sticker_id": format!("t{i}"), "caption": t}).to_string() + "\n"
-        })
+        .map(String::as_str)
+        .zip(texts.iter().copied())
         .collect();
-    let catalog_path = sandbox.dir.path().join("catalog.jsonl");
-    std::fs::write(&catalog_path, catalog).unwrap();
-    let out = sandbox.dir.path().join("v.parquet");
-    run_ok(stickerlake().args([
-        "embed",
-        "--catalog",
-        catalog_path.to_str().unwrap(),
-        "--model",
-        &model(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
-
-    let vectors = vectors_of(&out);
+    let vectors = embed(&Sandbox::local(), &stickers);
     assert_eq!(vectors.len(), 3);
     for (i, (id, vector)) in vectors.iter().enumerate() {
-        assert_eq!(id, &format!("t{i}"));
+        assert_eq!(id, &ids[i]);
         let reference: Vec<f32> = fixture["vectors"][i]
             .as_array()
             .unwrap()
@@ -121,33 +131,14 @@ fn encoder_matches_independent_python_onnxruntime_vectors() {
 
 #[test]
 fn related_texts_score_closer_than_unrelated_ones() {
-    let sandbox = Sandbox::local();
-    let catalog = sandbox.dir.path().join("c.jsonl");
-    std::fs::write(
-        &catalog,
-        [
+    let v = embed(
+        &Sandbox::local(),
+        &[
             ("kitten", "a small kitten playing"),
             ("cat", "cute cat in a garden"),
             ("rocket", "rocket launching into space"),
-        ]
-        .iter()
-        .map(|(id, caption)| {
-            serde_json::json!({"sticker_id": id, "caption": caption}).to_string() + "\n"
-        })
-        .collect::<String>(),
-    )
-    .unwrap();
-    let out = sandbox.dir.path().join("v.parquet");
-    run_ok(stickerlake().args([
-        "embed",
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--model",
-        &model(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
-    let v = vectors_of(&out);
+        ],
+    );
     assert!(dot(&v[0].1, &v[1].1) > dot(&v[0].1, &v[2].1) + 0.1);
     assert!(dot(&v[1].1, &v[1].1) > 0.999, "vectors are normalized");
 }
@@ -179,19 +170,10 @@ fn the_whole_loop_generate_tail_run_embed_search_eval() {
         "--to",
         "2026-11-21",
         "--sql-dir",
-        repo("sql").to_str().unwrap(),
+        &repo_path("sql"),
     ]));
     let vectors = sandbox.dir.path().join("stickers.parquet");
-    let catalog = logs.join("catalog.jsonl");
-    run_ok(stickerlake().args([
-        "embed",
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--model",
-        &model(),
-        "-o",
-        vectors.to_str().unwrap(),
-    ]));
+    embed_file(&logs.join("catalog.jsonl"), &vectors);
     let results = sandbox.dir.path().join("results.parquet");
     let v = vectors.to_str().unwrap();
     run_ok(&mut sandbox.cmd(&[
@@ -280,18 +262,8 @@ fn the_whole_loop_generate_tail_run_embed_search_eval() {
 fn clear_errors_for_bad_inputs() {
     let sandbox = Sandbox::local();
     let dir = sandbox.dir.path();
-    let catalog = dir.join("c.jsonl");
-    std::fs::write(&catalog, "{\"sticker_id\":\"a\",\"caption\":\"cat\"}\n").unwrap();
-    let vectors = dir.join("v.parquet");
-    run_ok(stickerlake().args([
-        "embed",
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--model",
-        &model(),
-        "-o",
-        vectors.to_str().unwrap(),
-    ]));
+    embed(&sandbox, &[("a", "cat")]);
+    let (catalog, vectors) = (dir.join("catalog.jsonl"), dir.join("v.parquet"));
     let queries = dir.join("q.txt");
     std::fs::write(&queries, "cat\n").unwrap();
     let search = |extra: &[&str]| {

@@ -40,6 +40,14 @@ macro_rules! on_both_stores {
 }
 pub(crate) use on_both_stores;
 
+/// A path inside this repository, as a string.
+pub fn repo_path(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(relative)
+        .display()
+        .to_string()
+}
+
 pub fn stickerlake() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stickerlake"));
     cmd.env_remove("STICKERLAKE_WAREHOUSE");
