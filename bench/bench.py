@@ -37,23 +37,23 @@ con.execute("SET TimeZone = 'UTC'")
 con.execute(f'''
 COPY (
   SELECT "messageId" AS message_id, "type",
-         CAST("timestamp" AS TIMESTAMPTZ) AS event_time,
+         TRY_CAST("timestamp" AS TIMESTAMPTZ) AS event_time,
          coalesce("userId", "anonymousId") AS user_id,
          json_extract_string(properties, '$.query') AS query,
          regexp_replace(trim(lower(json_extract_string(properties, '$.query'))), '\s+', ' ', 'g') AS term,
          CASE "type"
-           WHEN 'search' THEN CAST(json_extract(properties, '$.results') AS VARCHAR[])
+           WHEN 'search' THEN TRY_CAST(json_extract(properties, '$.results') AS VARCHAR[])
            WHEN 'select' THEN [json_extract_string(properties, '$.sticker_id')]
-           WHEN 'report' THEN CAST(json_extract(properties, '$.sticker_ids') AS VARCHAR[])
+           WHEN 'report' THEN TRY_CAST(json_extract(properties, '$.sticker_ids') AS VARCHAR[])
          END AS sticker_ids,
          CAST(properties AS VARCHAR) AS properties, CAST(context AS VARCHAR) AS context,
          filename AS source,
-         CAST(CAST("timestamp" AS TIMESTAMPTZ) AS DATE) AS event_date
+         CAST(TRY_CAST("timestamp" AS TIMESTAMPTZ) AS DATE) AS event_date
   FROM read_json('{logs}', format = 'newline_delimited', ignore_errors = true, filename = true,
                  columns = {{"messageId": 'VARCHAR', "type": 'VARCHAR', "timestamp": 'VARCHAR',
                             "userId": 'VARCHAR', "anonymousId": 'VARCHAR',
                             "properties": 'JSON', "context": 'JSON'}})
-  WHERE "messageId" IS NOT NULL AND "timestamp" IS NOT NULL
+  WHERE "messageId" IS NOT NULL AND TRY_CAST("timestamp" AS TIMESTAMPTZ) IS NOT NULL
 ) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date))
 ''')
 """
@@ -103,14 +103,14 @@ def main():
     script = os.path.join(args.work, "duck_ingest.py")
     open(script, "w").write(DUCKDB_INGEST)
     t_duck, rss_duck, _ = run_measured([sys.executable, script, f"{logs}/*.jsonl", duck_wh])
-    duck_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{duck_wh}/*/*.parquet')").fetchone()[0]
+    duck_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{duck_wh}/*/*.parquet')").fetchall()[0][0]
     rows.append(("ingest", "DuckDB COPY … PARTITION_BY", t_duck, rss_duck, duck_events / t_duck, log_mib / t_duck))
     ingest_ratio = t / t_duck
 
     # Daily jobs over the same Parquet (stickerlake's raw_events) for the day.
     t_run, rss_run, _ = run_measured([args.bin, "--warehouse", wh, "run", "all", "--date", DAY,
                                       "--sql-dir", os.path.join(ROOT, "sql")])
-    day_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{wh}/raw_events/event_date={DAY}/*.parquet')").fetchone()[0]
+    day_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{wh}/raw_events/event_date={DAY}/*.parquet')").fetchall()[0][0]
     rows.append(("daily jobs", "stickerlake run all", t_run, rss_run, day_events / t_run, None))
     script = os.path.join(args.work, "duck_jobs.py")
     open(script, "w").write(DUCKDB_JOBS)

@@ -1,30 +1,132 @@
 //! The rows read since the last flush, grouped by partition, and their encoding into the
 //! data files of one flush. Pure: no I/O.
+//!
+//! Lines arrive in chunks copied into one buffer; each chunk is parsed and turned into
+//! small Arrow batches on every core ([`build`]), and the batches are kept in file order, so
+//! the serial part of the tailer is reading lines and writing files.
 
 use std::collections::BTreeMap;
 
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate};
+use rayon::prelude::*;
 
-use super::encode::{QuarantineBuilder, RawEventsBuilder};
+use super::encode::{QuarantineBuilder, RawEventsBuilder, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
 use super::lines::Line;
 use super::parse::parse_line;
 use crate::warehouse::{data_file_name, encode_parquet, partition_dir, Table};
 
+/// Lines per parallel task.
+const LINES_PER_TASK: usize = 512;
+
+/// Complete lines copied out of the reader, in file order, in one buffer.
 #[derive(Default)]
-pub struct Batch {
-    raw_events: BTreeMap<NaiveDate, RawEventsBuilder>,
-    quarantine: QuarantineBuilder,
-    /// Bytes of the lines held, the measure of the batch's memory.
-    bytes: usize,
+pub struct LineChunk {
+    bytes: Vec<u8>,
+    lines: Vec<LineRef>,
 }
 
-/// What became of one line.
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    Event,
-    Quarantined,
-    Blank,
+struct LineRef {
+    offset: u64,
+    range: std::ops::Range<usize>,
+    /// The full length, when only the first `--max-line-bytes` bytes were kept.
+    truncated_from: Option<u64>,
+}
+
+impl LineChunk {
+    pub fn push(&mut self, line: &Line<'_>) {
+        let (offset, bytes, truncated_from) = match *line {
+            Line::Complete { offset, bytes } => (offset, bytes, None),
+            Line::TooLong {
+                offset,
+                prefix,
+                len,
+            } => (offset, prefix, Some(len)),
+        };
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        self.lines.push(LineRef {
+            offset,
+            range: start..self.bytes.len(),
+            truncated_from,
+        });
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// What a slice of a chunk became.
+#[derive(Default)]
+struct Built {
+    raw_events: BTreeMap<NaiveDate, RecordBatch>,
+    quarantine: Option<RecordBatch>,
+    events: u64,
+    quarantined: u64,
+}
+
+/// Parses `lines` of `chunk` and builds their rows (pure; runs on any core).
+fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
+    let mut raw_events: BTreeMap<NaiveDate, RawEventsBuilder> = BTreeMap::new();
+    let mut quarantine = QuarantineBuilder::default();
+    let mut built = Built::default();
+    for line in lines {
+        let bytes = &chunk.bytes[line.range.clone()];
+        let result = match line.truncated_from {
+            Some(len) => Err(format!(
+                "line is {len} bytes, longer than --max-line-bytes {limit} (only its first {limit} bytes are kept here)",
+                limit = bytes.len()
+            )),
+            None if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+            None => parse_line(bytes),
+        };
+        match result {
+            Ok(event) => {
+                let date = DateTime::from_timestamp_micros(event.event_time_us)
+                    .expect("parsed timestamps are in range")
+                    .date_naive();
+                raw_events
+                    .entry(date)
+                    .or_default()
+                    .append(&event, source, line.offset);
+                built.events += 1;
+            }
+            Err(reason) => {
+                quarantine.append(source, line.offset, bytes, &reason);
+                built.quarantined += 1;
+            }
+        }
+    }
+    built.raw_events = raw_events
+        .into_iter()
+        .map(|(date, b)| (date, b.finish()))
+        .collect();
+    built.quarantine = (quarantine.len() > 0).then(|| quarantine.finish());
+    built
+}
+
+#[derive(Default)]
+pub struct Batch {
+    raw_events: BTreeMap<NaiveDate, Vec<RecordBatch>>,
+    quarantine: Vec<RecordBatch>,
+    rows: usize,
+    /// Bytes of the lines held, the measure of the batch's memory.
+    bytes: usize,
 }
 
 /// One data file of a flush.
@@ -35,53 +137,29 @@ pub struct Output {
 }
 
 impl Batch {
-    pub fn add(&mut self, line: &Line<'_>, source: &str) -> Outcome {
-        match *line {
-            Line::Complete { bytes, .. } if bytes.iter().all(u8::is_ascii_whitespace) => {
-                Outcome::Blank
+    /// Parses and adds a chunk of lines from `source`; returns (events, quarantined).
+    pub fn add(&mut self, chunk: &LineChunk, source: &str) -> (u64, u64) {
+        let built: Vec<Built> = chunk
+            .lines
+            .par_chunks(LINES_PER_TASK)
+            .map(|lines| build(chunk, lines, source))
+            .collect();
+        self.bytes += chunk.byte_len();
+        let (mut events, mut quarantined) = (0, 0);
+        for part in built {
+            events += part.events;
+            quarantined += part.quarantined;
+            for (date, batch) in part.raw_events {
+                self.raw_events.entry(date).or_default().push(batch);
             }
-            Line::Complete { offset, bytes } => {
-                self.bytes += bytes.len();
-                match parse_line(bytes) {
-                    Ok(event) => {
-                        let date = DateTime::from_timestamp_micros(event.event_time_us)
-                            .expect("parsed timestamps are in range")
-                            .date_naive();
-                        self.raw_events
-                            .entry(date)
-                            .or_default()
-                            .append(&event, source, offset);
-                        Outcome::Event
-                    }
-                    Err(reason) => {
-                        self.quarantine.append(source, offset, bytes, &reason);
-                        Outcome::Quarantined
-                    }
-                }
-            }
-            Line::TooLong {
-                offset,
-                prefix,
-                len,
-            } => {
-                self.bytes += prefix.len();
-                let reason = format!(
-                    "line is {len} bytes, longer than --max-line-bytes {} (only its first {} bytes are kept here)",
-                    prefix.len(),
-                    prefix.len()
-                );
-                self.quarantine.append(source, offset, prefix, &reason);
-                Outcome::Quarantined
-            }
+            self.quarantine.extend(part.quarantine);
         }
+        self.rows += (events + quarantined) as usize;
+        (events, quarantined)
     }
 
     pub fn rows(&self) -> usize {
-        self.raw_events
-            .values()
-            .map(RawEventsBuilder::len)
-            .sum::<usize>()
-            + self.quarantine.len()
+        self.rows
     }
 
     pub fn bytes(&self) -> usize {
@@ -89,10 +167,10 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows() == 0
+        self.rows == 0
     }
 
-    /// Encodes the batch as the files of flush number `seq`.
+    /// Encodes the batch as the files of flush number `seq`, one per partition, in parallel.
     pub fn encode(
         self,
         writer_id: &str,
@@ -100,29 +178,44 @@ impl Batch {
         ingest_date: NaiveDate,
         mut nonce: impl FnMut() -> u64,
     ) -> parquet::errors::Result<Vec<Output>> {
-        let mut outputs = Vec::new();
-        let mut push = |table: Table, date: NaiveDate, batch: arrow::record_batch::RecordBatch| {
+        let mut files: Vec<(
+            String,
+            &'static arrow::datatypes::SchemaRef,
+            Vec<RecordBatch>,
+        )> = Vec::new();
+        let mut path = |table: Table, date: NaiveDate| {
             let dir = partition_dir(table.name(), table.partition_column(), date);
-            let name = data_file_name(writer_id, seq, nonce());
-            outputs.push(Output {
-                path: format!("{dir}/{name}"),
-                bytes: Bytes::from(encode_parquet(batch.schema(), &[batch])?),
-            });
-            Ok::<_, parquet::errors::ParquetError>(())
+            format!("{dir}/{}", data_file_name(writer_id, seq, nonce()))
         };
-        for (date, builder) in self.raw_events {
-            push(Table::RawEvents, date, builder.finish())?;
+        for (date, batches) in self.raw_events {
+            files.push((path(Table::RawEvents, date), &RAW_EVENTS_SCHEMA, batches));
         }
         if !self.quarantine.is_empty() {
-            push(Table::Quarantine, ingest_date, self.quarantine.finish())?;
+            files.push((
+                path(Table::Quarantine, ingest_date),
+                &QUARANTINE_SCHEMA,
+                self.quarantine,
+            ));
         }
-        Ok(outputs)
+        files
+            .into_par_iter()
+            .map(|(path, schema, batches)| {
+                let bytes = Bytes::from(encode_parquet((*schema).clone(), &batches)?);
+                Ok(Output { path, bytes })
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunk(lines: &[Line<'_>]) -> LineChunk {
+        let mut chunk = LineChunk::default();
+        lines.iter().for_each(|l| chunk.push(l));
+        chunk
+    }
 
     fn complete(offset: u64, text: &str) -> Line<'_> {
         Line::Complete {
@@ -133,19 +226,21 @@ mod tests {
 
     #[test]
     fn events_are_partitioned_by_utc_date_and_bad_lines_by_ingest_date() {
-        let mut batch = Batch::default();
         let day1 = r#"{"messageId":"a","type":"x","timestamp":"2026-11-23T23:30:00-01:00"}"#;
         let day2 = r#"{"messageId":"b","type":"x","timestamp":"2026-11-23T10:00:00Z"}"#;
-        assert_eq!(batch.add(&complete(0, day1), "s"), Outcome::Event);
-        assert_eq!(batch.add(&complete(10, day2), "s"), Outcome::Event);
-        assert_eq!(batch.add(&complete(20, "  \t"), "s"), Outcome::Blank);
-        assert_eq!(batch.add(&complete(30, "oops"), "s"), Outcome::Quarantined);
-        let long = Line::TooLong {
-            offset: 40,
-            prefix: b"{\"a",
-            len: 9000,
-        };
-        assert_eq!(batch.add(&long, "s"), Outcome::Quarantined);
+        let lines = [
+            complete(0, day1),
+            complete(10, day2),
+            complete(20, "  \t"),
+            complete(30, "oops"),
+            Line::TooLong {
+                offset: 40,
+                prefix: b"{\"a",
+                len: 9000,
+            },
+        ];
+        let mut batch = Batch::default();
+        assert_eq!(batch.add(&chunk(&lines), "s"), (2, 2));
         assert_eq!(batch.rows(), 4);
 
         let ingest = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
@@ -162,5 +257,36 @@ mod tests {
                 "quarantine/ingest_date=2026-11-25/part-h-00000003-0000000000000002.parquet",
             ]
         );
+    }
+
+    #[test]
+    fn rows_keep_file_order_across_parallel_tasks() {
+        let texts: Vec<String> = (0..3000)
+            .map(|i| {
+                format!(r#"{{"messageId":"m-{i}","type":"x","timestamp":"2026-11-23T10:00:00Z"}}"#)
+            })
+            .collect();
+        let lines: Vec<Line<'_>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| complete(i as u64 * 100, t))
+            .collect();
+        let mut batch = Batch::default();
+        batch.add(&chunk(&lines[..1700]), "s");
+        batch.add(&chunk(&lines[1700..]), "s");
+        let offsets: Vec<i64> = batch
+            .raw_events
+            .values()
+            .flatten()
+            .flat_map(|b| {
+                b.column(10)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(offsets, (0..3000).map(|i| i * 100).collect::<Vec<i64>>());
     }
 }

@@ -58,7 +58,6 @@ pub struct RawEventsBuilder {
     context: StringBuilder,
     source: StringBuilder,
     source_offset: Int64Builder,
-    rows: usize,
 }
 
 impl RawEventsBuilder {
@@ -82,11 +81,6 @@ impl RawEventsBuilder {
         self.context.append_option(event.context.as_deref());
         self.source.append_value(source);
         self.source_offset.append_value(offset as i64);
-        self.rows += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
     }
 
     pub fn finish(mut self) -> RecordBatch {
@@ -129,10 +123,6 @@ impl QuarantineBuilder {
 
     pub fn len(&self) -> usize {
         self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub fn finish(mut self) -> RecordBatch {

@@ -55,7 +55,7 @@ pub struct TailerArgs {
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rows: u64,
     /// Flush after this many bytes of log lines (bounds memory).
-    #[arg(long, value_name = "N", default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 32 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_bytes: u64,
     /// With --follow: the longest a read line waits before it is written.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]

@@ -12,7 +12,7 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
-use super::batch::{Batch, Outcome, Output};
+use super::batch::{Batch, LineChunk, Output};
 use super::checkpoint::{Checkpoint, FileCheckpoint, Recovery};
 use super::lines::LineReader;
 use super::source::{fingerprint, scan, SourceError, SourceFile};
@@ -20,6 +20,10 @@ use super::state::StateStore;
 use super::{default_tailer_id, TailerArgs};
 use crate::progress;
 use crate::warehouse::Warehouse;
+
+/// Lines parsed together (in parallel), at most.
+const PARSE_CHUNK_LINES: usize = 4096;
+const PARSE_CHUNK_BYTES: usize = 4 << 20;
 
 /// Uploads in flight at once during a flush.
 const PARALLEL_UPLOADS: usize = 4;
@@ -266,16 +270,31 @@ impl Tailer {
         handle.seek(SeekFrom::Start(offset))?;
         let mut reader = LineReader::new(handle, offset, self.args.max_line_bytes as usize);
         let mut last = offset;
-        while let Some(line) = reader
-            .next_line()
-            .with_context(|| format!("cannot read {path}"))?
-        {
-            match self.batch.add(&line, &path) {
-                Outcome::Event => self.stats.events += 1,
-                Outcome::Quarantined => self.stats.quarantined += 1,
-                Outcome::Blank => {}
+        let mut chunk = LineChunk::default();
+        loop {
+            // Take a chunk of lines; it is parsed and built on every core, in file order.
+            chunk.clear();
+            let room = (self.args.max_rows as usize)
+                .saturating_sub(self.batch.rows())
+                .max(1);
+            while chunk.len() < PARSE_CHUNK_LINES.min(room) && chunk.byte_len() < PARSE_CHUNK_BYTES
+            {
+                match reader
+                    .next_line()
+                    .with_context(|| format!("cannot read {path}"))?
+                {
+                    Some(line) => chunk.push(&line),
+                    None => break,
+                }
             }
-            self.stats.lines += 1;
+            if chunk.is_empty() {
+                break;
+            }
+            let (events, quarantined) =
+                tokio::task::block_in_place(|| self.batch.add(&chunk, &path));
+            self.stats.events += events;
+            self.stats.quarantined += quarantined;
+            self.stats.lines += chunk.len() as u64;
             self.batch_started.get_or_insert_with(Instant::now);
             let consumed = reader.consumed_offset();
             bar.inc(consumed - last);

@@ -140,12 +140,20 @@ fn the_prompt_runs_statements_ended_by_semicolons_and_survives_errors() {
         .spawn()
         .unwrap();
     let input = "\\d\nSELECT count(*)\n  AS n FROM raw_events;\nSELECT nope;\nDROP TABLE raw_events;\nSELECT 2 AS two;\n\\q\n";
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let out = String::from_utf8_lossy(&output.stdout);
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(out.contains("raw_events (partitioned by event_date)"), "{out}");
+    assert!(
+        out.contains("raw_events (partitioned by event_date)"),
+        "{out}"
+    );
     assert!(out.contains("n\n2\n") && out.contains("two\n2\n"), "{out}");
     assert!(err.contains("nope") && err.contains("read-only"), "{err}");
     let history = std::fs::read_to_string(home.join(".stickerlake_history")).unwrap();
