@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use arrow::datatypes::{DataType, SchemaRef};
 use chrono::NaiveDate;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -33,7 +34,7 @@ pub struct WarehouseTables {
 
 impl WarehouseTables {
     pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
-        let ctx = new_context(warehouse);
+        let ctx = new_context(warehouse)?;
         let mut tables = Vec::new();
         for name in warehouse.list_folders("").await? {
             if name.starts_with(['_', '.']) || !is_identifier(&name) {
@@ -67,7 +68,7 @@ impl WarehouseTables {
     /// With `day`, tables partitioned by `event_date` show only that day: this is how a
     /// daily job reads just the partitions it needs without a date in its SQL.
     pub fn session(&self, day: Option<NaiveDate>) -> anyhow::Result<SessionContext> {
-        let ctx = new_context(&self.warehouse);
+        let ctx = new_context(&self.warehouse)?;
         for (info, table) in &self.tables {
             match (day, info.partition_column.as_deref()) {
                 (Some(day), Some("event_date")) => {
@@ -86,13 +87,15 @@ impl WarehouseTables {
     }
 }
 
-fn new_context(warehouse: &Warehouse) -> SessionContext {
-    let config = SessionConfig::new()
+fn new_context(warehouse: &Warehouse) -> anyhow::Result<SessionContext> {
+    // DATAFUSION_* variables (e.g. DATAFUSION_EXECUTION_BATCH_SIZE) tune the engine.
+    let config = SessionConfig::from_env()
+        .context("reading the DATAFUSION_* environment variables")?
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let ctx = SessionContext::new_with_config(config);
     ctx.register_object_store(&warehouse.location().store_url(), warehouse.store().clone());
-    ctx
+    Ok(ctx)
 }
 
 /// The column of the first `column=value` folder in the table, if any.
