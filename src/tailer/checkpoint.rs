@@ -115,13 +115,6 @@ impl Checkpoint {
         next
     }
 
-    /// Forgets files that no scan has seen for a while (rotated away and deleted).
-    pub fn forget_old(&mut self, now: DateTime<Utc>, seen: &HashSet<String>) {
-        let cutoff = now - Duration::days(FORGET_AFTER_DAYS);
-        self.files
-            .retain(|fingerprint, file| seen.contains(fingerprint) || file.seen_at >= cutoff);
-    }
-
     pub fn to_json(&self) -> Vec<u8> {
         let mut json = serde_json::to_vec_pretty(self).expect("checkpoints serialize");
         json.push(b'\n');
@@ -139,6 +132,16 @@ impl Checkpoint {
         }
         Ok(checkpoint)
     }
+}
+
+/// Forgets files that no scan has seen for a while (rotated away and deleted).
+pub fn forget_old(
+    files: &mut BTreeMap<String, FileCheckpoint>,
+    now: DateTime<Utc>,
+    seen: &HashSet<String>,
+) {
+    let cutoff = now - Duration::days(FORGET_AFTER_DAYS);
+    files.retain(|fingerprint, file| seen.contains(fingerprint) || file.seen_at >= cutoff);
 }
 
 #[cfg(test)]
@@ -237,7 +240,8 @@ mod tests {
         checkpoint.files.insert("old".into(), old.clone());
         checkpoint.files.insert("old-but-seen".into(), old);
         checkpoint.files.insert("recent".into(), file("recent", 1));
-        checkpoint.forget_old(
+        forget_old(
+            &mut checkpoint.files,
             at("2026-11-24T08:00:00Z"),
             &HashSet::from(["old-but-seen".to_owned()]),
         );

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
-use super::checkpoint::{Checkpoint, FileCheckpoint, Recovery};
+use super::checkpoint::{forget_old, Checkpoint, FileCheckpoint, Recovery};
 use super::lines::LineReader;
 use super::source::{fingerprint, scan, SourceError, SourceFile};
 use super::state::StateStore;
@@ -214,10 +214,7 @@ impl Tailer {
             entry.seen_at = now;
         }
         let seen: HashSet<String> = files.iter().map(|f| f.fingerprint.clone()).collect();
-        let mut pruned = Checkpoint::new(&self.id);
-        pruned.files = std::mem::take(&mut self.next_files);
-        pruned.forget_old(now, &seen);
-        self.next_files = pruned.files;
+        forget_old(&mut self.next_files, now, &seen);
         Ok(files)
     }
 

@@ -29,20 +29,10 @@ fn positions(sandbox: &Sandbox) -> Vec<(String, i64, String)> {
     rows
 }
 
-fn generate(sandbox: &Sandbox, events: &str) {
-    let out = sandbox.logs();
-    run_ok(stickerlake().args([
-        "generate",
-        "--out",
-        out.to_str().unwrap(),
-        "--events",
-        events,
-        "--servers",
-        "2",
-        "--start",
-        "2026-11-20",
-    ]));
-    std::fs::remove_file(out.join("catalog.jsonl")).unwrap();
+/// Generated logs without the catalog (the tests' globs take every file).
+fn generate(sandbox: &Sandbox, events: u32) {
+    generate_logs(sandbox, events, 3);
+    std::fs::remove_file(sandbox.logs().join("catalog.jsonl")).unwrap();
 }
 
 #[test]
@@ -85,7 +75,7 @@ fn the_same_logs_give_the_same_rows_locally_and_on_s3() {
 fn an_outage_mid_run_fails_clearly_and_a_rerun_completes_exactly_once() {
     let moto = Moto::start();
     let sandbox = Sandbox::s3_on(&moto);
-    generate(&sandbox, "20000");
+    generate(&sandbox, 20000);
     let glob = format!("{}/*.jsonl", sandbox.logs().display());
     let child = sandbox
         .cmd(&["tailer", "--source", &glob, "--max-rows", "100"])
@@ -131,7 +121,7 @@ fn an_outage_mid_run_fails_clearly_and_a_rerun_completes_exactly_once() {
 fn a_short_outage_is_retried_and_the_run_succeeds() {
     let moto = Moto::start();
     let sandbox = Sandbox::s3_on(&moto);
-    generate(&sandbox, "5000");
+    generate(&sandbox, 5000);
     let glob = format!("{}/*.jsonl", sandbox.logs().display());
     let child = sandbox
         .cmd(&["tailer", "--source", &glob, "--max-rows", "100"])

@@ -147,19 +147,7 @@ fn related_texts_score_closer_than_unrelated_ones() {
 fn the_whole_loop_generate_tail_run_embed_search_eval() {
     let sandbox = Sandbox::local();
     let logs = sandbox.logs();
-    run_ok(stickerlake().args([
-        "generate",
-        "--out",
-        logs.to_str().unwrap(),
-        "--events",
-        "3000",
-        "--days",
-        "2",
-        "--start",
-        "2026-11-20",
-        "--servers",
-        "2",
-    ]));
+    generate_logs(&sandbox, 3000, 2);
     let glob = format!("{}/server-*.jsonl", logs.display());
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
     run_ok(&mut sandbox.cmd(&[

@@ -347,6 +347,26 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `stickerlake generate` into the sandbox's logs: 2 servers, from 2026-11-20.
+pub fn generate_logs(sandbox: &Sandbox, events: u32, days: u32) {
+    let out = sandbox.logs().display().to_string();
+    let (events, days) = (events.to_string(), days.to_string());
+    let args = [
+        "generate",
+        "--out",
+        &out,
+        "--events",
+        &events,
+        "--days",
+        &days,
+        "--servers",
+        "2",
+        "--start",
+        "2026-11-20",
+    ];
+    run_ok(stickerlake().args(args));
+}
+
 /// A valid event line (with its newline).
 pub fn event_line(id: &str, kind: &str, timestamp: &str, query: &str) -> String {
     let query = serde_json::to_string(query).unwrap();
