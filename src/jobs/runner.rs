@@ -14,11 +14,11 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement};
 use serde::Serialize;
 
 use super::job::Job;
-use crate::query::{read_only, WarehouseTables};
+use crate::query::{run_statement, WarehouseTables};
 use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
 
 #[derive(Debug, Serialize)]
@@ -50,7 +50,11 @@ pub async fn run_job_for_day(
     let started_at = Utc::now();
     let clock = Instant::now();
     let ctx = tables.session(Some(day))?;
-    let (schema, batches) = execute(&ctx, job).await?;
+    let (statement, input_tables) = parse(&ctx, job)?;
+    // The same read-only execution path as `stickerlake sql`.
+    let (schema, batches) = run_statement(&ctx, statement)
+        .await
+        .with_context(|| job.path.display().to_string())?;
     let (schema, batches) = without_column(schema, batches, &job.partition_column)?;
 
     let dir = partition_dir(&job.name, &job.partition_column, day);
@@ -66,7 +70,7 @@ pub async fn run_job_for_day(
         day,
         started_at,
         seconds: clock.elapsed().as_secs_f64(),
-        inputs: inputs(warehouse, &ctx, job, day).await?,
+        inputs: inputs(warehouse, &ctx, input_tables, day).await?,
         output,
         rows_written: batches.iter().map(RecordBatch::num_rows).sum(),
         bytes_written,
@@ -85,7 +89,8 @@ pub async fn run_job_for_day(
     Ok(record)
 }
 
-async fn execute(ctx: &SessionContext, job: &Job) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
+/// The job's one statement, parsed once, and the warehouse tables it reads.
+fn parse(ctx: &SessionContext, job: &Job) -> anyhow::Result<(Statement, Vec<String>)> {
     let mut statements = DFParser::parse_sql(&job.sql)
         .map_err(|e| anyhow::anyhow!("{}: SQL syntax error: {e}", job.path.display()))?;
     if statements.len() != 1 {
@@ -96,24 +101,16 @@ async fn execute(ctx: &SessionContext, job: &Job) -> anyhow::Result<(SchemaRef, 
         );
     }
     let statement = statements.pop_front().expect("one statement");
-    let plan = ctx
+    let mut tables: Vec<String> = ctx
         .state()
-        .statement_to_plan(statement)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {}", job.path.display(), e.strip_backtrace()))?;
-    read_only().verify_plan(&plan).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: a job is a query whose result is the output; {e}",
-            job.path.display()
-        )
-    })?;
-    let frame = ctx.execute_logical_plan(plan).await?;
-    let schema = frame.schema().inner().clone();
-    let batches = frame
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {}", job.path.display(), e.strip_backtrace()))?;
-    Ok((schema, batches))
+        .resolve_table_references(&statement)?
+        .iter()
+        .map(|r| r.table().to_owned())
+        .filter(|name| ctx.table_exist(name.as_str()).unwrap_or(false))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    Ok((statement, tables))
 }
 
 /// The partition column lives in the path only: drop it from the output if the query kept it.
@@ -138,23 +135,11 @@ fn without_column(
 async fn inputs(
     warehouse: &Warehouse,
     ctx: &SessionContext,
-    job: &Job,
+    tables: Vec<String>,
     day: NaiveDate,
 ) -> anyhow::Result<Vec<InputRecord>> {
-    let statement = DFParser::parse_sql(&job.sql)?
-        .pop_front()
-        .expect("parsed before");
-    let mut names: Vec<String> = ctx
-        .state()
-        .resolve_table_references(&statement)?
-        .iter()
-        .map(|r| r.table().to_owned())
-        .filter(|name| ctx.table_exist(name.as_str()).unwrap_or(false))
-        .collect();
-    names.sort();
-    names.dedup();
     let mut records = Vec::new();
-    for table in names {
+    for table in tables {
         let listing = warehouse
             .count_objects(&partition_dir(&table, "event_date", day))
             .await?;

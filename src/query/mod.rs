@@ -103,7 +103,8 @@ pub async fn run_statements(
     Ok(results)
 }
 
-async fn run_statement(
+/// Plans one statement, refuses it unless it only reads, runs it and collects the result.
+pub async fn run_statement(
     ctx: &SessionContext,
     statement: Statement,
 ) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
@@ -115,7 +116,7 @@ async fn run_statement(
         .map_err(|e| query_error(&shown, e))?;
     read_only()
         .verify_plan(&plan)
-        .map_err(|e| anyhow::anyhow!("refused: stickerlake sql is read-only, and `{}` would change data or settings ({e}). Daily tables are computed by SQL files in sql/ run with `stickerlake run`.", abbreviate(&shown)))?;
+        .map_err(|e| anyhow::anyhow!("refused: stickerlake only reads, and `{}` would change data or settings ({e}); its SQL is read-only. Daily tables are the results of SQL files in sql/ run with `stickerlake run`.", abbreviate(&shown)))?;
     let frame = ctx
         .execute_logical_plan(plan)
         .await

@@ -16,19 +16,6 @@ fn sql_dir() -> String {
     repo_path("sql")
 }
 
-fn run_days(sandbox: &Sandbox, job: &str, from: &str, to: &str) {
-    run_ok(&mut sandbox.cmd(&[
-        "run",
-        job,
-        "--from",
-        from,
-        "--to",
-        to,
-        "--sql-dir",
-        &sql_dir(),
-    ]));
-}
-
 fn csv(sandbox: &Sandbox, query: &str) -> String {
     stdout(&run_ok(
         &mut sandbox.cmd(&["sql", query, "--format", "csv"]),

@@ -42,16 +42,7 @@ fn the_same_logs_give_the_same_rows_locally_and_on_s3() {
     let s3 = Sandbox::s3();
     for sandbox in [&local, &s3] {
         run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob, "--max-rows", "300"]));
-        run_ok(&mut sandbox.cmd(&[
-            "run",
-            "all",
-            "--from",
-            "2026-11-20",
-            "--to",
-            "2026-11-22",
-            "--sql-dir",
-            &repo_path("sql"),
-        ]));
+        run_days(sandbox, "all", "2026-11-20", "2026-11-22");
     }
     assert_eq!(positions(&local), positions(&s3));
     assert_eq!(

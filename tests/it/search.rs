@@ -150,16 +150,7 @@ fn the_whole_loop_generate_tail_run_embed_search_eval() {
     generate_logs(&sandbox, 3000, 2);
     let glob = format!("{}/server-*.jsonl", logs.display());
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
-    run_ok(&mut sandbox.cmd(&[
-        "run",
-        "all",
-        "--from",
-        "2026-11-20",
-        "--to",
-        "2026-11-21",
-        "--sql-dir",
-        &repo_path("sql"),
-    ]));
+    run_days(&sandbox, "all", "2026-11-20", "2026-11-21");
     let vectors = sandbox.dir.path().join("stickers.parquet");
     embed_file(&logs.join("catalog.jsonl"), &vectors);
     let results = sandbox.dir.path().join("results.parquet");

@@ -347,6 +347,12 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `stickerlake run JOB --from FROM --to TO` with the repository's jobs.
+pub fn run_days(sandbox: &Sandbox, job: &str, from: &str, to: &str) {
+    let sql = repo_path("sql");
+    run_ok(&mut sandbox.cmd(&["run", job, "--from", from, "--to", to, "--sql-dir", &sql]));
+}
+
 /// `stickerlake generate` into the sandbox's logs: 2 servers, from 2026-11-20.
 pub fn generate_logs(sandbox: &Sandbox, events: u32, days: u32) {
     let out = sandbox.logs().display().to_string();
