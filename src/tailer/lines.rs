@@ -4,6 +4,11 @@
 //! returned, so it waits for its newline (the file may still be appended to). A line
 //! longer than the limit is not buffered: its first `max_line` bytes are kept and the rest
 //! is skipped up to its newline.
+//!
+//! Whether a line is too long depends only on its bytes, never on where reads happen to
+//! end: a line of exactly `max_line` bytes followed by `\r\n` is complete however it
+//! arrives. [`LineReader::consumed_offset`] is always a line boundary, also while an
+//! over-long line is being skipped, so a checkpoint is never taken inside a line.
 
 use std::io::{self, Read};
 
@@ -34,6 +39,8 @@ pub struct LineReader<R> {
     max_line: usize,
     /// An over-long line being skipped: its offset and its length so far.
     long_line: Option<(u64, u64)>,
+    /// Whether the bytes of the over-long line dropped so far end with `\r`.
+    long_ends_with_cr: bool,
     /// The first `max_line` bytes of the last over-long line.
     long_prefix: Vec<u8>,
     eof: bool,
@@ -44,12 +51,14 @@ impl<R: Read> LineReader<R> {
     pub fn new(inner: R, offset: u64, max_line: usize) -> Self {
         Self {
             inner,
-            buf: vec![0; READ_CHUNK.max(max_line + 1)],
+            // Room for a whole line of the limit, its `\r` and one more byte.
+            buf: vec![0; READ_CHUNK.max(max_line + 2)],
             start: 0,
             end: 0,
             offset,
             max_line,
             long_line: None,
+            long_ends_with_cr: false,
             long_prefix: Vec::new(),
             eof: false,
         }
@@ -73,7 +82,11 @@ impl<R: Read> LineReader<R> {
                 self.start += pos + 1;
                 self.offset += pos as u64 + 1;
                 if let Some((long_offset, len)) = self.long_line.take() {
-                    let len = len + pos as u64;
+                    let cr = match pos {
+                        0 => self.long_ends_with_cr,
+                        _ => self.buf[line_start + pos - 1] == b'\r',
+                    };
+                    let len = len + pos as u64 - u64::from(cr);
                     return Ok(Some(Line::TooLong {
                         offset: long_offset,
                         prefix: &self.long_prefix,
@@ -94,7 +107,8 @@ impl<R: Read> LineReader<R> {
                 }));
             }
             let pending = pending.len();
-            if self.long_line.is_none() && pending > self.max_line {
+            // More than the limit and a possible `\r`: too long, whatever comes next.
+            if self.long_line.is_none() && pending > self.max_line + 1 {
                 self.long_prefix.clear();
                 self.long_prefix
                     .extend_from_slice(&self.buf[self.start..self.start + self.max_line]);
@@ -103,6 +117,9 @@ impl<R: Read> LineReader<R> {
             if let Some((_, len)) = &mut self.long_line {
                 // Drop what was read of the over-long line; only its length matters now.
                 *len += pending as u64;
+                if pending > 0 {
+                    self.long_ends_with_cr = self.buf[self.end - 1] == b'\r';
+                }
                 self.offset += pending as u64;
                 self.start = self.end;
             }
@@ -195,5 +212,29 @@ mod tests {
     fn a_line_of_exactly_the_limit_is_complete() {
         let (lines, _) = collect(b"abcd\nabcde\n", 0, 4, 3);
         assert_eq!(lines, ["0:abcd", "5:long(abcd,5)"]);
+    }
+
+    #[test]
+    fn the_verdict_on_a_line_does_not_depend_on_read_boundaries() {
+        let input = b"abcd\r\nabcde\r\nabcdefghij\r\nxy\n";
+        for chunk in 1..=input.len() {
+            let (lines, consumed) = collect(input, 0, 4, chunk);
+            assert_eq!(
+                lines,
+                ["0:abcd", "6:long(abcd,5)", "13:long(abcd,10)", "25:xy"],
+                "chunk {chunk}"
+            );
+            assert_eq!(consumed, input.len() as u64);
+        }
+    }
+
+    #[test]
+    fn an_unfinished_over_long_line_is_not_consumed_at_any_boundary() {
+        let input = b"ok\n0123456789abcdef";
+        for chunk in 1..=input.len() {
+            let (lines, consumed) = collect(input, 7, 4, chunk);
+            assert_eq!(lines, ["7:ok"], "chunk {chunk}");
+            assert_eq!(consumed, 10, "chunk {chunk}");
+        }
     }
 }

@@ -261,9 +261,10 @@ impl Tailer {
         let path = file.path.display().to_string();
         let mut handle = File::open(&file.path).with_context(|| format!("cannot read {path}"))?;
         // The path may have been rotated since the scan: read only the file scanned.
-        if fingerprint(&mut handle)?.as_deref() != Some(file.fingerprint.as_str()) {
+        if !still_the_file(&handle, file)? {
             return Ok(());
         }
+        let probe = handle.try_clone()?;
         handle.seek(SeekFrom::Start(offset))?;
         let mut reader = LineReader::new(handle, offset, self.args.max_line_bytes as usize);
         let mut last = offset;
@@ -285,6 +286,17 @@ impl Tailer {
                 }
             }
             if chunk.is_empty() {
+                break;
+            }
+            // Copy-then-truncate rotation may have truncated and refilled this very file
+            // while it was read: then these bytes may be the new content at old offsets.
+            // Lines are kept only if the file is still the one scanned after they were read;
+            // otherwise they are dropped and read again from the rotated copy.
+            if !still_the_file(&probe, file)? {
+                eprintln!(
+                    "tailer: {path} was truncated while being read (copy-then-truncate rotation); \
+                     the rest is read from the rotated copy"
+                );
                 break;
             }
             let (events, quarantined) =
@@ -366,6 +378,13 @@ impl Tailer {
             .context("writing the batch (it will be retried on the next run)")?;
         Ok(())
     }
+}
+
+/// Whether `handle` still has the content `file` was scanned with.
+fn still_the_file(handle: &File, file: &SourceFile) -> anyhow::Result<bool> {
+    let now =
+        fingerprint(handle).with_context(|| format!("cannot read {}", file.path.display()))?;
+    Ok(now.as_deref() == Some(file.fingerprint.as_str()))
 }
 
 #[derive(Default)]

@@ -7,7 +7,8 @@
 //! complete yet has no fingerprint and is skipped until it has one.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -34,14 +35,17 @@ pub enum SourceError {
 }
 
 /// The fingerprint of a file's content, or `None` while its first line is incomplete.
-pub fn fingerprint(file: &mut File) -> io::Result<Option<String>> {
+///
+/// Reads with `pread`, so the file position (and a reader sharing it) is not moved.
+pub fn fingerprint(file: &File) -> io::Result<Option<String>> {
     let mut head = vec![0u8; FINGERPRINT_BYTES];
-    file.seek(SeekFrom::Start(0))?;
     let mut filled = 0;
     while filled < head.len() {
-        match file.read(&mut head[filled..])? {
-            0 => break,
-            n => filled += n,
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
     }
     Ok(fingerprint_of(&head[..filled]))
@@ -101,9 +105,9 @@ pub fn scan(patterns: &[String]) -> (Vec<SourceFile>, Vec<SourceError>) {
 }
 
 fn identify(path: &Path) -> io::Result<Option<SourceFile>> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let size = file.metadata()?.len();
-    Ok(fingerprint(&mut file)?.map(|fingerprint| SourceFile {
+    Ok(fingerprint(&file)?.map(|fingerprint| SourceFile {
         path: path.to_owned(),
         fingerprint,
         size,

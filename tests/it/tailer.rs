@@ -256,3 +256,52 @@ fn follow_mode_flushes_on_its_interval_and_on_sigterm(sandbox: Sandbox) {
         .collect();
     assert_eq!(ids.len(), 3);
 }
+
+/// Copy-then-truncate rotation while the tailer is in the middle of the file, and the new
+/// content grows past the tailer's position before it reads on: what it reads after the
+/// truncation must not be taken for the rest of the old file.
+#[test]
+fn a_file_truncated_and_refilled_while_being_read_is_finished_from_its_copy() {
+    let sandbox = Sandbox::local();
+    let log = sandbox.logs().join("app.log");
+    let lines = |prefix: &str| -> String {
+        (0..LINES)
+            .map(|n| {
+                event_line(
+                    &format!("{prefix}-{n}"),
+                    "search",
+                    "2026-11-23T10:00:00Z",
+                    "cat",
+                )
+            })
+            .collect()
+    };
+    // Several read buffers' worth, and lines of another length after the rotation.
+    const LINES: usize = 20_000;
+    let (old, new) = (lines("old"), lines("newer"));
+    append(&log, old.as_bytes());
+    let glob = format!("{}/app.log*", sandbox.logs().display());
+    // Small batches: the tailer flushes every 20 rows, so it is still reading when the file
+    // is rotated under it.
+    let mut tailer = sandbox
+        .cmd(&["tailer", "--source", &glob, "--max-rows", "20"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::copy(&log, sandbox.logs().join("app.log.1")).unwrap();
+    std::fs::File::create(&log).unwrap();
+    append(&log, new.as_bytes());
+    assert!(tailer.wait().unwrap().success());
+    sandbox.tail(&[]);
+
+    let ids = message_ids(&sandbox);
+    let mut expected: Vec<String> = (0..LINES)
+        .flat_map(|n| [format!("old-{n}"), format!("newer-{n}")])
+        .collect();
+    expected.sort();
+    assert_eq!(ids.len(), expected.len(), "rows, not distinct ids");
+    assert_eq!(ids, expected);
+    assert_eq!(sandbox.rows("quarantine"), 0, "no fragment of a line");
+}
