@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
 use chrono::NaiveDate;
 use clap::Args;
@@ -41,14 +41,19 @@ pub struct EvalArgs {
 }
 
 pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    // Every results file is checked before the warehouse is read.
+    let all_rankings = args
+        .results
+        .iter()
+        .map(|path| read_results(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let labels = load_labels(&warehouse, args.from, args.to).await?;
     let mut summaries = Vec::new();
     let mut per_query = Vec::new();
-    for path in &args.results {
+    for (path, rankings) in args.results.iter().zip(all_rankings) {
         let model = path
             .file_stem()
             .map_or("results".into(), |s| s.to_string_lossy().into_owned());
-        let rankings = read_results(path)?;
         let empty = Labels::default();
         let scored: Vec<(i64, String, usize, QueryMetrics)> = rankings
             .into_iter()
@@ -148,6 +153,14 @@ fn read_results(path: &Path) -> anyhow::Result<BTreeMap<i64, (String, Vec<String
             .as_primitive::<Int64Type>()
             .clone();
         let query = column("query", DataType::Utf8)?.as_string::<i32>().clone();
+        if let Some(i) = (0..query.len()).find(|&i| query.is_null(i)) {
+            bail!(
+                "{}: query_id {} has no query text (searched with precomputed vectors): eval labels \
+                 queries by their search term, so give the vectors' file a `query` column",
+                path.display(),
+                query_id.value(i)
+            );
+        }
         let rank = column("rank", DataType::Int32)?
             .as_primitive::<Int32Type>()
             .clone();

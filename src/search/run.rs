@@ -37,8 +37,9 @@ pub struct SearchArgs {
     /// The vector file (sticker_id, vector).
     #[arg(long, value_name = "FILE")]
     pub vectors: PathBuf,
-    /// Queries: a text file (one per line), or Parquet with a `query` column (and, to skip the
-    /// encoder, a `vector` column).
+    /// Queries: a text file (one per line), or Parquet with a `query` column (texts) and/or a
+    /// `vector` column (precomputed: the encoder is not loaded; `query` is then null in the
+    /// results unless given), and optionally `query_id` (else the row number).
     #[arg(
         long,
         value_name = "FILE",
@@ -63,29 +64,59 @@ pub struct SearchArgs {
     pub output: Option<PathBuf>,
 }
 
+/// The queries of a search: ids, texts (absent for precomputed vectors without text) and,
+/// when precomputed, their vectors.
+struct Queries {
+    ids: Vec<i64>,
+    texts: Vec<Option<String>>,
+    vectors: Option<Array2<f32>>,
+}
+
+impl Queries {
+    fn from_texts(texts: Vec<String>) -> Self {
+        Self {
+            ids: (0..texts.len() as i64).collect(),
+            texts: texts.into_iter().map(Some).collect(),
+            vectors: None,
+        }
+    }
+
+    /// How query `i` is named in messages.
+    fn describe(&self, i: usize) -> String {
+        match &self.texts[i] {
+            Some(text) => format!("query {text:?}"),
+            None => format!("query_id {}", self.ids[i]),
+        }
+    }
+}
+
 pub async fn run(args: SearchArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (texts, vectors) = match (&args.queries, args.top_terms) {
+    let mut queries = match (&args.queries, args.top_terms) {
         (Some(path), _) => read_queries(path)?,
-        (None, Some(n)) => (top_terms(&warehouse, n, args.date).await?, None),
+        (None, Some(n)) => Queries::from_texts(top_terms(&warehouse, n, args.date).await?),
         (None, None) => bail!("give --queries FILE or --top-terms N"),
     };
-    if texts.is_empty() {
+    if queries.ids.is_empty() {
         bail!("there are no queries");
     }
-    let mut queries = match vectors {
+    // Precomputed vectors need no encoder: the model is not even loaded.
+    let mut vectors = match queries.vectors.take() {
         Some(vectors) => vectors,
-        None => encode(&args.model, &texts)?,
+        None => {
+            let texts: Vec<String> = queries.texts.iter().flatten().cloned().collect();
+            encode(&args.model, &texts)?
+        }
     };
     if args.metric == Metric::Cosine {
-        if let Some(&i) = normalize_rows(&mut queries).first() {
-            bail!("query {:?} has a zero or NaN vector", texts[i]);
+        if let Some(&i) = normalize_rows(&mut vectors).first() {
+            bail!("{} has a zero or NaN vector", queries.describe(i));
         }
     }
     let (ids, lists) =
-        tokio::task::block_in_place(|| top_k(&args.vectors, queries, args.k, args.metric))?;
+        tokio::task::block_in_place(|| top_k(&args.vectors, vectors, args.k, args.metric))?;
 
-    let batch = results_batch(&texts, &ids, &lists)?;
+    let batch = results_batch(&queries, &ids, &lists)?;
     match &args.output {
         Some(path) => {
             let bytes =
@@ -94,7 +125,7 @@ pub async fn run(args: SearchArgs, warehouse: Warehouse) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             println!(
                 "search: {} queries × {} stickers, top {} by {:?}, into {} in {:.2} s",
-                texts.len(),
+                queries.ids.len(),
                 ids.len(),
                 args.k,
                 args.metric,
@@ -177,65 +208,105 @@ fn top_k(
     Ok((ids, topk.into_lists()))
 }
 
-/// Query texts, and their vectors when the file has them.
-fn read_queries(path: &Path) -> anyhow::Result<(Vec<String>, Option<Array2<f32>>)> {
+/// Queries from a text file (one per line) or a Parquet file.
+fn read_queries(path: &Path) -> anyhow::Result<Queries> {
     if path.extension().is_some_and(|e| e == "parquet") {
         return read_parquet_queries(path);
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok((
+    Ok(Queries::from_texts(
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect(),
-        None,
     ))
 }
 
-fn read_parquet_queries(path: &Path) -> anyhow::Result<(Vec<String>, Option<Array2<f32>>)> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-    let (mut texts, mut values, mut dim) = (Vec::new(), Vec::new(), None);
+/// A Parquet file of queries: `query` (texts to embed) and/or `vector` (precomputed, then
+/// used as they are), and optionally `query_id` (else the row number).
+fn read_parquet_queries(path: &Path) -> anyhow::Result<Queries> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{shown} is not Parquet"))?
+        .build()?;
+    let mut queries = Queries::from_texts(Vec::new());
+    let (mut values, mut dim) = (Vec::new(), None);
     for batch in reader {
         let batch = batch?;
-        let Some(query) = batch
-            .column_by_name("query")
-            .and_then(|c| c.as_string_opt::<i32>().cloned())
-        else {
-            bail!("{}: needs a string column `query`", path.display());
+        let first = queries.ids.len();
+        let rows = batch.num_rows();
+        let cast = |name: &str, kind: &DataType| -> anyhow::Result<Option<Arc<dyn Array>>> {
+            batch
+                .column_by_name(name)
+                .map(|c| arrow::compute::cast(c, kind))
+                .transpose()
+                .with_context(|| format!("{shown}: column `{name}` must be {kind}"))
         };
-        texts.extend((0..query.len()).map(|i| query.value(i).to_owned()));
-        if let Some(vector) = batch.column_by_name("vector") {
-            let list = arrow::compute::cast(
-                vector,
-                &DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
-            )
-            .with_context(|| format!("{}: `vector` must be a list of floats", path.display()))?;
-            let list = list.as_list::<i32>();
-            for i in 0..list.len() {
-                let row = list.value(i);
-                let row = row.as_primitive::<arrow::datatypes::Float32Type>();
-                if *dim.get_or_insert(row.len()) != row.len() {
-                    bail!(
-                        "{}: query {} has {} dimensions, the others {}",
-                        path.display(),
-                        texts.len() - query.len() + i,
-                        row.len(),
-                        dim.unwrap_or(0)
-                    );
+        let (query, vector) = (
+            cast("query", &DataType::Utf8)?,
+            batch.column_by_name("vector"),
+        );
+        if query.is_none() && vector.is_none() {
+            bail!("{shown}: needs a string column `query` (texts to embed) or a `vector` column (precomputed query vectors)");
+        }
+        match cast("query_id", &DataType::Int64)? {
+            Some(ids) => {
+                let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+                if ids.null_count() > 0 {
+                    bail!("{shown}: `query_id` has nulls");
                 }
-                values.extend_from_slice(row.values());
+                queries.ids.extend(ids.values().iter());
             }
+            None => queries.ids.extend(first as i64..(first + rows) as i64),
+        }
+        match &query {
+            Some(query) => {
+                let query = query.as_string::<i32>();
+                queries.texts.extend(
+                    (0..rows).map(|i| query.is_valid(i).then(|| query.value(i).to_owned())),
+                );
+            }
+            None => queries.texts.extend(std::iter::repeat_n(None, rows)),
+        }
+        let Some(vector) = vector else {
+            if let Some(i) = queries.texts[first..].iter().position(Option::is_none) {
+                bail!(
+                    "{shown}: row {} has no query text and the file has no `vector` column",
+                    first + i
+                );
+            }
+            continue;
+        };
+        let list = arrow::compute::cast(
+            vector,
+            &DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+        )
+        .with_context(|| format!("{shown}: `vector` must be a list of floats"))?;
+        let list = list.as_list::<i32>();
+        for i in 0..list.len() {
+            if list.is_null(i) {
+                bail!("{shown}: row {} has no vector", first + i);
+            }
+            let row = list.value(i);
+            let row = row.as_primitive::<arrow::datatypes::Float32Type>();
+            if *dim.get_or_insert(row.len()) != row.len() {
+                bail!(
+                    "{shown}: row {} has {} dimensions, the others {}",
+                    first + i,
+                    row.len(),
+                    dim.unwrap_or(0)
+                );
+            }
+            values.extend_from_slice(row.values());
         }
     }
-    let vectors = match dim {
-        Some(d) => Some(Array2::from_shape_vec((texts.len(), d), values)?),
-        None => None,
-    };
-    Ok((texts, vectors))
+    if let Some(d) = dim {
+        queries.vectors = Some(Array2::from_shape_vec((queries.ids.len(), d), values)?);
+    }
+    Ok(queries)
 }
 
 async fn top_terms(
@@ -263,7 +334,8 @@ async fn top_terms(
 pub fn results_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("query_id", DataType::Int64, false),
-        Field::new("query", DataType::Utf8, false),
+        // Null for precomputed query vectors given without text.
+        Field::new("query", DataType::Utf8, true),
         Field::new("rank", DataType::Int32, false),
         Field::new("sticker_id", DataType::Utf8, false),
         Field::new("score", DataType::Float32, false),
@@ -271,7 +343,7 @@ pub fn results_schema() -> SchemaRef {
 }
 
 fn results_batch(
-    texts: &[String],
+    queries: &Queries,
     ids: &[String],
     lists: &[Vec<super::topk::Hit>],
 ) -> anyhow::Result<RecordBatch> {
@@ -282,8 +354,8 @@ fn results_batch(
     let (mut query_id, mut query, mut rank, mut sticker, mut score) =
         (vec![], vec![], vec![], vec![], vec![]);
     for (q, r, hit) in rows {
-        query_id.push(q as i64);
-        query.push(texts[q].as_str());
+        query_id.push(queries.ids[q]);
+        query.push(queries.texts[q].as_deref());
         rank.push(r as i32 + 1);
         sticker.push(ids[hit.row as usize].as_str());
         score.push(hit.score);

@@ -331,3 +331,122 @@ fn clear_errors_for_bad_inputs() {
     let err = run_err(&mut search(&["--vectors", catalog.to_str().unwrap()]));
     assert!(err.contains("is not a Parquet file"), "{err}");
 }
+
+/// Query vectors from another encoder: `query_id` and `vector`, no `query` column. The
+/// encoder is never loaded (the model and ONNX Runtime paths point nowhere) and the results
+/// are the brute-force top-k, under the file's query ids.
+#[test]
+fn precomputed_query_vectors_without_text_need_no_encoder() {
+    use std::sync::Arc;
+
+    use arrow::array::{FixedSizeListArray, Float32Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use rand::{Rng, SeedableRng};
+
+    const DIM: usize = 8;
+    let sandbox = Sandbox::local();
+    let dir = sandbox.dir.path();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let mut random_vector =
+        || -> Vec<f32> { (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let stickers: Vec<(String, Vec<f32>)> = (0..300)
+        .map(|i| (format!("st_{i:04}"), random_vector()))
+        .collect();
+    let queries: Vec<(i64, Vec<f32>)> = (0..20).map(|i| (1000 + 7 * i, random_vector())).collect();
+
+    let vectors = dir.join("stickers.parquet");
+    let mut writer = stickerlake::search::vectors::VectorWriter::create(&vectors, DIM).unwrap();
+    let ids: Vec<String> = stickers.iter().map(|s| s.0.clone()).collect();
+    let values: Vec<f32> = stickers.iter().flat_map(|s| s.1.clone()).collect();
+    writer.write(&ids, &values).unwrap();
+    writer.finish().unwrap();
+
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("query_id", DataType::Int64, false),
+        Field::new(
+            "vector",
+            DataType::FixedSizeList(item.clone(), DIM as i32),
+            false,
+        ),
+    ]));
+    let flat = Float32Array::from(queries.iter().flat_map(|q| q.1.clone()).collect::<Vec<_>>());
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(
+                queries.iter().map(|q| q.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(FixedSizeListArray::new(
+                item,
+                DIM as i32,
+                Arc::new(flat),
+                None,
+            )),
+        ],
+    )
+    .unwrap();
+    let query_file = dir.join("queries.parquet");
+    let mut out = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&query_file).unwrap(),
+        schema,
+        None,
+    )
+    .unwrap();
+    out.write(&batch).unwrap();
+    out.close().unwrap();
+
+    for metric in ["ip", "cosine"] {
+        let results = dir.join(format!("results-{metric}.parquet"));
+        run_ok(
+            stickerlake()
+                .args(["search", "--vectors", vectors.to_str().unwrap()])
+                .args(["--queries", query_file.to_str().unwrap(), "-k", "5"])
+                .args(["--metric", metric, "--model", "/nonexistent"])
+                .args(["-o", results.to_str().unwrap()])
+                .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so"),
+        );
+        let norm = |v: &[f32]| dot(v, v).sqrt();
+        let score = |q: &[f32], s: &[f32]| match metric {
+            "ip" => dot(q, s),
+            _ => dot(q, s) / (norm(q) * norm(s)),
+        };
+        let mut expected = Vec::new();
+        for (id, q) in &queries {
+            let mut ranked: Vec<(f32, &str)> = stickers
+                .iter()
+                .map(|(s, v)| (score(q, v), s.as_str()))
+                .collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+            for (rank, (_, sticker)) in ranked.iter().take(5).enumerate() {
+                expected.push((*id, rank as i32 + 1, sticker.to_string()));
+            }
+        }
+        let batches = read_parquet(&results);
+        let mut actual = Vec::new();
+        for b in &batches {
+            let query = b.column_by_name("query").unwrap();
+            assert_eq!(query.null_count(), b.num_rows(), "no text: query is null");
+            let ids = b
+                .column_by_name("query_id")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int64Type>();
+            let ranks = b
+                .column_by_name("rank")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int32Type>();
+            let stickers = b.column_by_name("sticker_id").unwrap().as_string::<i32>();
+            for i in 0..b.num_rows() {
+                actual.push((ids.value(i), ranks.value(i), stickers.value(i).to_owned()));
+            }
+        }
+        actual.sort();
+        expected.sort();
+        assert_eq!(actual, expected, "metric {metric}");
+    }
+
+    // eval labels queries by their term: results without text are refused, clearly.
+    let results = dir.join("results-ip.parquet");
+    let err = run_err(&mut sandbox.cmd(&["eval", "--results", results.to_str().unwrap()]));
+    assert!(err.contains("has no query text"), "{err}");
+}
