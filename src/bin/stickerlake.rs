@@ -38,6 +38,8 @@ enum Command {
     Tailer(tailer::TailerArgs),
     /// Run daily SQL jobs for a day or a range of days.
     Run(jobs::RunArgs),
+    /// List the daily jobs and where each one's SQL comes from.
+    Jobs(jobs::JobsArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
     Sql(query::SqlArgs),
     /// Embed sticker texts into a vector file with an ONNX text encoder.
@@ -66,6 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => return generate::run(args),
         Command::Embed(args) => return search::run_embed(args),
+        Command::Jobs(args) => return jobs::list(args),
         _ => {}
     }
     let warehouse = Warehouse::open(&cli.warehouse)?;
@@ -79,7 +82,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Command::Sql(args) => query::run(args, warehouse).await,
             Command::Search(args) => search::run_search(args, warehouse).await,
             Command::Eval(args) => search::run_eval(args, warehouse).await,
-            Command::Generate(_) | Command::Embed(_) => unreachable!("handled above"),
+            Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {
+                unreachable!("handled above")
+            }
         }
     })
 }

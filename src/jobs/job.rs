@@ -1,56 +1,103 @@
-//! A daily job is one SQL file: `sql/<name>.sql` holds only the query, and its stem is the
+//! A daily job is one SQL file: `<name>.sql` holds only the query, and its stem is the
 //! job's name and its output table. Options go in comment lines of the form
 //! `-- stickerlake: key=value`; the one there is today is `partition_by` (the output's
 //! partition column, default `event_date`).
+//!
+//! The jobs in the repository's `sql/` are built into the binary, so `run` works from any
+//! directory (cron); `--sql-dir DIR` adds the jobs of DIR, a file there overriding the
+//! shipped job of the same name.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use crate::contract::{is_table_name, EVENT_DATE};
+
+/// The jobs built into the binary: (name, SQL).
+const SHIPPED: &[(&str, &str)] = &[
+    (
+        "reported_sticker_daily",
+        include_str!("../../sql/reported_sticker_daily.sql"),
+    ),
+    (
+        "search_term_daily",
+        include_str!("../../sql/search_term_daily.sql"),
+    ),
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub name: String,
-    pub path: PathBuf,
+    pub origin: Origin,
     pub sql: String,
     pub partition_column: String,
 }
 
+/// Where a job's SQL comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// Built into the binary from the repository's `sql/<name>.sql`.
+    Shipped(String),
+    File(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Shipped(name) => write!(f, "sql/{name}.sql (built in)"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 impl Job {
-    /// Parses a job file's text (pure).
-    pub fn parse(name: &str, path: &Path, sql: String) -> anyhow::Result<Self> {
-        let mut partition_column = "event_date".to_owned();
+    /// Parses a job's text (pure).
+    pub fn parse(name: &str, origin: Origin, sql: String) -> anyhow::Result<Self> {
+        let mut partition_column = EVENT_DATE.to_owned();
         for line in sql.lines() {
             let Some(option) = line.trim().strip_prefix("-- stickerlake:") else {
                 continue;
             };
             match option.trim().split_once('=') {
-                Some(("partition_by", value)) if valid_name(value.trim()) => {
+                Some(("partition_by", value)) if is_table_name(value.trim()) => {
                     partition_column = value.trim().to_owned();
                 }
                 _ => bail!(
-                    "{}: unknown job option {:?} (known: `-- stickerlake: partition_by=<column>`)",
-                    path.display(),
+                    "{origin}: unknown job option {:?} (known: `-- stickerlake: partition_by=<column>`)",
                     option.trim()
                 ),
             }
         }
         Ok(Self {
             name: name.to_owned(),
-            path: path.to_owned(),
+            origin,
             sql,
             partition_column,
         })
     }
 }
 
-/// Every `*.sql` file in `dir`, by name.
-pub fn discover(dir: &Path) -> anyhow::Result<Vec<Job>> {
-    let entries = std::fs::read_dir(dir).with_context(|| {
-        format!(
-            "cannot read the jobs folder {} (set it with --sql-dir)",
-            dir.display()
-        )
-    })?;
+/// The shipped jobs, then every `*.sql` file in `dir` (replacing a shipped job of the same
+/// name), by name.
+pub fn discover(dir: Option<&Path>) -> anyhow::Result<Vec<Job>> {
+    let mut jobs = SHIPPED
+        .iter()
+        .map(|(name, sql)| Job::parse(name, Origin::Shipped(name.to_string()), sql.to_string()))
+        .collect::<anyhow::Result<Vec<Job>>>()?;
+    if let Some(dir) = dir {
+        for job in read_dir(dir)? {
+            jobs.retain(|j| j.name != job.name);
+            jobs.push(job);
+        }
+    }
+    jobs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(jobs)
+}
+
+fn read_dir(dir: &Path) -> anyhow::Result<Vec<Job>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the jobs folder {} (--sql-dir)", dir.display()))?;
     let mut jobs = Vec::new();
     for entry in entries {
         let path = entry?.path();
@@ -62,25 +109,21 @@ pub fn discover(dir: &Path) -> anyhow::Result<Vec<Job>> {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        if !valid_name(&name) {
+        if !is_table_name(&name) {
             bail!(
-                "{}: a job's file name must be a table name (letters, digits, _)",
+                "{}: a job's file name must be a table name (a letter, then letters, digits, _)",
                 path.display()
             );
         }
         let sql = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        jobs.push(Job::parse(&name, &path, sql)?);
+        jobs.push(Job::parse(&name, Origin::File(path), sql)?);
     }
-    jobs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(jobs)
 }
 
 /// The jobs `selector` names: `all`, or one job's name.
-pub fn select(jobs: Vec<Job>, selector: &str, dir: &Path) -> anyhow::Result<Vec<Job>> {
-    if jobs.is_empty() {
-        bail!("no job (*.sql file) in {}", dir.display());
-    }
+pub fn select(jobs: Vec<Job>, selector: &str) -> anyhow::Result<Vec<Job>> {
     if selector == "all" {
         return Ok(jobs);
     }
@@ -88,16 +131,10 @@ pub fn select(jobs: Vec<Job>, selector: &str, dir: &Path) -> anyhow::Result<Vec<
     match jobs.into_iter().find(|j| j.name == selector) {
         Some(job) => Ok(vec![job]),
         None => bail!(
-            "no job named {selector:?} in {}; jobs there: {}, or all",
-            dir.display(),
+            "no job named {selector:?}; the jobs are {}, or all (`stickerlake jobs` lists them; --sql-dir DIR adds jobs)",
             names.join(", ")
         ),
     }
-}
-
-fn valid_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -106,35 +143,56 @@ mod tests {
 
     #[test]
     fn options_come_from_comment_lines() {
-        let path = Path::new("sql/x.sql");
-        let job = Job::parse("x", path, "SELECT 1".into()).unwrap();
+        let path = || Origin::File("sql/x.sql".into());
+        let job = Job::parse("x", path(), "SELECT 1".into()).unwrap();
         assert_eq!(job.partition_column, "event_date");
         let job = Job::parse(
             "x",
-            path,
+            path(),
             "-- stickerlake: partition_by=report_date\nSELECT 1".into(),
         )
         .unwrap();
         assert_eq!(job.partition_column, "report_date");
-        let err = Job::parse("x", path, "-- stickerlake: retries=3\nSELECT 1".into()).unwrap_err();
+        let err =
+            Job::parse("x", path(), "-- stickerlake: retries=3\nSELECT 1".into()).unwrap_err();
         assert!(err.to_string().contains("unknown job option"), "{err}");
     }
 
     #[test]
     fn selecting_an_unknown_job_lists_the_known_ones() {
-        let job = |name: &str| Job::parse(name, Path::new("j.sql"), "SELECT 1".into()).unwrap();
-        let dir = Path::new("sql");
-        assert_eq!(
-            select(vec![job("a"), job("b")], "all", dir).unwrap().len(),
-            2
-        );
-        assert_eq!(
-            select(vec![job("a"), job("b")], "b", dir).unwrap()[0].name,
-            "b"
-        );
-        let err = select(vec![job("a"), job("b")], "c", dir)
+        let job =
+            |name: &str| Job::parse(name, Origin::File("j.sql".into()), "SELECT 1".into()).unwrap();
+        assert_eq!(select(vec![job("a"), job("b")], "all").unwrap().len(), 2);
+        assert_eq!(select(vec![job("a"), job("b")], "b").unwrap()[0].name, "b");
+        let err = select(vec![job("a"), job("b")], "c")
             .unwrap_err()
             .to_string();
         assert!(err.contains("a, b, or all"), "{err}");
+    }
+
+    #[test]
+    fn shipped_jobs_are_built_in_and_a_folder_overrides_them() {
+        let shipped = discover(None).unwrap();
+        let names: Vec<&str> = shipped.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["reported_sticker_daily", "search_term_daily"]);
+        let dir = std::env::temp_dir().join(format!("stickerlake-jobs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("search_term_daily.sql"), "SELECT 2").unwrap();
+        std::fs::write(dir.join("extra.sql"), "SELECT 3").unwrap();
+        let jobs = discover(Some(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let found: Vec<(&str, bool)> = jobs
+            .iter()
+            .map(|j| (j.name.as_str(), matches!(j.origin, Origin::Shipped(_))))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("extra", false),
+                ("reported_sticker_daily", true),
+                ("search_term_daily", false)
+            ]
+        );
+        assert_eq!(jobs[2].sql, "SELECT 2");
     }
 }

@@ -1,6 +1,6 @@
-//! `stickerlake run`: the daily SQL jobs in `sql/` (or `--sql-dir`), one output partition per
-//! day. A new `.sql` file is a new job; see [`job`] for how a job is declared and [`runner`]
-//! for what a run guarantees.
+//! `stickerlake run`: the daily SQL jobs (built in from `sql/`, plus `--sql-dir`), one output
+//! partition per day; `stickerlake jobs` lists them. A new `.sql` file is a new job; see
+//! [`job`] for how a job is declared and [`runner`] for what a run guarantees.
 
 mod job;
 mod runner;
@@ -11,12 +11,13 @@ use anyhow::bail;
 use chrono::NaiveDate;
 use clap::Args;
 
-pub use job::{discover, Job};
+pub use job::{discover, Job, Origin};
 pub use runner::{run_job_for_day, RunRecord};
 
 use crate::dates::{days, parse_date};
+use crate::engine::WarehouseTables;
+use crate::output::{write_results, Format};
 use crate::progress;
-use crate::query::WarehouseTables;
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake run`.
@@ -24,7 +25,8 @@ use crate::warehouse::Warehouse;
 #[command(after_help = "Examples:
   stickerlake run all --date yesterday
   stickerlake run search_term_daily --from 2026-11-01 --to 2026-11-23
-  stickerlake run all --date 2026-11-23 --sql-dir my_jobs")]
+  stickerlake run all --date 2026-11-23 --sql-dir my_jobs
+  stickerlake jobs                     # lists the jobs and where each comes from")]
 pub struct RunArgs {
     /// A job's name (the stem of its .sql file), or `all`.
     #[arg(value_name = "JOB|all")]
@@ -38,9 +40,50 @@ pub struct RunArgs {
     /// Last day of a range, included.
     #[arg(long, value_parser = parse_date, requires = "from")]
     pub to: Option<NaiveDate>,
-    /// Folder of the job files.
-    #[arg(long, value_name = "DIR", default_value = "sql")]
-    pub sql_dir: PathBuf,
+    /// A folder of more job files (`<name>.sql`); one named like a built-in job replaces it.
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<PathBuf>,
+}
+
+/// Arguments of `stickerlake jobs`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake jobs
+  stickerlake jobs --sql-dir my_jobs")]
+pub struct JobsArgs {
+    /// A folder of more job files, as for `run`.
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<PathBuf>,
+}
+
+/// `stickerlake jobs`: every job with its output partitioning and where its SQL comes from.
+pub fn list(args: JobsArgs) -> anyhow::Result<()> {
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    let jobs = discover(args.sql_dir.as_deref())?;
+    let column =
+        |f: fn(&Job) -> String| Arc::new(StringArray::from_iter_values(jobs.iter().map(f)));
+    let schema = Arc::new(Schema::new(
+        ["job", "partition_by", "from"]
+            .map(|name| Field::new(name, DataType::Utf8, false))
+            .to_vec(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            column(|j| j.name.clone()),
+            column(|j| j.partition_column.clone()),
+            column(|j| j.origin.to_string()),
+        ],
+    )?;
+    write_results(
+        &mut std::io::stdout().lock(),
+        Format::Table,
+        schema,
+        &[batch],
+    )
 }
 
 pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -52,7 +95,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     if to < from {
         bail!("--from {from} is after --to {to}");
     }
-    let jobs = job::select(discover(&args.sql_dir)?, &args.job, &args.sql_dir)?;
+    let jobs = job::select(discover(args.sql_dir.as_deref())?, &args.job)?;
     let tables = WarehouseTables::load(&warehouse).await?;
     let days = days(from, to);
     let bar = progress::count_bar((days.len() * jobs.len()) as u64, "run");

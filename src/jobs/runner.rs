@@ -14,11 +14,12 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::parser::Statement;
 use serde::Serialize;
 
 use super::job::Job;
-use crate::query::{run_statement, WarehouseTables};
+use crate::contract::EVENT_DATE;
+use crate::engine::{parse_statements, Query, WarehouseTables};
 use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
 
 #[derive(Debug, Serialize)]
@@ -52,9 +53,12 @@ pub async fn run_job_for_day(
     let ctx = tables.session(Some(day))?;
     let (statement, input_tables) = parse(&ctx, job)?;
     // The same read-only execution path as `stickerlake sql`.
-    let (schema, batches) = run_statement(&ctx, statement)
+    let (schema, batches) = Query::plan(&ctx, statement)
         .await
-        .with_context(|| job.path.display().to_string())?;
+        .with_context(|| job.origin.to_string())?
+        .collect()
+        .await
+        .with_context(|| job.origin.to_string())?;
     let (schema, batches) = without_column(schema, batches, &job.partition_column)?;
 
     let dir = partition_dir(&job.name, &job.partition_column, day);
@@ -91,16 +95,15 @@ pub async fn run_job_for_day(
 
 /// The job's one statement, parsed once, and the warehouse tables it reads.
 fn parse(ctx: &SessionContext, job: &Job) -> anyhow::Result<(Statement, Vec<String>)> {
-    let mut statements = DFParser::parse_sql(&job.sql)
-        .map_err(|e| anyhow::anyhow!("{}: SQL syntax error: {e}", job.path.display()))?;
+    let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
     if statements.len() != 1 {
         anyhow::bail!(
             "{}: a job is exactly one query, found {} statements",
-            job.path.display(),
+            job.origin,
             statements.len()
         );
     }
-    let statement = statements.pop_front().expect("one statement");
+    let statement = statements.pop().expect("one statement");
     let mut tables: Vec<String> = ctx
         .state()
         .resolve_table_references(&statement)?
@@ -141,25 +144,13 @@ async fn inputs(
     let mut records = Vec::new();
     for table in tables {
         let listing = warehouse
-            .count_objects(&partition_dir(&table, "event_date", day))
+            .count_objects(&partition_dir(&table, EVENT_DATE, day))
             .await?;
-        let count = ctx
-            .sql(&format!("SELECT COUNT(*) FROM {table}"))
-            .await?
-            .collect()
-            .await?;
-        let rows = count
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-            })
-            .map_or(0, |a| a.value(0));
+        let rows = ctx.table(table.as_str()).await?.count().await?;
         records.push(InputRecord {
             table,
             files: listing,
-            rows,
+            rows: rows as i64,
         });
     }
     Ok(records)

@@ -6,9 +6,16 @@ use rustyline::DefaultEditor;
 
 use datafusion::prelude::SessionContext;
 
-use super::{print_all, run_statements, Format, TableInfo};
+use super::run_statements;
+use crate::engine::TableInfo;
+use crate::output::Format;
 
-pub async fn run(ctx: &SessionContext, tables: &[TableInfo], format: Format) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: &SessionContext,
+    tables: &[TableInfo],
+    format: Format,
+    max_rows: Option<usize>,
+) -> anyhow::Result<()> {
     let mut editor = DefaultEditor::new()?;
     let history = std::env::var_os("HOME")
         .map(|home| std::path::PathBuf::from(home).join(".stickerlake_history"));
@@ -58,9 +65,9 @@ pub async fn run(ctx: &SessionContext, tables: &[TableInfo], format: Format) -> 
             continue;
         }
         let _ = editor.add_history_entry(pending.trim_end());
-        match run_statements(ctx, &pending).await {
-            Ok(results) => print_all(&mut std::io::stdout().lock(), format, &results)?,
-            Err(e) => eprintln!("error: {e:#}"),
+        let mut out = std::io::stdout();
+        if let Err(e) = run_statements(ctx, &pending, &mut out, format, max_rows).await {
+            eprintln!("error: {e:#}");
         }
         pending.clear();
     }

@@ -21,9 +21,10 @@ pub struct EmbedArgs {
     /// with `sticker_id` and `caption` (or `text`).
     #[arg(long, value_name = "FILE")]
     pub catalog: PathBuf,
-    /// Model folder (model.onnx, tokenizer.json, optional stickerlake-model.json).
-    #[arg(long, value_name = "DIR", env = "STICKERLAKE_MODEL", default_value = super::DEFAULT_MODEL)]
-    pub model: PathBuf,
+    /// Model folder (model.onnx, tokenizer.json, optional stickerlake-model.json); default:
+    /// ~/.local/share/stickerlake/models/all-MiniLM-L6-v2, where `make model` puts it.
+    #[arg(long, value_name = "DIR", env = "STICKERLAKE_MODEL")]
+    pub model: Option<PathBuf>,
     /// The vector file to write (sticker_id, vector FixedSizeList<Float32, D>).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
@@ -35,7 +36,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     if stickers.is_empty() {
         bail!("{} has no stickers", args.catalog.display());
     }
-    let mut encoder = Encoder::load(&args.model)?;
+    let mut encoder = Encoder::load(&args.model.clone().unwrap_or_else(super::default_model_dir))?;
     let batch = encoder.config.batch_size.max(1);
     let bar = progress::count_bar(stickers.len() as u64, "embed");
     let mut writer: Option<VectorWriter> = None;

@@ -9,12 +9,14 @@ use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, String
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
 use chrono::NaiveDate;
 use clap::Args;
+use datafusion::prelude::{col, lit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::metrics::{score, summarize, Labels, QueryMetrics};
+use crate::contract::{normalize_term, EVENT_DATE};
 use crate::dates;
-use crate::query::{string_column, write_results, Format, WarehouseTables};
-use crate::tailer::normalize::normalize_term;
+use crate::engine::{date_literal, string_column, WarehouseTables};
+use crate::output::{write_results, Format};
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake eval`.
@@ -95,20 +97,28 @@ async fn load_labels(
             warehouse.location()
         );
     }
-    let mut filter = String::new();
+    let mut filter = col("type")
+        .in_list(vec![lit("select"), lit("report")], false)
+        .and(col("term").is_not_null());
     if let Some(from) = from {
-        filter += &format!(" AND event_date >= DATE '{from}'");
+        filter = filter.and(col(EVENT_DATE).gt_eq(date_literal(from)));
     }
     if let Some(to) = to {
-        filter += &format!(" AND event_date <= DATE '{to}'");
+        filter = filter.and(col(EVENT_DATE).lt_eq(date_literal(to)));
     }
-    let sql = format!(
-        "SELECT DISTINCT term, type, sticker_id FROM (
-           SELECT term, type, unnest(sticker_ids) AS sticker_id FROM raw_events
-           WHERE type IN ('select', 'report') AND term IS NOT NULL{filter}) AS labelled"
-    );
+    let labelled = ctx
+        .table("raw_events")
+        .await?
+        .filter(filter)?
+        .select(vec![
+            col("term"),
+            col("type"),
+            col("sticker_ids").alias("sticker_id"),
+        ])?
+        .unnest_columns(&["sticker_id"])?
+        .distinct()?;
     let mut labels: HashMap<String, Labels> = HashMap::new();
-    for batch in ctx.sql(&sql).await?.collect().await? {
+    for batch in labelled.collect().await? {
         let (terms, kinds, ids) = (
             string_column(&batch, 0)?,
             string_column(&batch, 1)?,

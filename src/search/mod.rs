@@ -17,5 +17,16 @@ pub use embed::{run as run_embed, EmbedArgs};
 pub use eval::{run as run_eval, EvalArgs};
 pub use run::{run as run_search, SearchArgs};
 
-/// Where `make model` puts the default encoder.
-pub const DEFAULT_MODEL: &str = "models/all-MiniLM-L6-v2";
+use std::path::PathBuf;
+
+/// Where `make model` puts the default encoder, so an installed binary finds it from any
+/// directory: `$XDG_DATA_HOME/stickerlake/models/all-MiniLM-L6-v2`, by default under
+/// `~/.local/share`. `--model` or `$STICKERLAKE_MODEL` choose another.
+pub fn default_model_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("stickerlake/models/all-MiniLM-L6-v2")
+}

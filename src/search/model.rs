@@ -215,7 +215,7 @@ fn require(model_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// Finds the ONNX Runtime library and checks it before ort loads it (a missing or too old
 /// library would make ort panic).
 pub fn onnxruntime_library(model_dir: &Path) -> anyhow::Result<PathBuf> {
-    let how = "get it with `make model` (it unpacks onnxruntime/capi/libonnxruntime.so.* from the `onnxruntime` wheel on PyPI into models/onnxruntime/), or set ORT_DYLIB_PATH to the library";
+    let how = "get it with `make model` (it unpacks onnxruntime/capi/libonnxruntime.so.* from the `onnxruntime` wheel on PyPI into ~/.local/share/stickerlake/models/onnxruntime/), or set ORT_DYLIB_PATH to the library";
     let path = match std::env::var_os("ORT_DYLIB_PATH") {
         Some(path) => PathBuf::from(path),
         None => {

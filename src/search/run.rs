@@ -10,13 +10,16 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
+use datafusion::prelude::col;
 use ndarray::Array2;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::model::Encoder;
 use super::topk::{inverse_norms, normalize_rows, TopK};
 use super::vectors::VectorReader;
-use crate::query::{string_column, write_results, Format, WarehouseTables};
+use crate::contract::EVENT_DATE;
+use crate::engine::{date_literal, string_column, WarehouseTables};
+use crate::output::{write_results, Format};
 use crate::warehouse::Warehouse;
 use crate::{dates, progress};
 
@@ -57,8 +60,9 @@ pub struct SearchArgs {
     pub k: usize,
     #[arg(long, value_enum, default_value_t = Metric::Cosine)]
     pub metric: Metric,
-    #[arg(long, value_name = "DIR", env = "STICKERLAKE_MODEL", default_value = super::DEFAULT_MODEL)]
-    pub model: PathBuf,
+    /// Model folder for query texts; default: ~/.local/share/stickerlake/models/all-MiniLM-L6-v2.
+    #[arg(long, value_name = "DIR", env = "STICKERLAKE_MODEL")]
+    pub model: Option<PathBuf>,
     /// Write results as Parquet (query_id, query, rank, sticker_id, score); default: a table.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -105,7 +109,10 @@ pub async fn run(args: SearchArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         Some(vectors) => vectors,
         None => {
             let texts: Vec<String> = queries.texts.iter().flatten().cloned().collect();
-            encode(&args.model, &texts)?
+            encode(
+                &args.model.clone().unwrap_or_else(super::default_model_dir),
+                &texts,
+            )?
         }
     };
     if args.metric == Metric::Cosine {
@@ -319,8 +326,18 @@ async fn top_terms(
     if !ctx.table_exist("search_term_daily")? {
         bail!("the warehouse has no search_term_daily table: run `stickerlake run search_term_daily --date {day}` first");
     }
-    let sql = format!("SELECT term FROM search_term_daily WHERE event_date = DATE '{day}' ORDER BY searches DESC, term LIMIT {n}");
-    let batches = ctx.sql(&sql).await?.collect().await?;
+    let batches = ctx
+        .table("search_term_daily")
+        .await?
+        .filter(col(EVENT_DATE).eq(date_literal(day)))?
+        .sort(vec![
+            col("searches").sort(false, true),
+            col("term").sort(true, true),
+        ])?
+        .limit(0, Some(n))?
+        .select(vec![col("term")])?
+        .collect()
+        .await?;
     let mut terms = Vec::new();
     for batch in &batches {
         terms.extend(string_column(batch, 0)?.into_iter().flatten());

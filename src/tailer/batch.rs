@@ -12,10 +12,11 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate};
 use rayon::prelude::*;
 
-use super::encode::{QuarantineBuilder, RawEventsBuilder, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+use super::encode::{QuarantineBuilder, RawEventsBuilder};
 use super::lines::Line;
 use super::parse::parse_line;
-use crate::warehouse::{data_file_name, encode_parquet, partition_dir, Table};
+use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+use crate::warehouse::{data_file_name, encode_parquet, partition_dir};
 
 /// Lines per parallel task.
 const LINES_PER_TASK: usize = 512;

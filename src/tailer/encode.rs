@@ -1,48 +1,15 @@
 //! Rows to Arrow batches to Parquet bytes, in the `raw_events` and `quarantine` schemas of
 //! `shared/DESIGN.md`. Pure: nothing here touches storage.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::parse::Event;
-
-pub static RAW_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("message_id", DataType::Utf8, false),
-        Field::new("type", DataType::Utf8, false),
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("user_id", DataType::Utf8, true),
-        Field::new("query", DataType::Utf8, true),
-        Field::new("term", DataType::Utf8, true),
-        Field::new(
-            "sticker_ids",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            true,
-        ),
-        Field::new("properties", DataType::Utf8, true),
-        Field::new("context", DataType::Utf8, true),
-        Field::new("source", DataType::Utf8, true),
-        Field::new("source_offset", DataType::Int64, true),
-    ]))
-});
-
-pub static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("source", DataType::Utf8, true),
-        Field::new("source_offset", DataType::Int64, true),
-        Field::new("line", DataType::Binary, true),
-        Field::new("error", DataType::Utf8, true),
-    ]))
-});
+use crate::contract::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
 
 /// Column builders for one `raw_events` partition.
 #[derive(Default)]

@@ -14,13 +14,11 @@ mod batch;
 mod checkpoint;
 mod encode;
 mod lines;
-pub mod normalize;
 pub mod parse;
 mod run;
 mod source;
 mod state;
 
-pub use encode::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
 pub use run::run;
 
 use std::time::Duration;
@@ -65,10 +63,33 @@ pub struct TailerArgs {
     pub max_line_bytes: u64,
 }
 
+/// A valid glob, made absolute: the `source` column and the checkpoints then name files the
+/// same way whatever directory cron runs from.
 fn parse_glob(text: &str) -> Result<String, String> {
-    glob::Pattern::new(text)
-        .map(|_| text.to_owned())
-        .map_err(|e| format!("not a valid glob pattern: {e}"))
+    glob::Pattern::new(text).map_err(|e| format!("not a valid glob pattern: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot tell the current directory: {e}"))?;
+    Ok(absolute_pattern(&cwd.to_string_lossy(), text))
+}
+
+/// `pattern` relative to `cwd` if it is not absolute, with `.` and `..` resolved lexically
+/// (pure: no file is looked at).
+fn absolute_pattern(cwd: &str, pattern: &str) -> String {
+    let joined = match pattern.starts_with('/') {
+        true => pattern.to_owned(),
+        false => format!("{cwd}/{pattern}"),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -112,4 +133,26 @@ fn default_tailer_id() -> String {
         })
         .collect();
     parse_tailer_id(&id).unwrap_or_else(|_| "tailer".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolute_pattern;
+
+    #[test]
+    fn source_globs_become_absolute_and_normalized() {
+        assert_eq!(
+            absolute_pattern("/srv/app", "logs/*.jsonl"),
+            "/srv/app/logs/*.jsonl"
+        );
+        assert_eq!(
+            absolute_pattern("/srv/app", "./logs/../logs//a*.jsonl"),
+            "/srv/app/logs/a*.jsonl"
+        );
+        assert_eq!(
+            absolute_pattern("/srv/app", "/var/log/x.jsonl"),
+            "/var/log/x.jsonl"
+        );
+        assert_eq!(absolute_pattern("/", "../x/*.log"), "/x/*.log");
+    }
 }

@@ -3,12 +3,21 @@
 //! Pure: bytes in, value out. The validity rules are those of `shared/DESIGN.md` ("Events");
 //! every rejection names the field that was wrong so that whoever reads the quarantine
 //! can fix the producer.
+//!
+//! Two decisions the contract leaves open:
+//! - `properties` and `context` are kept as the JSON text sent: absent is SQL NULL, a JSON
+//!   `null` is the text `null`.
+//! - A `\uD800`-style lone surrogate escape is accepted wherever it is, in keys and values,
+//!   at any depth: JSON text columns keep it byte for byte; a string decoded into a column
+//!   (`messageId`, `query`, sticker ids, …) gets U+FFFD in its place, as it has no UTF-8 form.
+
+use std::borrow::Cow;
 
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::normalize::normalize_term;
+use crate::contract::normalize_term;
 
 /// A valid event, in the shape of a `raw_events` row (without its source position).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +50,19 @@ struct Envelope<'a> {
     user_id: Option<&'a RawValue>,
     #[serde(rename = "anonymousId", borrow)]
     anonymous_id: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     properties: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     context: Option<&'a RawValue>,
+}
+
+/// `Some` whenever the field is there, `null` included (serde's `Option` maps `null` to
+/// `None`); an absent field is `None` through `#[serde(default)]`.
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -66,8 +84,15 @@ pub fn parse_line(line: &[u8]) -> Result<Event, String> {
     if !text.trim_start().starts_with('{') {
         return Err("not a JSON object: every line must be one JSON object".into());
     }
+    // Parsed with lone surrogates replaced (same length, so positions agree with `text`).
+    let parsed = replace_lone_surrogates(text);
     let envelope: Envelope =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        serde_json::from_str(&parsed).map_err(|e| format!("invalid JSON: {e}"))?;
+    // JSON text columns are cut from the line as sent.
+    let as_sent = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - parsed.as_ptr() as usize;
+        text[start..start + raw.get().len()].to_owned()
+    };
 
     let message_id = required_string(envelope.message_id, "messageId")?;
     let kind = required_string(envelope.kind, "type")?;
@@ -88,8 +113,8 @@ pub fn parse_line(line: &[u8]) -> Result<Event, String> {
         query: typed.query,
         term,
         sticker_ids: typed.sticker_ids,
-        properties: envelope.properties.map(|raw| raw.get().to_owned()),
-        context: envelope.context.map(|raw| raw.get().to_owned()),
+        properties: envelope.properties.map(as_sent),
+        context: envelope.context.map(as_sent),
     })
 }
 
@@ -205,6 +230,43 @@ fn json_kind(raw: &RawValue) -> &'static str {
     }
 }
 
+/// `text` with every `\uXXXX` escape of an unpaired surrogate replaced by `\uFFFD`, an escape
+/// of the same length. Backslashes only occur inside JSON strings, so no string tracking is
+/// needed; `\\` is skipped as a pair.
+fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = bytes.get(i + 2..i + 6)?;
+        (bytes.get(i..i + 2)? == b"\\u")
+            .then(|| u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())
+            .flatten()
+    };
+    let mut lone = Vec::new();
+    let mut i = 0;
+    while let Some(found) = memchr::memchr(b'\\', &bytes[i..]) {
+        i += found;
+        match escape_at(i) {
+            Some(0xD800..=0xDBFF) if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                lone.push(i);
+                i += 6;
+            }
+            _ => i += 2,
+        }
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    if lone.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut fixed = bytes.to_vec();
+    for at in lone {
+        fixed[at + 2..at + 6].copy_from_slice(b"FFFD");
+    }
+    Cow::Owned(String::from_utf8(fixed).expect("ASCII replaced by ASCII"))
+}
+
 fn parse_timestamp(text: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_micros())
@@ -269,6 +331,51 @@ mod tests {
         assert_eq!(e.user_id.as_deref(), Some("a"));
         let e = ok(r#"{"messageId":"m","type":"x","timestamp":"2026-01-01T00:00:00Z","userId":7}"#);
         assert_eq!(e.user_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_json_null_is_kept_as_null_text_and_an_absent_field_as_none() {
+        let e = ok(
+            r#"{"messageId":"m","type":"x","timestamp":"2026-01-01T00:00:00Z","properties":null,"context":null}"#,
+        );
+        assert_eq!(e.properties.as_deref(), Some("null"));
+        assert_eq!(e.context.as_deref(), Some("null"));
+        let e = ok(r#"{"messageId":"m","type":"x","timestamp":"2026-01-01T00:00:00Z"}"#);
+        assert_eq!((e.properties, e.context), (None, None));
+        let why = reason(
+            br#"{"messageId":"m","type":"search","timestamp":"2026-01-01T00:00:00Z","properties":null}"#,
+        );
+        assert!(
+            why.contains("`properties` must be an object, found null"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_are_accepted_in_keys_and_values_at_any_depth() {
+        let line = r#"{"messageId":"m\uD800","type":"search","timestamp":"2026-01-01T00:00:00Z","\uDC00top":1,"context":{"k\uD800":{"\uDFFFdeep":"v\uDBFF"}},"properties":{"query":"cat\uD800","q\uDC00":["\uD83D\uDE00","\\uD800"]}}"#;
+        let e = ok(line);
+        assert_eq!(e.message_id, "m\u{FFFD}");
+        assert_eq!(e.query.as_deref(), Some("cat\u{FFFD}"));
+        // JSON text columns are byte for byte as sent, escapes included.
+        assert_eq!(
+            e.properties.as_deref(),
+            Some(r#"{"query":"cat\uD800","q\uDC00":["\uD83D\uDE00","\\uD800"]}"#)
+        );
+        assert_eq!(
+            e.context.as_deref(),
+            Some(r#"{"k\uD800":{"\uDFFFdeep":"v\uDBFF"}}"#)
+        );
+        // A valid pair and an escaped backslash are left alone.
+        assert_eq!(
+            replace_lone_surrogates(r#""\uD83D\uDE00 \\uD800""#),
+            r#""\uD83D\uDE00 \\uD800""#
+        );
+        assert_eq!(
+            replace_lone_surrogates(r#""\uD83D\uD83D\uDE00""#),
+            r#""\uFFFD\uD83D\uDE00""#
+        );
+        assert_eq!(replace_lone_surrogates(r#""x\u""#), r#""x\u""#);
     }
 
     #[test]

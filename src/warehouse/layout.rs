@@ -5,29 +5,6 @@ use chrono::NaiveDate;
 
 pub const PARTITION_DATE_FORMAT: &str = "%Y-%m-%d";
 
-/// The tables the tailer writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    RawEvents,
-    Quarantine,
-}
-
-impl Table {
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::RawEvents => "raw_events",
-            Table::Quarantine => "quarantine",
-        }
-    }
-
-    pub fn partition_column(self) -> &'static str {
-        match self {
-            Table::RawEvents => "event_date",
-            Table::Quarantine => "ingest_date",
-        }
-    }
-}
-
 /// `table/column=YYYY-MM-DD`, relative to the warehouse root.
 pub fn partition_dir(table: &str, column: &str, date: NaiveDate) -> String {
     format!("{table}/{column}={}", date.format(PARTITION_DATE_FORMAT))
@@ -47,20 +24,8 @@ mod tests {
     fn partition_paths_are_hive_style() {
         let date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
         assert_eq!(
-            partition_dir(
-                Table::RawEvents.name(),
-                Table::RawEvents.partition_column(),
-                date
-            ),
+            partition_dir("raw_events", "event_date", date),
             "raw_events/event_date=2026-11-03"
-        );
-        assert_eq!(
-            partition_dir(
-                Table::Quarantine.name(),
-                Table::Quarantine.partition_column(),
-                date
-            ),
-            "quarantine/ingest_date=2026-11-03"
         );
     }
 

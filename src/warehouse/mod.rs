@@ -16,9 +16,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use url::Url;
 
-pub use layout::{data_file_name, partition_dir, Table, PARTITION_DATE_FORMAT};
+pub use layout::{data_file_name, partition_dir, PARTITION_DATE_FORMAT};
 pub use location::{retry_window, Location};
-pub use parquet::encode_parquet;
+pub use parquet::{encode_parquet, writer_properties};
 
 /// Objects larger than this go up as multipart uploads (in parts of this size).
 const MULTIPART_PART_BYTES: usize = 16 << 20;

@@ -16,10 +16,7 @@ use rayon::prelude::*;
 
 /// Encodes `batches` as one row group (possibly none: an empty file still carries the schema).
 pub fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into())
-        .build();
+    let mut props = writer_properties()?;
     add_encoded_arrow_schema_to_metadata(&schema, &mut props);
     let props = Arc::new(props);
     let parquet_schema = ArrowSchemaConverter::new()
@@ -62,6 +59,14 @@ pub fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<
     }
     writer.close()?;
     Ok(out)
+}
+
+/// How stickerlake writes every Parquet file: zstd level 1, its name as the creator.
+pub fn writer_properties() -> Result<WriterProperties> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into())
+        .build())
 }
 
 #[cfg(test)]

@@ -12,10 +12,6 @@ on_both_stores!(
 
 const SAMPLE_DAYS: [&str; 3] = ["2026-11-20", "2026-11-21", "2026-11-22"];
 
-fn sql_dir() -> String {
-    repo_path("sql")
-}
-
 fn csv(sandbox: &Sandbox, query: &str) -> String {
     stdout(&run_ok(
         &mut sandbox.cmd(&["sql", query, "--format", "csv"]),
@@ -142,11 +138,10 @@ fn a_sticker_listed_twice_in_one_report_counts_once(sandbox: Sandbox) {
 fn concurrent_runs_of_one_day_leave_one_complete_output(sandbox: Sandbox) {
     let glob = repo_path("sample_events/server-*.jsonl");
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
-    let sql = sql_dir();
     let children: Vec<_> = (0..4)
         .map(|_| {
             sandbox
-                .cmd(&["run", "all", "--date", "2026-11-21", "--sql-dir", &sql])
+                .cmd(&["run", "all", "--date", "2026-11-21"])
                 .output()
         })
         .collect();
@@ -156,7 +151,7 @@ fn concurrent_runs_of_one_day_leave_one_complete_output(sandbox: Sandbox) {
     let spawned: Vec<_> = (0..4)
         .map(|_| {
             sandbox
-                .cmd(&["run", "all", "--date", "2026-11-21", "--sql-dir", &sql])
+                .cmd(&["run", "all", "--date", "2026-11-21"])
                 .spawn()
                 .unwrap()
         })
@@ -214,7 +209,8 @@ fn job_errors_name_the_file_and_exit_non_zero() {
         err.contains("broken.sql") && err.contains("no_such_column"),
         "{err}"
     );
-    assert!(err.contains("1 of 2 job run(s) failed"), "{err}");
+    // The folder's jobs come on top of the built-in ones.
+    assert!(err.contains("1 of 4 job run(s) failed"), "{err}");
     // The good job still ran: a new .sql file is a new job, no code change needed.
     assert_eq!(csv(&sandbox, "SELECT n FROM good"), "n\n1\n");
 
@@ -226,7 +222,10 @@ fn job_errors_name_the_file_and_exit_non_zero() {
         "--sql-dir",
         jobs.to_str().unwrap(),
     ]));
-    assert!(err.contains("broken, good, or all"), "{err}");
+    assert!(
+        err.contains("broken, good, reported_sticker_daily, search_term_daily, or all"),
+        "{err}"
+    );
     let err = run_err(&mut sandbox.cmd(&["run", "all", "--date", "23/11/2026"]));
     assert!(err.contains("YYYY-MM-DD"), "{err}");
 }

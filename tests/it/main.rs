@@ -3,6 +3,7 @@
 //! wrote back with the `parquet` crate (a second reader).
 
 mod crash;
+mod install;
 mod jobs;
 mod s3;
 mod search;

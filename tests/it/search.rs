@@ -1,6 +1,6 @@
 //! `embed`, `search`, `eval` with the real ONNX Runtime and the default model (`make model`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Float32Type;
@@ -8,7 +8,7 @@ use arrow::datatypes::Float32Type;
 use crate::util::*;
 
 fn model() -> String {
-    let dir = PathBuf::from(repo_path("models/all-MiniLM-L6-v2"));
+    let dir = stickerlake::search::default_model_dir();
     assert!(
         dir.join("model.onnx").exists(),
         "the default model is missing: run `make model` (make test does)"

@@ -159,3 +159,86 @@ fn the_prompt_runs_statements_ended_by_semicolons_and_survives_errors() {
     let history = std::fs::read_to_string(home.join(".stickerlake_history")).unwrap();
     assert!(history.contains("SELECT 2 AS two;"), "{history}");
 }
+
+/// Statements run and print one by one: when the third fails, the first two are out.
+#[test]
+fn results_stream_statement_by_statement() {
+    let sandbox = with_events(Sandbox::local());
+    let output = sandbox
+        .cmd(&[
+            "sql",
+            "SELECT 1 AS a; SELECT count(*) AS n FROM raw_events; SELECT nope FROM raw_events",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(stdout(&output), "a\n1\nn\n2\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope"));
+}
+
+/// A result far larger than the process's memory: printed as it streams (peak RSS sampled
+/// from /proc while the query runs).
+#[test]
+fn a_result_larger_than_memory_streams_through() {
+    use std::io::Read;
+
+    let sandbox = Sandbox::local();
+    let lines: String = (0..2000)
+        .map(|n| {
+            event_line(
+                &format!("m-{n:05}"),
+                "search",
+                "2026-11-23T10:00:00Z",
+                "a cat in a park",
+            )
+        })
+        .collect();
+    sandbox.append("a.jsonl", lines.as_bytes());
+    sandbox.tail(&[]);
+    // 4 million rows of ~150 bytes.
+    let query = "SELECT a.message_id, b.message_id AS other, a.properties FROM raw_events a CROSS JOIN raw_events b";
+    let mut child = sandbox
+        .cmd(&["sql", query, "--format", "csv"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut bytes, mut buf) = (0usize, vec![0u8; 1 << 16]);
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            bytes += n;
+        }
+        bytes
+    });
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query did not finish"
+        );
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    let bytes = reader.join().unwrap();
+    assert!(bytes > 300_000_000, "the result is {bytes} bytes");
+    assert!(
+        peak_kib > 0 && peak_kib * 1024 * 3 < bytes as u64,
+        "peak RSS {peak_kib} KiB for a result of {bytes} bytes"
+    );
+}

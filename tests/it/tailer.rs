@@ -12,6 +12,7 @@ on_both_stores!(
     over_long_lines_are_quarantined_with_their_prefix,
     small_batches_make_many_files_with_every_line_once,
     follow_mode_flushes_on_its_interval_and_on_sigterm,
+    json_null_is_not_an_absent_field_and_lone_surrogates_are_kept_as_sent,
 );
 
 fn events_land_in_utc_date_partitions_and_bad_lines_in_quarantine(sandbox: Sandbox) {
@@ -195,66 +196,58 @@ fn problems_are_reported_with_a_non_zero_exit() {
 }
 
 fn follow_mode_flushes_on_its_interval_and_on_sigterm(sandbox: Sandbox) {
-    sandbox.append(
-        "a.jsonl",
-        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
-    );
+    let line = |id: &str| event_line(id, "search", "2026-11-23T10:00:00Z", "cat");
     let glob = format!("{}/*", sandbox.logs().display());
-    let child = sandbox
-        .cmd(&[
-            "tailer",
-            "--source",
-            &glob,
-            "--follow",
-            "--flush-interval",
-            "0.3",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let follow = |interval: &str| {
+        sandbox
+            .cmd(&[
+                "tailer",
+                "--source",
+                &glob,
+                "--follow",
+                "--flush-interval",
+                interval,
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let rows = || sandbox.rows("raw_events");
     let wait_for = |n: usize| {
-        for _ in 0..100 {
-            if sandbox
-                .table("raw_events")
-                .iter()
-                .map(|b| b.num_rows())
-                .sum::<usize>()
-                >= n
-            {
-                return true;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while rows() < n {
+            if std::time::Instant::now() > deadline {
+                return false;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        false
+        true
     };
+    let stop = |child: std::process::Child| {
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        child.wait_with_output().unwrap().status
+    };
+
+    // The interval: lines appear without any signal.
+    sandbox.append("a.jsonl", line("m-1").as_bytes());
+    let tailer = follow("0.3");
     assert!(wait_for(1), "the first line was not flushed");
-    sandbox.append(
-        "a.jsonl",
-        event_line("m-2", "search", "2026-11-23T10:00:01Z", "cat").as_bytes(),
-    );
+    sandbox.append("a.jsonl", line("m-2").as_bytes());
     assert!(wait_for(2), "an appended line was not flushed");
-    // SIGTERM: flush what was read, checkpoint, exit 0.
-    sandbox.append(
-        "a.jsonl",
-        event_line("m-3", "search", "2026-11-23T10:00:02Z", "cat").as_bytes(),
-    );
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "follow mode should exit 0 on SIGTERM"
-    );
-    sandbox.tail(&[]);
-    let ids: BTreeSet<_> = strings(&sandbox.table("raw_events"), "message_id")
-        .into_iter()
-        .collect();
-    assert_eq!(ids.len(), 3);
+    assert!(stop(tailer).success(), "follow mode exits 0 on SIGTERM");
+
+    // SIGTERM: with an interval that never comes, only the signal can flush what was read.
+    sandbox.append("a.jsonl", line("m-3").as_bytes());
+    let tailer = follow("3600");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(rows(), 2, "read, not flushed yet");
+    assert!(stop(tailer).success(), "follow mode exits 0 on SIGTERM");
+    assert_eq!(message_ids(&sandbox), ["m-1", "m-2", "m-3"]);
 }
 
 /// Copy-then-truncate rotation while the tailer is in the middle of the file, and the new
@@ -304,4 +297,74 @@ fn a_file_truncated_and_refilled_while_being_read_is_finished_from_its_copy() {
     assert_eq!(ids.len(), expected.len(), "rows, not distinct ids");
     assert_eq!(ids, expected);
     assert_eq!(sandbox.rows("quarantine"), 0, "no fragment of a line");
+}
+
+fn json_null_is_not_an_absent_field_and_lone_surrogates_are_kept_as_sent(sandbox: Sandbox) {
+    let ts = r#""timestamp":"2026-11-23T10:00:00Z""#;
+    let lines = [
+        format!(r#"{{"messageId":"null","type":"ping",{ts},"properties":null,"context":null}}"#),
+        format!(r#"{{"messageId":"absent","type":"ping",{ts}}}"#),
+        format!(
+            r#"{{"messageId":"keys","type":"ping",{ts},"\uD800":1,"properties":{{"k\uDC00":{{"\uD800x":"v\uDBFF"}}}}}}"#
+        ),
+    ];
+    sandbox.append("a.jsonl", (lines.join("\n") + "\n").as_bytes());
+    sandbox.tail(&[]);
+    assert_eq!(sandbox.rows("quarantine"), 0, "every line is valid");
+    let raw = sandbox.table("raw_events");
+    let rows: std::collections::BTreeMap<_, _> = strings(&raw, "message_id")
+        .into_iter()
+        .map(Option::unwrap)
+        .zip(
+            strings(&raw, "properties")
+                .into_iter()
+                .zip(strings(&raw, "context")),
+        )
+        .collect();
+    assert_eq!(rows["null"], (Some("null".into()), Some("null".into())));
+    assert_eq!(rows["absent"], (None, None));
+    assert_eq!(
+        rows["keys"].0.as_deref(),
+        Some(r#"{"k\uDC00":{"\uD800x":"v\uDBFF"}}"#),
+        "the text as sent, escapes included"
+    );
+}
+
+/// `source` is the absolute path, whatever directory the tailer runs from, and a second run
+/// from elsewhere (absolute glob) continues from the first one's checkpoint.
+#[test]
+fn source_is_an_absolute_path_from_any_directory() {
+    let sandbox = Sandbox::local();
+    let log = sandbox.logs().join("a.jsonl");
+    append(
+        &log,
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    run_ok(
+        sandbox
+            .cmd(&["tailer", "--source", "./logs/../logs/*.jsonl"])
+            .current_dir(sandbox.dir.path()),
+    );
+    append(
+        &log,
+        event_line("m-2", "search", "2026-11-23T10:00:01Z", "cat").as_bytes(),
+    );
+    let absolute = format!("{}/*.jsonl", sandbox.logs().display());
+    run_ok(
+        sandbox
+            .cmd(&["tailer", "--source", &absolute])
+            .current_dir("/"),
+    );
+    let raw = sandbox.table("raw_events");
+    let sources: Vec<_> = strings(&raw, "source")
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    let expected = std::fs::canonicalize(&log).unwrap().display().to_string();
+    assert_eq!(
+        sources,
+        [expected.clone(), expected],
+        "one row per line, absolute"
+    );
+    assert_eq!(message_ids(&sandbox), ["m-1", "m-2"]);
 }

@@ -224,8 +224,25 @@ pub struct Moto {
     pub pid: u32,
 }
 
+/// moto's S3 server: `.venv/bin/moto_server` (what `make test` installs), else on `PATH`.
+fn moto_server() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("moto_server"))
+            .find(|p| p.exists())
+    });
+    on_path.unwrap_or_else(|| {
+        panic!("moto_server not found: the S3 tests need it; run `make test` (it installs moto into .venv)")
+    })
+}
+
 impl Moto {
     pub fn start() -> Self {
+        let server = moto_server();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -233,9 +250,10 @@ impl Moto {
             .port();
         // The shell starts moto, says its pid, and stops it when this test process is gone.
         let script = format!(
-            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; echo $m; \
+            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; echo $m; \
              trap 'kill -CONT $m 2>/dev/null; kill $m 2>/dev/null' EXIT; \
              while kill -0 {} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
+            server.display(),
             std::process::id()
         );
         let mut watchdog = Command::new("bash")
@@ -259,7 +277,8 @@ impl Moto {
         while http(port, "GET", "/").is_none() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not start on port {port}: is it installed? `make test` puts it in .venv/bin"
+                "moto_server ({}) did not answer on port {port} within 60 s",
+                server.display()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -347,10 +366,9 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// `stickerlake run JOB --from FROM --to TO` with the repository's jobs.
+/// `stickerlake run JOB --from FROM --to TO` with the built-in jobs.
 pub fn run_days(sandbox: &Sandbox, job: &str, from: &str, to: &str) {
-    let sql = repo_path("sql");
-    run_ok(&mut sandbox.cmd(&["run", job, "--from", from, "--to", to, "--sql-dir", &sql]));
+    run_ok(&mut sandbox.cmd(&["run", job, "--from", from, "--to", to]));
 }
 
 /// `stickerlake generate` into the sandbox's logs: 2 servers, from 2026-11-20.

@@ -16,7 +16,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
-use crate::tailer::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+use crate::contract::{is_table_name, Table, EVENT_DATE};
 use crate::warehouse::Warehouse;
 
 /// A registered table.
@@ -37,7 +37,7 @@ impl WarehouseTables {
         let ctx = new_context(warehouse)?;
         let mut tables = Vec::new();
         for name in warehouse.list_folders("").await? {
-            if name.starts_with(['_', '.']) || !is_identifier(&name) {
+            if !is_table_name(&name) {
                 continue;
             }
             let partition_column = partition_column(warehouse, &name).await?;
@@ -71,11 +71,10 @@ impl WarehouseTables {
         let ctx = new_context(&self.warehouse)?;
         for (info, table) in &self.tables {
             match (day, info.partition_column.as_deref()) {
-                (Some(day), Some("event_date")) => {
-                    let day = lit(ScalarValue::Date32(Some(days_since_epoch(day))));
+                (Some(day), Some(EVENT_DATE)) => {
                     let one_day = ctx
                         .read_table(table.clone())?
-                        .filter(col("event_date").eq(day))?;
+                        .filter(col(EVENT_DATE).eq(date_literal(day)))?;
                     ctx.register_table(info.name.as_str(), one_day.into_view())?;
                 }
                 _ => {
@@ -126,10 +125,9 @@ async fn listing_table(
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);
-    let schema: SchemaRef = match name {
-        "raw_events" => RAW_EVENTS_SCHEMA.clone(),
-        "quarantine" => QUARANTINE_SCHEMA.clone(),
-        _ => match options.infer_schema(&ctx.state(), &url).await {
+    let schema: SchemaRef = match Table::from_name(name) {
+        Some(table) => table.schema().clone(),
+        None => match options.infer_schema(&ctx.state(), &url).await {
             Ok(schema) if !schema.fields().is_empty() => schema,
             // A folder with no Parquet file in it (yet) is not a table.
             _ => return Ok(None),
@@ -141,9 +139,9 @@ async fn listing_table(
     Ok(Some(Arc::new(ListingTable::try_new(config)?)))
 }
 
-fn is_identifier(name: &str) -> bool {
-    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+/// A `DATE` literal, for filters on `*_date` partition columns.
+pub fn date_literal(day: NaiveDate) -> datafusion::prelude::Expr {
+    lit(ScalarValue::Date32(Some(days_since_epoch(day))))
 }
 
 pub fn days_since_epoch(day: NaiveDate) -> i32 {

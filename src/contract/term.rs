@@ -1,4 +1,5 @@
-//! Term normalization, the one definition used by the tailer (and so by every daily job):
+//! Term normalization, the one definition: the tailer writes `term` with it (and so every
+//! daily job groups by it), and `eval` labels queries with it:
 //! Unicode NFKC, then lowercase, then trim, then collapse each run of Unicode whitespace
 //! into one ASCII space.
 

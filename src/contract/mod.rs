@@ -1,0 +1,9 @@
+//! The contract's low floor: the warehouse tables (names, schemas, partition columns, the
+//! table-name rule) and the term normalization. Everything that reads or writes the
+//! warehouse takes them from here; this module depends on nothing else of ours.
+
+mod tables;
+pub mod term;
+
+pub use tables::{is_table_name, Table, EVENT_DATE, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+pub use term::normalize_term;

@@ -1,0 +1,106 @@
+//! Read-only execution: a statement is planned, checked (statements that would create,
+//! change or delete data or files — DDL, DML, `COPY`, `SET` — are refused before anything
+//! runs), then streamed batch by batch or collected.
+
+use anyhow::bail;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+/// Every statement of `text`, in order (at least one).
+pub fn parse_statements(text: &str) -> anyhow::Result<Vec<Statement>> {
+    let statements =
+        DFParser::parse_sql(text).map_err(|e| anyhow::anyhow!("SQL syntax error: {e}"))?;
+    if statements.is_empty() {
+        bail!("no SQL statement given");
+    }
+    Ok(statements.into_iter().collect())
+}
+
+/// A planned, read-only statement, ready to run.
+pub struct Query {
+    shown: String,
+    frame: DataFrame,
+}
+
+impl Query {
+    /// Plans `statement` and refuses it unless it only reads.
+    pub async fn plan(ctx: &SessionContext, statement: Statement) -> anyhow::Result<Self> {
+        let shown = statement.to_string();
+        let plan = ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| query_error(&shown, e))?;
+        read_only()
+            .verify_plan(&plan)
+            .map_err(|e| anyhow::anyhow!("refused: stickerlake only reads, and `{}` would change data or settings ({e}); its SQL is read-only. Daily tables are the results of SQL jobs run with `stickerlake run`.", abbreviate(&shown)))?;
+        let frame = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| query_error(&shown, e))?;
+        Ok(Self { shown, frame })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.frame.schema().inner().clone()
+    }
+
+    /// The result, batch by batch as the engine produces it (memory stays bounded for
+    /// queries that do not need to hold their input, like a plain `SELECT`).
+    pub async fn stream(self) -> anyhow::Result<BoxStream<'static, anyhow::Result<RecordBatch>>> {
+        let shown = self.shown;
+        let stream = self
+            .frame
+            .execute_stream()
+            .await
+            .map_err(|e| query_error(&shown, e))?;
+        Ok(stream.map_err(move |e| query_error(&shown, e)).boxed())
+    }
+
+    /// The whole result, for small ones (a daily job's aggregate).
+    pub async fn collect(self) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema = self.schema();
+        let batches = self.stream().await?.try_collect().await?;
+        Ok((schema, batches))
+    }
+}
+
+/// A result column as strings, whatever string layout the engine chose (DataFusion reads
+/// Parquet strings as `Utf8View`).
+pub fn string_column(batch: &RecordBatch, index: usize) -> anyhow::Result<Vec<Option<String>>> {
+    use arrow::array::{Array, AsArray};
+    let column = arrow::compute::cast(batch.column(index), &arrow::datatypes::DataType::Utf8)?;
+    let strings = column.as_string::<i32>();
+    Ok((0..strings.len())
+        .map(|i| strings.is_valid(i).then(|| strings.value(i).to_owned()))
+        .collect())
+}
+
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+fn query_error(statement: &str, error: datafusion::error::DataFusionError) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} (in `{}`)",
+        error.strip_backtrace(),
+        abbreviate(statement)
+    )
+}
+
+fn abbreviate(statement: &str) -> String {
+    let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}

@@ -1,0 +1,9 @@
+//! The query engine every command shares: the warehouse's tables registered in a DataFusion
+//! session ([`catalog`]) and read-only execution of SQL, streamed ([`execute`]). `sql`,
+//! `run`, `search` and `eval` all sit on it; none of them imports another command.
+
+mod catalog;
+mod execute;
+
+pub use catalog::{date_literal, days_since_epoch, TableInfo, WarehouseTables};
+pub use execute::{parse_statements, read_only, string_column, Query};
