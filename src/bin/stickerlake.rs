@@ -14,7 +14,7 @@ use stickerlake::{generate, jobs, query, search, tailer};
 )]
 #[command(after_help = "Examples:
   stickerlake generate --out logs --events 10000
-  stickerlake tailer --source 'logs/*.jsonl'
+  stickerlake tailer --source 'logs/server-*.jsonl*'
   stickerlake run all --date yesterday
   stickerlake sql \"SELECT term, searches FROM search_term_daily ORDER BY searches DESC LIMIT 10\"")]
 struct Cli {

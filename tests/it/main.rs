@@ -5,6 +5,7 @@
 mod crash;
 mod install;
 mod jobs;
+mod readme;
 mod s3;
 mod search;
 mod sql;
