@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{generate, jobs, query, search, tailer};
+use stickerlake::{generate, jobs, query, search, status, tailer};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,8 @@ enum Command {
     Run(jobs::RunArgs),
     /// List the daily jobs and where each one's SQL comes from.
     Jobs(jobs::JobsArgs),
+    /// What each day holds and which job-days are stale (exit 3 when any is).
+    Status(status::StatusArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
     Sql(query::SqlArgs),
     /// Embed sticker texts into a vector file with an ONNX text encoder.
@@ -55,7 +57,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Stale) => ExitCode::from(status::EXIT_STALE),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("stickerlake: error: {}", render(&error));
@@ -64,11 +67,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// What a command that worked has to tell cron beyond "done".
+enum Outcome {
+    Done,
+    Stale,
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    let done = |result: anyhow::Result<()>| result.map(|()| Outcome::Done);
     match cli.command {
-        Command::Generate(args) => return generate::run(args),
-        Command::Embed(args) => return search::run_embed(args),
-        Command::Jobs(args) => return jobs::list(args),
+        Command::Generate(args) => return done(generate::run(args)),
+        Command::Embed(args) => return done(search::run_embed(args)),
+        Command::Jobs(args) => return done(jobs::list(args)),
         _ => {}
     }
     let warehouse = Warehouse::open(&cli.warehouse)?;
@@ -77,11 +87,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Tailer(args) => tailer::run(args, warehouse).await,
-            Command::Run(args) => jobs::run(args, warehouse).await,
-            Command::Sql(args) => query::run(args, warehouse).await,
-            Command::Search(args) => search::run_search(args, warehouse).await,
-            Command::Eval(args) => search::run_eval(args, warehouse).await,
+            Command::Status(args) => Ok(match status::run(args, warehouse).await? {
+                true => Outcome::Done,
+                false => Outcome::Stale,
+            }),
+            Command::Tailer(args) => done(tailer::run(args, warehouse).await),
+            Command::Run(args) => done(jobs::run(args, warehouse).await),
+            Command::Sql(args) => done(query::run(args, warehouse).await),
+            Command::Search(args) => done(search::run_search(args, warehouse).await),
+            Command::Eval(args) => done(search::run_eval(args, warehouse).await),
             Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {
                 unreachable!("handled above")
             }

@@ -12,10 +12,11 @@ use chrono::NaiveDate;
 use clap::Args;
 
 pub use job::{discover, Job, Origin};
-pub use runner::{run_job_for_day, RunRecord};
+pub use runner::{input_tables, run_job_for_day};
 
 use crate::dates::{days, parse_date};
 use crate::engine::WarehouseTables;
+use crate::lineage::{job_days, RunRecord};
 use crate::output::{write_results, Format};
 use crate::progress;
 use crate::warehouse::Warehouse;
@@ -26,13 +27,14 @@ use crate::warehouse::Warehouse;
   stickerlake run all --date yesterday
   stickerlake run search_term_daily --from 2026-11-01 --to 2026-11-23
   stickerlake run all --date 2026-11-23 --sql-dir my_jobs
+  stickerlake run all --stale          # what late events changed, over the last 30 days
   stickerlake jobs                     # lists the jobs and where each comes from")]
 pub struct RunArgs {
     /// A job's name (the stem of its .sql file), or `all`.
     #[arg(value_name = "JOB|all")]
     pub job: String,
     /// The day to compute (YYYY-MM-DD, today or yesterday; UTC).
-    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"], required_unless_present_any = ["from", "stale"])]
     pub date: Option<NaiveDate>,
     /// First day of a range (with --to).
     #[arg(long, value_parser = parse_date, requires = "to")]
@@ -43,7 +45,14 @@ pub struct RunArgs {
     /// A folder of more job files (`<name>.sql`); one named like a built-in job replaces it.
     #[arg(long, value_name = "DIR")]
     pub sql_dir: Option<PathBuf>,
+    /// Run only the job-days whose input files changed since their last successful run (or
+    /// that have input and never ran); default range: the last 30 days.
+    #[arg(long)]
+    pub stale: bool,
 }
+
+/// How far back `run --stale` looks by default.
+const STALE_DEFAULT_DAYS: i64 = 30;
 
 /// Arguments of `stickerlake jobs`.
 #[derive(Debug, Args)]
@@ -87,9 +96,14 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().date_naive();
     let (from, to) = match (args.date, args.from, args.to) {
         (Some(day), _, _) => (day, day),
         (None, Some(from), Some(to)) => (from, to),
+        _ if args.stale => (
+            today - chrono::Duration::days(STALE_DEFAULT_DAYS - 1),
+            today,
+        ),
         _ => bail!("give --date D, or --from D --to D"),
     };
     if to < from {
@@ -98,27 +112,43 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let jobs = job::select(discover(args.sql_dir.as_deref())?, &args.job)?;
     let tables = WarehouseTables::load(&warehouse).await?;
     let days = days(from, to);
-    let bar = progress::count_bar((days.len() * jobs.len()) as u64, "run");
-    let mut failures = Vec::new();
-    for day in &days {
-        for job in &jobs {
-            bar.set_message(format!("{} {day}", job.name));
-            match run_job_for_day(&warehouse, &tables, job, *day).await {
-                Ok(record) => bar.suspend(|| println!("{}", summary(&record))),
-                Err(e) => {
-                    bar.suspend(|| eprintln!("run: {} {day} failed: {e:#}", job.name));
-                    failures.push(format!("{} {day}", job.name));
+    let mut todo: Vec<(NaiveDate, &Job)> = Vec::new();
+    for job in &jobs {
+        if args.stale {
+            let inputs = input_tables(&tables, job)?;
+            for state in job_days(&warehouse, &job.name, &inputs, &days).await? {
+                if state.stale {
+                    todo.push((state.day, job));
                 }
             }
-            bar.inc(1);
+        } else {
+            todo.extend(days.iter().map(|day| (*day, job)));
         }
+    }
+    todo.sort_by_key(|(day, job)| (*day, job.name.clone()));
+    if args.stale && todo.is_empty() {
+        println!("run: nothing is stale from {from} to {to}");
+        return Ok(());
+    }
+    let bar = progress::count_bar(todo.len() as u64, "run");
+    let mut failures = Vec::new();
+    for (day, job) in &todo {
+        bar.set_message(format!("{} {day}", job.name));
+        match run_job_for_day(&warehouse, &tables, job, *day).await {
+            Ok(record) => bar.suspend(|| println!("{}", summary(&record))),
+            Err(e) => {
+                bar.suspend(|| eprintln!("run: {} {day} failed: {e:#}", job.name));
+                failures.push(format!("{} {day}", job.name));
+            }
+        }
+        bar.inc(1);
     }
     bar.finish_and_clear();
     if !failures.is_empty() {
         bail!(
             "{} of {} job run(s) failed ({}); their old outputs are unchanged",
             failures.len(),
-            days.len() * jobs.len(),
+            todo.len(),
             failures.join(", ")
         );
     }

@@ -3,9 +3,11 @@
 //! Contract: a day's output is one Parquet object, `<job>/<column>=<day>/data.parquet`,
 //! written by a single `put`. Replacing it is atomic for every reader (S3 and local disk), so
 //! a reader sees the old day or the new day, never a mix; two runs of the same job and day
-//! at once each write a complete file and the last one stays. A run record (what was read
-//! and written, and how long it took) goes to `<job>/_runs/`, which readers skip.
+//! at once each write a complete file and the last one stays. A run record (what was read,
+//! file by file, and written, and how long it took) goes to `<job>/_runs/`, which readers
+//! skip; see [`crate::lineage`].
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -15,32 +17,11 @@ use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
-use serde::Serialize;
 
 use super::job::Job;
-use crate::contract::EVENT_DATE;
 use crate::engine::{parse_statements, Query, WarehouseTables};
-use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
-
-#[derive(Debug, Serialize)]
-pub struct RunRecord {
-    pub job: String,
-    pub day: NaiveDate,
-    pub started_at: chrono::DateTime<Utc>,
-    pub seconds: f64,
-    pub inputs: Vec<InputRecord>,
-    pub output: String,
-    pub rows_written: usize,
-    pub bytes_written: usize,
-    pub stickerlake_version: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-pub struct InputRecord {
-    pub table: String,
-    pub files: usize,
-    pub rows: i64,
-}
+use crate::lineage::{list_inputs, record_run, InputRecord, RunRecord};
+use crate::warehouse::{encode_parquet, partition_dir, FileInfo, Warehouse};
 
 pub async fn run_job_for_day(
     warehouse: &Warehouse,
@@ -52,6 +33,9 @@ pub async fn run_job_for_day(
     let clock = Instant::now();
     let ctx = tables.session(Some(day))?;
     let (statement, input_tables) = parse(&ctx, job)?;
+    // Listed before the query runs: a file landing meanwhile makes the day stale, never
+    // counts as read.
+    let listings = list_inputs(warehouse, &input_tables, day).await?;
     // The same read-only execution path as `stickerlake sql`.
     let (schema, batches) = Query::plan(&ctx, statement)
         .await
@@ -74,23 +58,19 @@ pub async fn run_job_for_day(
         day,
         started_at,
         seconds: clock.elapsed().as_secs_f64(),
-        inputs: inputs(warehouse, &ctx, input_tables, day).await?,
+        inputs: inputs(&ctx, listings).await?,
         output,
         rows_written: batches.iter().map(RecordBatch::num_rows).sum(),
         bytes_written,
-        stickerlake_version: env!("CARGO_PKG_VERSION"),
+        stickerlake_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let record_path = format!(
-        "{}/_runs/{day}-{}-{:08x}.json",
-        job.name,
-        started_at.format("%Y%m%dT%H%M%S%.6fZ"),
-        rand::random::<u32>()
-    );
-    let json = serde_json::to_vec_pretty(&record).expect("run records serialize");
-    warehouse
-        .put(&warehouse.path(&record_path), Bytes::from(json))
-        .await?;
+    record_run(warehouse, &record).await?;
     Ok(record)
+}
+
+/// The warehouse tables `job` reads.
+pub fn input_tables(tables: &WarehouseTables, job: &Job) -> anyhow::Result<Vec<String>> {
+    Ok(parse(&tables.session(None)?, job)?.1)
 }
 
 /// The job's one statement, parsed once, and the warehouse tables it reads.
@@ -134,23 +114,20 @@ fn without_column(
     Ok((projected, batches))
 }
 
-/// For each table the query names: the files of the day it read, and their rows.
+/// For each table the query names: the files of the day it read (listed before it ran),
+/// and its rows.
 async fn inputs(
-    warehouse: &Warehouse,
     ctx: &SessionContext,
-    tables: Vec<String>,
-    day: NaiveDate,
+    listings: BTreeMap<String, Vec<FileInfo>>,
 ) -> anyhow::Result<Vec<InputRecord>> {
     let mut records = Vec::new();
-    for table in tables {
-        let listing = warehouse
-            .count_objects(&partition_dir(&table, EVENT_DATE, day))
-            .await?;
+    for (table, listing) in listings {
         let rows = ctx.table(table.as_str()).await?.count().await?;
         records.push(InputRecord {
             table,
-            files: listing,
+            files: listing.len(),
             rows: rows as i64,
+            listing: Some(listing),
         });
     }
     Ok(records)

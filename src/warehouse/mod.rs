@@ -9,7 +9,10 @@ mod layout;
 mod location;
 mod parquet;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use futures::TryStreamExt;
 
 use bytes::Bytes;
 use object_store::path::Path;
@@ -22,6 +25,16 @@ pub use parquet::{encode_parquet, writer_properties};
 
 /// Objects larger than this go up as multipart uploads (in parts of this size).
 const MULTIPART_PART_BYTES: usize = 16 << 20;
+
+/// A data file as listed: its path relative to the warehouse, size and entity tag (a
+/// rewrite of the same path changes the tag).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
 
 /// An opened warehouse.
 #[derive(Clone)]
@@ -243,6 +256,85 @@ impl Warehouse {
     /// The number of objects directly under `relative`.
     pub async fn count_objects(&self, relative: &str) -> Result<usize, WarehouseError> {
         Ok(self.listing(relative).await?.objects.len())
+    }
+
+    /// Every object directly under `relative` (paths relative to the warehouse), sorted.
+    pub async fn list_objects(&self, relative: &str) -> Result<Vec<String>, WarehouseError> {
+        let mut paths: Vec<String> = self
+            .listing(relative)
+            .await?
+            .objects
+            .iter()
+            .map(|o| self.relative(&o.location))
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// A table's data files by the value of its partition folder (`<column>=<value>/`), with
+    /// one recursive listing (cheaper on S3 than a listing per partition).
+    pub async fn list_partitions(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Result<BTreeMap<String, Vec<FileInfo>>, WarehouseError> {
+        let prefix = self.path(table);
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| self.read_error(&prefix, source))?;
+        let mut partitions: BTreeMap<String, Vec<FileInfo>> = BTreeMap::new();
+        let folder = format!("{column}=");
+        for object in objects {
+            let path = self.relative(&object.location);
+            let mut parts = path.split('/').skip(1);
+            let (Some(partition), Some(name), None) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Some(value) = partition.strip_prefix(&folder) else {
+                continue;
+            };
+            if !name.ends_with(".parquet") || name.starts_with(['_', '.']) {
+                continue;
+            }
+            partitions
+                .entry(value.to_owned())
+                .or_default()
+                .push(FileInfo {
+                    path,
+                    size: object.size,
+                    etag: object.e_tag,
+                });
+        }
+        for files in partitions.values_mut() {
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Ok(partitions)
+    }
+
+    /// The data files directly under `relative` (`*.parquet`, not hidden), sorted by path.
+    pub async fn list_files(&self, relative: &str) -> Result<Vec<FileInfo>, WarehouseError> {
+        let mut files: Vec<FileInfo> = self
+            .listing(relative)
+            .await?
+            .objects
+            .into_iter()
+            .filter(|o| {
+                o.location
+                    .filename()
+                    .is_some_and(|name| name.ends_with(".parquet") && !name.starts_with(['_', '.']))
+            })
+            .map(|o| FileInfo {
+                path: self.relative(&o.location),
+                size: o.size,
+                etag: o.e_tag,
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 
     pub fn write_error(&self, path: &Path, source: object_store::Error) -> WarehouseError {

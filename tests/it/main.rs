@@ -9,5 +9,6 @@ mod readme;
 mod s3;
 mod search;
 mod sql;
+mod status;
 mod tailer;
 mod util;

@@ -1,0 +1,276 @@
+//! `stickerlake status`: per day, what the warehouse holds (raw files, bytes, rows,
+//! quarantined lines); per job and day, the last successful run and whether it is **stale**
+//! (its input changed since, see [`crate::lineage`]). Exit status 3 when a job-day in the
+//! range is stale, so a monitor can alert on it; 0 when none is.
+//!
+//! The JSON (`--format json`) is stable: `{"from", "to", "days": [{"date", "raw_files",
+//! "raw_bytes", "raw_rows", "quarantined"}], "jobs": [{"job", "date", "stale", "input_files",
+//! "last_run": null | {"started_at", "rows_written", "files_read"}}], "stale": N}`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::bail;
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::prelude::{col, lit};
+use serde::Serialize;
+
+use crate::contract::{Table, EVENT_DATE};
+use crate::dates::{days, parse_date};
+use crate::engine::{date_literal, string_column, WarehouseTables};
+use crate::jobs::{discover, input_tables};
+use crate::lineage::{job_days, JobDay};
+use crate::output::{write_results, Format};
+use crate::warehouse::Warehouse;
+
+/// The exit status when something in the range is stale.
+pub const EXIT_STALE: u8 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+/// Arguments of `stickerlake status`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake status                            # the last 30 days
+  stickerlake status --from 2026-11-01 --to 2026-11-23 --format json
+Exit status: 0 nothing stale, 3 some job-day is stale (run `stickerlake run all --stale`), 1 error.")]
+pub struct StatusArgs {
+    /// First day (default: 30 days ago).
+    #[arg(long, value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+    /// Last day, included (default: today).
+    #[arg(long, value_parser = parse_date)]
+    pub to: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+    /// A folder of more job files, as for `run`.
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    from: NaiveDate,
+    to: NaiveDate,
+    days: Vec<DayReport>,
+    jobs: Vec<JobDayReport>,
+    stale: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct DayReport {
+    date: NaiveDate,
+    raw_files: usize,
+    raw_bytes: u64,
+    raw_rows: i64,
+    quarantined: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct JobDayReport {
+    job: String,
+    date: NaiveDate,
+    stale: bool,
+    input_files: usize,
+    last_run: Option<LastRun>,
+}
+
+#[derive(Debug, Serialize)]
+struct LastRun {
+    started_at: chrono::DateTime<chrono::Utc>,
+    rows_written: usize,
+    files_read: usize,
+}
+
+impl From<JobDay> for JobDayReport {
+    fn from(state: JobDay) -> Self {
+        Self {
+            job: state.job,
+            date: state.day,
+            stale: state.stale,
+            input_files: state.input_files,
+            last_run: state.last_run.map(|run| LastRun {
+                started_at: run.started_at,
+                rows_written: run.rows_written,
+                files_read: run.inputs.iter().map(|i| i.files).sum(),
+            }),
+        }
+    }
+}
+
+/// Returns whether everything in the range is fresh.
+pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<bool> {
+    let today = chrono::Utc::now().date_naive();
+    let to = args.to.unwrap_or(today);
+    let from = args.from.unwrap_or(to - chrono::Duration::days(29));
+    if to < from {
+        bail!("--from {from} is after --to {to}");
+    }
+    let range = days(from, to);
+    let tables = WarehouseTables::load(&warehouse).await?;
+    let mut jobs = Vec::new();
+    for job in discover(args.sql_dir.as_deref())? {
+        let inputs = input_tables(&tables, &job)?;
+        let states = job_days(&warehouse, &job.name, &inputs, &range).await?;
+        jobs.extend(states.into_iter().map(JobDayReport::from));
+    }
+    let report = Report {
+        from,
+        to,
+        days: day_reports(&warehouse, &tables, from, to).await?,
+        stale: jobs.iter().filter(|j| j.stale).count(),
+        jobs,
+    };
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        StatusFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            println!();
+        }
+        StatusFormat::Table => print_tables(&mut out, &report)?,
+    }
+    Ok(report.stale == 0)
+}
+
+async fn day_reports(
+    warehouse: &Warehouse,
+    tables: &WarehouseTables,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<Vec<DayReport>> {
+    let raw = warehouse
+        .list_partitions(Table::RawEvents.name(), EVENT_DATE)
+        .await?;
+    let rows = rows_per_day(tables, Table::RawEvents, from, to).await?;
+    let quarantined = rows_per_day(tables, Table::Quarantine, from, to).await?;
+    Ok(days(from, to)
+        .into_iter()
+        .map(|date| {
+            let files = raw.get(&date.to_string());
+            DayReport {
+                date,
+                raw_files: files.map_or(0, Vec::len),
+                raw_bytes: files.map_or(0, |f| f.iter().map(|f| f.size).sum()),
+                raw_rows: rows.get(&date).copied().unwrap_or(0),
+                quarantined: quarantined.get(&date).copied().unwrap_or(0),
+            }
+        })
+        .collect())
+}
+
+/// Rows per partition day of a tailer table (counts come from Parquet footers).
+async fn rows_per_day(
+    tables: &WarehouseTables,
+    table: Table,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<BTreeMap<NaiveDate, i64>> {
+    let ctx = tables.session(None)?;
+    if !ctx.table_exist(table.name())? {
+        return Ok(BTreeMap::new());
+    }
+    let column = table.partition_column();
+    let counts = ctx
+        .table(table.name())
+        .await?
+        .filter(
+            col(column)
+                .gt_eq(date_literal(from))
+                .and(col(column).lt_eq(date_literal(to))),
+        )?
+        .aggregate(vec![col(column)], vec![count(lit(1)).alias("n")])?
+        .collect()
+        .await?;
+    let mut rows = BTreeMap::new();
+    for batch in counts {
+        let n = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+        let n = n.as_any().downcast_ref::<Int64Array>().expect("Int64");
+        for (i, day) in string_column(&batch, 0)?.into_iter().enumerate() {
+            if let Some(day) = day.and_then(|d| d.parse::<NaiveDate>().ok()) {
+                rows.insert(day, n.value(i));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Result<()> {
+    let strings = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+    let field = |name: &str, kind: DataType| Field::new(name, kind, true);
+    let days = &report.days;
+    let schema = Arc::new(Schema::new(vec![
+        field("date", DataType::Utf8),
+        field("raw_files", DataType::Int64),
+        field("raw_bytes", DataType::Int64),
+        field("raw_rows", DataType::Int64),
+        field("quarantined", DataType::Int64),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strings(days.iter().map(|d| d.date.to_string()).collect()),
+            ints(days.iter().map(|d| d.raw_files as i64).collect()),
+            ints(days.iter().map(|d| d.raw_bytes as i64).collect()),
+            ints(days.iter().map(|d| d.raw_rows).collect()),
+            ints(days.iter().map(|d| d.quarantined).collect()),
+        ],
+    )?;
+    write_results(out, Format::Table, schema, &[batch])?;
+    let jobs = &report.jobs;
+    let schema = Arc::new(Schema::new(vec![
+        field("job", DataType::Utf8),
+        field("date", DataType::Utf8),
+        field("stale", DataType::Boolean),
+        field("input_files", DataType::Int64),
+        field("last_run", DataType::Utf8),
+        field("rows_written", DataType::Int64),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strings(jobs.iter().map(|j| j.job.clone()).collect()),
+            strings(jobs.iter().map(|j| j.date.to_string()).collect()),
+            Arc::new(BooleanArray::from(
+                jobs.iter().map(|j| j.stale).collect::<Vec<_>>(),
+            )),
+            ints(jobs.iter().map(|j| j.input_files as i64).collect()),
+            Arc::new(StringArray::from(
+                jobs.iter()
+                    .map(|j| {
+                        j.last_run
+                            .as_ref()
+                            .map(|r| r.started_at.format("%Y-%m-%d %H:%M:%S").to_string())
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                jobs.iter()
+                    .map(|j| j.last_run.as_ref().map(|r| r.rows_written as i64))
+                    .collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    write_results(out, Format::Table, schema, &[batch])?;
+    writeln!(
+        out,
+        "{} stale job-day(s) from {} to {}{}",
+        report.stale,
+        report.from,
+        report.to,
+        if report.stale > 0 {
+            ": run `stickerlake run all --stale`"
+        } else {
+            ""
+        }
+    )?;
+    Ok(())
+}

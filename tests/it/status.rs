@@ -1,0 +1,122 @@
+//! `status` and `run --stale`: late events make exactly their day stale; `run --stale`
+//! recomputes exactly it; the JSON shape is pinned.
+
+use crate::util::*;
+
+on_both_stores!(late_events_make_their_day_stale_and_run_stale_fixes_exactly_it);
+
+const RANGE: [&str; 4] = ["--from", "2026-11-20", "--to", "2026-11-22"];
+
+fn status(sandbox: &Sandbox) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec!["status", "--format", "json"];
+    args.extend(RANGE);
+    let output = sandbox.cmd(&args).output().unwrap();
+    let json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code(), json)
+}
+
+fn stale_job_days(json: &serde_json::Value) -> Vec<String> {
+    json["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["stale"] == true)
+        .map(|j| {
+            format!(
+                "{} {}",
+                j["job"].as_str().unwrap(),
+                j["date"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sandbox) {
+    let glob = repo_path("sample_events/server-*.jsonl");
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    let (code, json) = status(&sandbox);
+    assert_eq!(code, Some(3), "never run: stale");
+    assert_eq!(stale_job_days(&json).len(), 6);
+    let mut run_all = vec!["run", "all"];
+    run_all.extend(RANGE);
+    run_ok(&mut sandbox.cmd(&run_all));
+
+    let (code, json) = status(&sandbox);
+    assert_eq!(code, Some(0), "{json}");
+    // The pinned shape.
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&json), ["days", "from", "jobs", "stale", "to"]);
+    assert_eq!(
+        keys(&json["jobs"][0]),
+        ["date", "input_files", "job", "last_run", "stale"]
+    );
+    assert_eq!(
+        keys(&json["jobs"][0]["last_run"]),
+        ["files_read", "rows_written", "started_at"]
+    );
+    assert_eq!(
+        keys(&json["days"][0]),
+        ["date", "quarantined", "raw_bytes", "raw_files", "raw_rows"]
+    );
+    assert_eq!(json["days"].as_array().unwrap().len(), 3);
+    let rows: i64 = json["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["raw_rows"].as_i64().unwrap())
+        .sum();
+    assert_eq!(rows as usize, sandbox.rows("raw_events"));
+
+    // Late events for the 21st arrive from another server.
+    let late: String = (0..5)
+        .map(|n| {
+            event_line(
+                &format!("late-{n}"),
+                "search",
+                "2026-11-21T23:59:00Z",
+                "late cat",
+            )
+        })
+        .collect();
+    sandbox.append("late.jsonl", late.as_bytes());
+    run_ok(&mut sandbox.cmd(&[
+        "tailer",
+        "--source",
+        &format!("{}/late.jsonl", sandbox.logs().display()),
+    ]));
+    let (code, json) = status(&sandbox);
+    assert_eq!(code, Some(3));
+    assert_eq!(
+        stale_job_days(&json),
+        [
+            "reported_sticker_daily 2026-11-21",
+            "search_term_daily 2026-11-21"
+        ]
+    );
+
+    let mut run_stale = vec!["run", "all", "--stale"];
+    run_stale.extend(RANGE);
+    let out = stdout(&run_ok(&mut sandbox.cmd(&run_stale)));
+    let ran: Vec<&str> = out.lines().filter(|l| l.starts_with("run: ")).collect();
+    assert_eq!(ran.len(), 2, "{out}");
+    assert!(ran.iter().all(|l| l.contains("2026-11-21")), "{out}");
+    let again = stdout(&run_ok(&mut sandbox.cmd(&run_stale)));
+    assert!(again.contains("nothing is stale"), "{again}");
+    assert_eq!(status(&sandbox).0, Some(0));
+
+    // The recomputed day equals a fresh computation over the same logs.
+    let fresh = Sandbox::local();
+    run_ok(&mut fresh.cmd(&["tailer", "--source", &glob]));
+    run_ok(&mut fresh.cmd(&[
+        "tailer",
+        "--source",
+        &format!("{}/late.jsonl", sandbox.logs().display()),
+    ]));
+    run_ok(&mut fresh.cmd(&["run", "all", "--date", "2026-11-21"]));
+    let day = "SELECT term, searches, unique_users FROM search_term_daily WHERE event_date = DATE '2026-11-21' ORDER BY term";
+    let csv = |s: &Sandbox| stdout(&run_ok(&mut s.cmd(&["sql", day, "--format", "csv"])));
+    assert_eq!(csv(&sandbox), csv(&fresh));
+    assert!(csv(&sandbox).contains("late cat,5,1"));
+}
