@@ -4,9 +4,11 @@
 //! The binary (`src/bin/stickerlake.rs`) only parses arguments and calls one `run` per
 //! subcommand module.
 
+pub mod completeness;
 pub mod contract;
 pub mod dates;
 pub mod engine;
+pub mod exit;
 pub mod generate;
 pub mod jobs;
 pub mod lineage;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{generate, jobs, query, search, status, tailer};
 
@@ -57,20 +58,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
-        Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::Stale) => ExitCode::from(status::EXIT_STALE),
+        Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("stickerlake: error: {}", render(&error));
             ExitCode::FAILURE
         }
     }
-}
-
-/// What a command that worked has to tell cron beyond "done".
-enum Outcome {
-    Done,
-    Stale,
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
@@ -87,12 +81,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Status(args) => Ok(match status::run(args, warehouse).await? {
-                true => Outcome::Done,
-                false => Outcome::Stale,
-            }),
+            Command::Status(args) => status::run(args, warehouse).await,
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
-            Command::Run(args) => done(jobs::run(args, warehouse).await),
+            Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),
             Command::Search(args) => done(search::run_search(args, warehouse).await),
             Command::Eval(args) => done(search::run_eval(args, warehouse).await),

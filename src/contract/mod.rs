@@ -1,7 +1,8 @@
 //! The contract's low floor: the warehouse tables (names, schemas, partition columns, the
-//! table-name rule) and the term normalization. Everything that reads or writes the
+//! table-name rule), the term normalization, and the tailers' checkpoints under `_state/`. Everything that reads or writes the
 //! warehouse takes them from here; this module depends on nothing else of ours.
 
+pub mod checkpoint;
 mod tables;
 pub mod term;
 

@@ -14,8 +14,10 @@ use clap::Args;
 pub use job::{discover, Job, Origin};
 pub use runner::{input_tables, run_job_for_day};
 
+use crate::completeness::{holding_back, tailers};
 use crate::dates::{days, parse_date};
 use crate::engine::WarehouseTables;
+use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
 use crate::output::{write_results, Format};
 use crate::progress;
@@ -28,6 +30,8 @@ use crate::warehouse::Warehouse;
   stickerlake run search_term_daily --from 2026-11-01 --to 2026-11-23
   stickerlake run all --date 2026-11-23 --sql-dir my_jobs
   stickerlake run all --stale          # what late events changed, over the last 30 days
+  stickerlake run all --date yesterday --require-complete   # exit 75 until the tailers are past it
+Exit status: 0 done, 1 a job failed, 75 a day asked for is not complete yet (--require-complete).
   stickerlake jobs                     # lists the jobs and where each comes from")]
 pub struct RunArgs {
     /// A job's name (the stem of its .sql file), or `all`.
@@ -49,6 +53,11 @@ pub struct RunArgs {
     /// that have input and never ran); default range: the last 30 days.
     #[arg(long)]
     pub stale: bool,
+    /// Run a day only once every tailer's watermark has passed its end. A day asked for
+    /// (--date, --from/--to) that is not complete yet: exit 75, naming what holds it back.
+    /// With --stale and no range, incomplete days are left for a later run.
+    #[arg(long)]
+    pub require_complete: bool,
 }
 
 /// How far back `run --stale` looks by default.
@@ -95,7 +104,7 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
     )
 }
 
-pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
     let today = chrono::Utc::now().date_naive();
     let (from, to) = match (args.date, args.from, args.to) {
         (Some(day), _, _) => (day, day),
@@ -126,9 +135,17 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         }
     }
     todo.sort_by_key(|(day, job)| (*day, job.name.clone()));
+    let mut outcome = Outcome::Done;
+    if args.require_complete {
+        let asked = args.date.is_some() || args.from.is_some();
+        let waiting = keep_complete_days(&mut todo, &tailers(&warehouse).await?, asked);
+        if asked && waiting {
+            outcome = Outcome::Incomplete;
+        }
+    }
     if args.stale && todo.is_empty() {
-        println!("run: nothing is stale from {from} to {to}");
-        return Ok(());
+        println!("run: nothing is stale (and complete) from {from} to {to}");
+        return Ok(outcome);
     }
     let bar = progress::count_bar(todo.len() as u64, "run");
     let mut failures = Vec::new();
@@ -152,7 +169,33 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             failures.join(", ")
         );
     }
-    Ok(())
+    Ok(outcome)
+}
+
+/// Drops the job-days whose day is not complete, saying why once per day (on stderr when
+/// the day was asked for, else on stdout: it will simply run later). Returns whether any was.
+fn keep_complete_days(
+    todo: &mut Vec<(NaiveDate, &Job)>,
+    tailers: &[crate::contract::checkpoint::Checkpoint],
+    asked: bool,
+) -> bool {
+    let mut waiting = std::collections::BTreeMap::new();
+    todo.retain(|(day, _)| {
+        let why = waiting
+            .entry(*day)
+            .or_insert_with(|| holding_back(tailers, *day));
+        why.is_empty()
+    });
+    waiting.retain(|_, why| !why.is_empty());
+    for (day, why) in &waiting {
+        for reason in why {
+            match asked {
+                true => eprintln!("run: {day} is not complete yet, not run (exit 75): {reason}"),
+                false => println!("run: {day} is not complete yet, left for a later run: {reason}"),
+            }
+        }
+    }
+    !waiting.is_empty()
 }
 
 fn summary(record: &RunRecord) -> String {

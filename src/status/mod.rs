@@ -1,11 +1,15 @@
 //! `stickerlake status`: per day, what the warehouse holds (raw files, bytes, rows,
-//! quarantined lines); per job and day, the last successful run and whether it is **stale**
-//! (its input changed since, see [`crate::lineage`]). Exit status 3 when a job-day in the
-//! range is stale, so a monitor can alert on it; 0 when none is.
+//! quarantined lines) and whether it is complete; per job and day, the last successful run
+//! and whether it is **stale** (its input changed since, see [`crate::lineage`]); per
+//! tailer, its watermark, lag and last flush (see [`crate::completeness`]). Exit status 3
+//! when a job-day in the range is stale, else 75 when a day that ended more than `--grace`
+//! ago is not complete, so a monitor can alert on either; 0 otherwise.
 //!
-//! The JSON (`--format json`) is stable: `{"from", "to", "days": [{"date", "raw_files",
-//! "raw_bytes", "raw_rows", "quarantined"}], "jobs": [{"job", "date", "stale", "input_files",
-//! "last_run": null | {"started_at", "rows_written", "files_read"}}], "stale": N}`.
+//! The JSON (`--format json`) is stable: `{"from", "to", "days": [{"date", "complete",
+//! "raw_files", "raw_bytes", "raw_rows", "quarantined"}], "jobs": [{"job", "date", "stale",
+//! "input_files", "last_run": null | {"started_at", "rows_written", "files_read"}}],
+//! "tailers": [{"tailer_id", "retired_at", "watermark", "lag_seconds", "held_by",
+//! "last_flush", "allowed_lateness_secs", "idle_timeout_secs"}], "stale": N, "incomplete": N}`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,22 +17,22 @@ use std::sync::Arc;
 use anyhow::bail;
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::prelude::{col, lit};
 use serde::Serialize;
 
+use crate::completeness::{holding_back, stamp, tailers};
+use crate::contract::checkpoint::Checkpoint;
 use crate::contract::{Table, EVENT_DATE};
-use crate::dates::{days, parse_date};
+use crate::dates::{days, end_of, parse_date, parse_duration};
 use crate::engine::{date_literal, string_column, WarehouseTables};
+use crate::exit::Outcome;
 use crate::jobs::{discover, input_tables};
 use crate::lineage::{job_days, JobDay};
 use crate::output::{write_results, Format};
 use crate::warehouse::Warehouse;
-
-/// The exit status when something in the range is stale.
-pub const EXIT_STALE: u8 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
@@ -41,7 +45,8 @@ pub enum StatusFormat {
 #[command(after_help = "Examples:
   stickerlake status                            # the last 30 days
   stickerlake status --from 2026-11-01 --to 2026-11-23 --format json
-Exit status: 0 nothing stale, 3 some job-day is stale (run `stickerlake run all --stale`), 1 error.")]
+Exit status: 0 all fresh and complete; 3 some job-day is stale (run `stickerlake run all --stale`);
+75 a day that ended more than --grace ago is not complete (a tailer is behind); 1 error.")]
 pub struct StatusArgs {
     /// First day (default: 30 days ago).
     #[arg(long, value_parser = parse_date)]
@@ -51,6 +56,9 @@ pub struct StatusArgs {
     pub to: Option<NaiveDate>,
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
+    /// How long after a day's end it may stay incomplete before the exit status says so.
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_duration)]
+    pub grace: chrono::Duration,
     /// A folder of more job files, as for `run`.
     #[arg(long, value_name = "DIR")]
     pub sql_dir: Option<std::path::PathBuf>,
@@ -62,12 +70,15 @@ struct Report {
     to: NaiveDate,
     days: Vec<DayReport>,
     jobs: Vec<JobDayReport>,
+    tailers: Vec<TailerReport>,
     stale: usize,
+    incomplete: usize,
 }
 
 #[derive(Debug, Serialize)]
 struct DayReport {
     date: NaiveDate,
+    complete: bool,
     raw_files: usize,
     raw_bytes: u64,
     raw_rows: i64,
@@ -90,6 +101,35 @@ struct LastRun {
     files_read: usize,
 }
 
+#[derive(Debug, Serialize)]
+struct TailerReport {
+    tailer_id: String,
+    retired_at: Option<DateTime<Utc>>,
+    watermark: Option<DateTime<Utc>>,
+    /// Now minus the watermark.
+    lag_seconds: Option<i64>,
+    held_by: Option<String>,
+    last_flush: Option<DateTime<Utc>>,
+    allowed_lateness_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+}
+
+impl TailerReport {
+    fn new(tailer: &Checkpoint, now: DateTime<Utc>) -> Self {
+        let progress = tailer.progress.as_ref();
+        Self {
+            tailer_id: tailer.tailer_id.clone(),
+            retired_at: tailer.retired_at,
+            watermark: progress.map(|p| p.watermark),
+            lag_seconds: progress.map(|p| (now - p.watermark).num_seconds()),
+            held_by: progress.and_then(|p| p.held_by.clone()),
+            last_flush: progress.map(|p| p.flushed_at),
+            allowed_lateness_secs: progress.map(|p| p.allowed_lateness_secs),
+            idle_timeout_secs: progress.map(|p| p.idle_timeout_secs),
+        }
+    }
+}
+
 impl From<JobDay> for JobDayReport {
     fn from(state: JobDay) -> Self {
         Self {
@@ -106,9 +146,9 @@ impl From<JobDay> for JobDayReport {
     }
 }
 
-/// Returns whether everything in the range is fresh.
-pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<bool> {
-    let today = chrono::Utc::now().date_naive();
+pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
+    let now = Utc::now();
+    let today = now.date_naive();
     let to = args.to.unwrap_or(today);
     let from = args.from.unwrap_or(to - chrono::Duration::days(29));
     if to < from {
@@ -122,12 +162,20 @@ pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<bool>
         let states = job_days(&warehouse, &job.name, &inputs, &range).await?;
         jobs.extend(states.into_iter().map(JobDayReport::from));
     }
+    let tailers = tailers(&warehouse).await?;
+    let mut days = day_reports(&warehouse, &tables, from, to).await?;
+    for day in &mut days {
+        day.complete = holding_back(&tailers, day.date).is_empty();
+    }
+    let overdue = |day: &&DayReport| !day.complete && end_of(day.date) + args.grace <= now;
     let report = Report {
         from,
         to,
-        days: day_reports(&warehouse, &tables, from, to).await?,
+        incomplete: days.iter().filter(overdue).count(),
+        days,
         stale: jobs.iter().filter(|j| j.stale).count(),
         jobs,
+        tailers: tailers.iter().map(|t| TailerReport::new(t, now)).collect(),
     };
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -137,7 +185,13 @@ pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<bool>
         }
         StatusFormat::Table => print_tables(&mut out, &report)?,
     }
-    Ok(report.stale == 0)
+    Ok(if report.stale > 0 {
+        Outcome::Stale
+    } else if report.incomplete > 0 {
+        Outcome::Incomplete
+    } else {
+        Outcome::Done
+    })
 }
 
 async fn day_reports(
@@ -157,6 +211,7 @@ async fn day_reports(
             let files = raw.get(&date.to_string());
             DayReport {
                 date,
+                complete: false,
                 raw_files: files.map_or(0, Vec::len),
                 raw_bytes: files.map_or(0, |f| f.iter().map(|f| f.size).sum()),
                 raw_rows: rows.get(&date).copied().unwrap_or(0),
@@ -209,6 +264,7 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
     let days = &report.days;
     let schema = Arc::new(Schema::new(vec![
         field("date", DataType::Utf8),
+        field("complete", DataType::Boolean),
         field("raw_files", DataType::Int64),
         field("raw_bytes", DataType::Int64),
         field("raw_rows", DataType::Int64),
@@ -218,6 +274,9 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
         schema.clone(),
         vec![
             strings(days.iter().map(|d| d.date.to_string()).collect()),
+            Arc::new(BooleanArray::from(
+                days.iter().map(|d| d.complete).collect::<Vec<_>>(),
+            )),
             ints(days.iter().map(|d| d.raw_files as i64).collect()),
             ints(days.iter().map(|d| d.raw_bytes as i64).collect()),
             ints(days.iter().map(|d| d.raw_rows).collect()),
@@ -260,6 +319,38 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
         ],
     )?;
     write_results(out, Format::Table, schema, &[batch])?;
+    let optional = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let tailers = &report.tailers;
+    let schema = Arc::new(Schema::new(vec![
+        field("tailer", DataType::Utf8),
+        field("watermark", DataType::Utf8),
+        field("lag", DataType::Utf8),
+        field("held_by", DataType::Utf8),
+        field("last_flush", DataType::Utf8),
+        field("retired_at", DataType::Utf8),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strings(tailers.iter().map(|t| t.tailer_id.clone()).collect()),
+            optional(tailers.iter().map(|t| t.watermark.map(stamp)).collect()),
+            optional(
+                tailers
+                    .iter()
+                    .map(|t| t.lag_seconds.map(human_seconds))
+                    .collect(),
+            ),
+            optional(tailers.iter().map(|t| t.held_by.clone()).collect()),
+            optional(tailers.iter().map(|t| t.last_flush.map(stamp)).collect()),
+            optional(tailers.iter().map(|t| t.retired_at.map(stamp)).collect()),
+        ],
+    )?;
+    write_results(out, Format::Table, schema, &[batch])?;
+    writeln!(
+        out,
+        "{} day(s) ended more than the grace ago and not complete",
+        report.incomplete
+    )?;
     writeln!(
         out,
         "{} stale job-day(s) from {} to {}{}",
@@ -273,4 +364,15 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
         }
     )?;
     Ok(())
+}
+
+/// `3 h 05 min`-style lag.
+fn human_seconds(seconds: i64) -> String {
+    let sign = if seconds < 0 { "-" } else { "" };
+    let s = seconds.unsigned_abs();
+    match s {
+        0..=119 => format!("{sign}{s} s"),
+        120..=7199 => format!("{sign}{} min", s / 60),
+        _ => format!("{sign}{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
 }

@@ -79,6 +79,7 @@ struct Built {
     quarantine: Option<RecordBatch>,
     events: u64,
     quarantined: u64,
+    latest_event_us: Option<i64>,
 }
 
 /// Parses `lines` of `chunk` and builds their rows (pure; runs on any core).
@@ -106,6 +107,7 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
                     .or_default()
                     .append(&event, source, line.offset);
                 built.events += 1;
+                built.latest_event_us = built.latest_event_us.max(Some(event.event_time_us));
             }
             Err(reason) => {
                 quarantine.append(source, line.offset, bytes, &reason);
@@ -130,6 +132,15 @@ pub struct Batch {
     bytes: usize,
 }
 
+/// What [`Batch::add`] took in.
+#[derive(Debug, Default, PartialEq)]
+pub struct Added {
+    pub events: u64,
+    pub quarantined: u64,
+    /// The latest event time among the valid lines, in microseconds.
+    pub latest_event_us: Option<i64>,
+}
+
 /// One data file of a flush.
 pub struct Output {
     /// Relative to the warehouse root.
@@ -138,25 +149,26 @@ pub struct Output {
 }
 
 impl Batch {
-    /// Parses and adds a chunk of lines from `source`; returns (events, quarantined).
-    pub fn add(&mut self, chunk: &LineChunk, source: &str) -> (u64, u64) {
+    /// Parses and adds a chunk of lines from `source`.
+    pub fn add(&mut self, chunk: &LineChunk, source: &str) -> Added {
         let built: Vec<Built> = chunk
             .lines
             .par_chunks(LINES_PER_TASK)
             .map(|lines| build(chunk, lines, source))
             .collect();
         self.bytes += chunk.byte_len();
-        let (mut events, mut quarantined) = (0, 0);
+        let mut added = Added::default();
         for part in built {
-            events += part.events;
-            quarantined += part.quarantined;
+            added.events += part.events;
+            added.quarantined += part.quarantined;
+            added.latest_event_us = added.latest_event_us.max(part.latest_event_us);
             for (date, batch) in part.raw_events {
                 self.raw_events.entry(date).or_default().push(batch);
             }
             self.quarantine.extend(part.quarantine);
         }
-        self.rows += (events + quarantined) as usize;
-        (events, quarantined)
+        self.rows += (added.events + added.quarantined) as usize;
+        added
     }
 
     pub fn rows(&self) -> usize {
@@ -165,10 +177,6 @@ impl Batch {
 
     pub fn bytes(&self) -> usize {
         self.bytes
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     /// Encodes the batch as the files of flush number `seq`, one per partition, in parallel.
@@ -241,7 +249,16 @@ mod tests {
             },
         ];
         let mut batch = Batch::default();
-        assert_eq!(batch.add(&chunk(&lines), "s"), (2, 2));
+        let added = batch.add(&chunk(&lines), "s");
+        assert_eq!((added.events, added.quarantined), (2, 2));
+        assert_eq!(
+            added.latest_event_us,
+            Some(
+                DateTime::parse_from_rfc3339("2026-11-24T00:30:00Z")
+                    .unwrap()
+                    .timestamp_micros()
+            )
+        );
         assert_eq!(batch.rows(), 4);
 
         let ingest = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();

@@ -11,7 +11,6 @@
 //! - memory is bounded by `--max-rows`/`--max-bytes`, not by the size of the logs.
 
 mod batch;
-mod checkpoint;
 mod encode;
 mod lines;
 pub mod parse;
@@ -25,15 +24,18 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::dates::parse_duration;
+
 /// Arguments of `stickerlake tailer`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   stickerlake tailer --source '/var/log/app/*.jsonl*'
-  stickerlake --warehouse s3://lake/prod tailer --source '/var/log/app/*.jsonl*' --follow")]
+  stickerlake --warehouse s3://lake/prod tailer --source '/var/log/app/*.jsonl*' --follow
+  stickerlake tailer --tailer-id old-host-7 --retire    # a decommissioned host stops holding days back")]
 pub struct TailerArgs {
     /// Log files to read (a glob; repeat for more). Match rotated names too (`app.jsonl*`) so
     /// the end of a rotated file is still read.
-    #[arg(long = "source", value_name = "GLOB", required = true, value_parser = parse_glob)]
+    #[arg(long = "source", value_name = "GLOB", required_unless_present = "retire", value_parser = parse_glob)]
     pub sources: Vec<String>,
     /// Ingest what is there now and exit (the default; for cron).
     #[arg(long, conflicts_with = "follow")]
@@ -61,6 +63,18 @@ pub struct TailerArgs {
     /// Longer lines are quarantined (their first N bytes kept).
     #[arg(long, value_name = "N", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(16..=(1 << 30)))]
     pub max_line_bytes: u64,
+    /// How late an event may arrive and still count for its day's completeness: the
+    /// watermark is the oldest active source's latest event time minus this (e.g. 90s, 30m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub allowed_lateness: chrono::Duration,
+    /// A source read to its end that has not grown for this long stops holding the
+    /// watermark back.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: chrono::Duration,
+    /// Mark this tailer id retired (a decommissioned host) and exit: it no longer holds back
+    /// `run --require-complete`. Running the tailer again un-retires it.
+    #[arg(long, requires = "tailer_id", conflicts_with_all = ["follow", "once"])]
+    pub retire: bool,
 }
 
 /// A valid glob, made absolute: the `source` column and the checkpoints then name files the

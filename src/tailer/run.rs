@@ -8,16 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
-use super::checkpoint::{forget_old, Checkpoint, FileCheckpoint, Recovery};
 use super::lines::LineReader;
 use super::source::{fingerprint, scan, SourceError, SourceFile};
 use super::state::StateStore;
 use super::{default_tailer_id, TailerArgs};
+use crate::contract::checkpoint::{
+    forget_old, watermark, Checkpoint, FileCheckpoint, Progress, Recovery, SourceProgress,
+};
 use crate::progress;
 use crate::warehouse::Warehouse;
 
@@ -33,6 +35,12 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
     let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
     let checkpoint = recover(&warehouse, &mut state).await?;
+    if args.retire {
+        return retire(&mut state, checkpoint).await;
+    }
+    if let Some(at) = checkpoint.retired_at {
+        eprintln!("tailer: {id} was retired at {at}; running it makes it active again");
+    }
     let stop = stop_on_signal();
     let mut tailer = Tailer {
         next_files: checkpoint.files.clone(),
@@ -42,6 +50,8 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         id,
         batch: Batch::default(),
         batch_started: None,
+        scanned: Vec::new(),
+        progress_saved: Instant::now(),
         flush_failed: false,
         stats: Stats::default(),
         stop: stop.clone(),
@@ -104,6 +114,18 @@ async fn recover(warehouse: &Warehouse, state: &mut StateStore) -> anyhow::Resul
     Ok(checkpoint)
 }
 
+/// Marks the tailer retired: completeness no longer waits for it.
+async fn retire(state: &mut StateStore, mut checkpoint: Checkpoint) -> anyhow::Result<()> {
+    checkpoint.retired_at = Some(Utc::now());
+    state.save(&checkpoint).await?;
+    println!(
+        "tailer: {} is retired ({}); it no longer holds back `run --require-complete`",
+        checkpoint.tailer_id,
+        state.describe()
+    );
+    Ok(())
+}
+
 fn stop_on_signal() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -130,6 +152,10 @@ struct Tailer {
     next_files: BTreeMap<String, FileCheckpoint>,
     batch: Batch,
     batch_started: Option<Instant>,
+    /// The files found by the last scan (for the watermark).
+    scanned: Vec<SourceFile>,
+    /// When the checkpoint (with the watermark) was last saved.
+    progress_saved: Instant,
     /// Set when a flush failed part-way: this process writes nothing more.
     flush_failed: bool,
     stats: Stats,
@@ -155,9 +181,10 @@ impl Tailer {
         while !self.stopped() {
             let files = self.scan(false)?;
             self.read_files(&files, &hidden).await?;
-            let due = self
-                .batch_started
-                .is_some_and(|t| t.elapsed() >= self.args.flush_interval);
+            // Data waits at most a flush interval; the watermark is refreshed as often.
+            let interval = self.args.flush_interval;
+            let due = self.batch_started.is_some_and(|t| t.elapsed() >= interval)
+                || self.progress_saved.elapsed() >= interval;
             if due {
                 self.flush().await?;
             }
@@ -209,12 +236,14 @@ impl Tailer {
                     path: String::new(),
                     offset: 0,
                     seen_at: now,
+                    latest_event: None,
                 });
             entry.path = file.path.display().to_string();
             entry.seen_at = now;
         }
         let seen: HashSet<String> = files.iter().map(|f| f.fingerprint.clone()).collect();
         forget_old(&mut self.next_files, now, &seen);
+        self.scanned = files.clone();
         Ok(files)
     }
 
@@ -299,10 +328,9 @@ impl Tailer {
                 );
                 break;
             }
-            let (events, quarantined) =
-                tokio::task::block_in_place(|| self.batch.add(&chunk, &path));
-            self.stats.events += events;
-            self.stats.quarantined += quarantined;
+            let added = tokio::task::block_in_place(|| self.batch.add(&chunk, &path));
+            self.stats.events += added.events;
+            self.stats.quarantined += added.quarantined;
             self.stats.lines += chunk.len() as u64;
             self.batch_started.get_or_insert_with(Instant::now);
             let consumed = reader.consumed_offset();
@@ -310,6 +338,10 @@ impl Tailer {
             last = consumed;
             if let Some(entry) = self.next_files.get_mut(&file.fingerprint) {
                 entry.offset = consumed;
+                let latest = added
+                    .latest_event_us
+                    .and_then(DateTime::from_timestamp_micros);
+                entry.latest_event = entry.latest_event.max(latest);
             }
             if self.batch_is_full() {
                 self.flush().await?;
@@ -340,9 +372,6 @@ impl Tailer {
     async fn write_batch(&mut self) -> anyhow::Result<()> {
         self.batch_started = None;
         let batch = std::mem::take(&mut self.batch);
-        if batch.is_empty() && self.next_files == self.checkpoint.files {
-            return Ok(());
-        }
         let seq = self.checkpoint.seq + 1;
         let outputs = tokio::task::block_in_place(|| {
             batch.encode(&self.id, seq, Utc::now().date_naive(), rand::random::<u64>)
@@ -350,6 +379,8 @@ impl Tailer {
         .context("encoding Parquet")?;
         let paths = outputs.iter().map(|o| o.path.clone()).collect();
         let mut next = self.checkpoint.begin(paths, self.next_files.clone());
+        next.progress = Some(self.progress(Utc::now()));
+        next.retired_at = None;
         if !outputs.is_empty() {
             self.state.save(&next).await?;
             self.upload(outputs).await?;
@@ -357,7 +388,32 @@ impl Tailer {
         next.recover(&Recovery::RollForward);
         self.state.save(&next).await?;
         self.checkpoint = next;
+        self.progress_saved = Instant::now();
         Ok(())
+    }
+
+    /// The watermark over the files of the last scan, as of `now`.
+    fn progress(&self, now: DateTime<Utc>) -> Progress {
+        let idle_timeout = self.args.idle_timeout;
+        let sources = self.scanned.iter().filter_map(|file| {
+            let read = self.next_files.get(&file.fingerprint)?;
+            let quiet = file
+                .modified
+                .is_some_and(|at| now - DateTime::<Utc>::from(at) >= idle_timeout);
+            Some(SourceProgress {
+                path: &read.path,
+                latest_event: read.latest_event,
+                idle: read.offset >= file.size && quiet,
+            })
+        });
+        let (watermark, held_by) = watermark(sources, now, self.args.allowed_lateness);
+        Progress {
+            flushed_at: now,
+            watermark,
+            held_by,
+            allowed_lateness_secs: self.args.allowed_lateness.num_seconds().max(0) as u64,
+            idle_timeout_secs: idle_timeout.num_seconds().max(0) as u64,
+        }
     }
 
     async fn upload(&mut self, outputs: Vec<Output>) -> anyhow::Result<()> {

@@ -21,6 +21,8 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub fingerprint: String,
     pub size: u64,
+    /// When it last changed (its modification time), for the idle timeout.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A problem with one glob or file; the others are still read.
@@ -106,11 +108,12 @@ pub fn scan(patterns: &[String]) -> (Vec<SourceFile>, Vec<SourceError>) {
 
 fn identify(path: &Path) -> io::Result<Option<SourceFile>> {
     let file = File::open(path)?;
-    let size = file.metadata()?.len();
+    let metadata = file.metadata()?;
     Ok(fingerprint(&file)?.map(|fingerprint| SourceFile {
         path: path.to_owned(),
         fingerprint,
-        size,
+        size: metadata.len(),
+        modified: metadata.modified().ok(),
     }))
 }
 
@@ -148,6 +151,7 @@ mod tests {
             path: path.into(),
             fingerprint: fp.into(),
             size,
+            modified: None,
         };
         let files = vec![
             file("b.log", "1", 10),

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use object_store::{PutMode, UpdateVersion};
 
-use super::checkpoint::Checkpoint;
+use crate::contract::checkpoint::Checkpoint;
 use crate::warehouse::{retry_window, Location, Warehouse};
 
 pub struct StateStore {

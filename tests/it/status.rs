@@ -34,7 +34,8 @@ fn stale_job_days(json: &serde_json::Value) -> Vec<String> {
 
 fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sandbox) {
     let glob = repo_path("sample_events/server-*.jsonl");
-    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    // Idle at once: the sample files are complete, so the days are too.
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob, "--idle-timeout", "0s"]));
     let (code, json) = status(&sandbox);
     assert_eq!(code, Some(3), "never run: stale");
     assert_eq!(stale_job_days(&json).len(), 6);
@@ -47,7 +48,18 @@ fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sand
     // The pinned shape.
     let keys =
         |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
-    assert_eq!(keys(&json), ["days", "from", "jobs", "stale", "to"]);
+    assert_eq!(
+        keys(&json),
+        [
+            "days",
+            "from",
+            "incomplete",
+            "jobs",
+            "stale",
+            "tailers",
+            "to"
+        ]
+    );
     assert_eq!(
         keys(&json["jobs"][0]),
         ["date", "input_files", "job", "last_run", "stale"]
@@ -58,8 +70,29 @@ fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sand
     );
     assert_eq!(
         keys(&json["days"][0]),
-        ["date", "quarantined", "raw_bytes", "raw_files", "raw_rows"]
+        [
+            "complete",
+            "date",
+            "quarantined",
+            "raw_bytes",
+            "raw_files",
+            "raw_rows"
+        ]
     );
+    assert_eq!(
+        keys(&json["tailers"][0]),
+        [
+            "allowed_lateness_secs",
+            "held_by",
+            "idle_timeout_secs",
+            "lag_seconds",
+            "last_flush",
+            "retired_at",
+            "tailer_id",
+            "watermark"
+        ]
+    );
+    assert_eq!(json["incomplete"], 0);
     assert_eq!(json["days"].as_array().unwrap().len(), 3);
     let rows: i64 = json["days"]
         .as_array()
@@ -85,6 +118,8 @@ fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sand
         "tailer",
         "--source",
         &format!("{}/late.jsonl", sandbox.logs().display()),
+        "--idle-timeout",
+        "0s",
     ]));
     let (code, json) = status(&sandbox);
     assert_eq!(code, Some(3));

@@ -32,6 +32,53 @@ pub struct Checkpoint {
     pub files: BTreeMap<String, FileCheckpoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingFlush>,
+    /// How far this tailer's input is complete, as of its last flush.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// Set when the tailer was retired (its host decommissioned): it holds nothing back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// A tailer's completeness at its last flush: every event older than `watermark` that will
+/// ever reach its sources has been read (up to the allowed lateness).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub flushed_at: DateTime<Utc>,
+    pub watermark: DateTime<Utc>,
+    /// The source that holds the watermark back; none when every source is idle.
+    pub held_by: Option<String>,
+    pub allowed_lateness_secs: u64,
+    pub idle_timeout_secs: u64,
+}
+
+/// One source file at a flush, as the watermark sees it.
+#[derive(Debug, Clone)]
+pub struct SourceProgress<'a> {
+    pub path: &'a str,
+    /// The latest event time read from it, if any valid event was.
+    pub latest_event: Option<DateTime<Utc>>,
+    /// Read to its end and not grown for the idle timeout: it holds nothing back.
+    pub idle: bool,
+}
+
+/// The watermark (pure): the oldest of the active sources' latest event times, never later
+/// than `now`, minus the allowed lateness; with every source idle, `now` minus the lateness.
+/// Also returns the source that holds it back.
+pub fn watermark<'a>(
+    sources: impl IntoIterator<Item = SourceProgress<'a>>,
+    now: DateTime<Utc>,
+    allowed_lateness: Duration,
+) -> (DateTime<Utc>, Option<String>) {
+    let oldest = sources
+        .into_iter()
+        .filter(|s| !s.idle)
+        .filter_map(|s| Some((s.latest_event?, s.path)))
+        .min();
+    match oldest {
+        Some((at, path)) if at < now => (at - allowed_lateness, Some(path.to_owned())),
+        _ => (now - allowed_lateness, None),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +89,9 @@ pub struct FileCheckpoint {
     pub offset: u64,
     /// When a scan last saw the file.
     pub seen_at: DateTime<Utc>,
+    /// The latest event time among the valid lines read from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_event: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +121,8 @@ impl Checkpoint {
             seq: 0,
             files: BTreeMap::new(),
             pending: None,
+            progress: None,
+            retired_at: None,
         }
     }
 
@@ -157,6 +209,7 @@ mod tests {
             path: path.into(),
             offset,
             seen_at: at("2026-11-24T08:00:00Z"),
+            latest_event: None,
         }
     }
 
@@ -249,5 +302,42 @@ mod tests {
             checkpoint.files.keys().collect::<Vec<_>>(),
             ["old-but-seen", "recent"]
         );
+    }
+
+    #[test]
+    fn the_watermark_waits_for_the_slowest_active_source() {
+        let now = at("2026-11-24T12:00:00Z");
+        let lateness = Duration::minutes(30);
+        let source = |path, latest: Option<&str>, idle| SourceProgress {
+            path,
+            latest_event: latest.map(at),
+            idle,
+        };
+        let (mark, held_by) = watermark(
+            [
+                source("a", Some("2026-11-24T11:59:00Z"), false),
+                source("b", Some("2026-11-24T09:00:00Z"), false),
+                source("c", Some("2026-11-20T00:00:00Z"), true),
+                source("d", None, false),
+            ],
+            now,
+            lateness,
+        );
+        assert_eq!(mark, at("2026-11-24T08:30:00Z"));
+        assert_eq!(held_by.as_deref(), Some("b"));
+        // Every source idle: nothing holds it back but the lateness.
+        let (mark, held_by) = watermark(
+            [source("c", Some("2026-11-20T00:00:00Z"), true)],
+            now,
+            lateness,
+        );
+        assert_eq!((mark, held_by), (at("2026-11-24T11:30:00Z"), None));
+        // Events from a clock running ahead do not move it past now.
+        let (mark, _) = watermark(
+            [source("a", Some("2026-11-25T00:00:00Z"), false)],
+            now,
+            lateness,
+        );
+        assert_eq!(mark, at("2026-11-24T11:30:00Z"));
     }
 }

@@ -1,0 +1,24 @@
+//! What a command that worked tells cron beyond "done": the exit statuses with a meaning.
+//! 0 done, 1 failure, 2 usage error (clap), and these.
+
+/// `status`: some job-day in the range is stale (run `stickerlake run all --stale`).
+pub const EXIT_STALE: u8 = 3;
+/// "Try again later" (EX_TEMPFAIL): a day asked for is not complete yet.
+pub const EXIT_INCOMPLETE: u8 = 75;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Stale,
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Stale => EXIT_STALE,
+            Outcome::Incomplete => EXIT_INCOMPLETE,
+        }
+    }
+}
