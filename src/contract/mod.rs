@@ -3,6 +3,7 @@
 //! warehouse takes them from here; this module depends on nothing else of ours.
 
 pub mod checkpoint;
+pub mod source;
 mod tables;
 pub mod term;
 

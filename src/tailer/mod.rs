@@ -15,7 +15,6 @@ mod encode;
 mod lines;
 pub mod parse;
 mod run;
-mod source;
 mod state;
 
 pub use run::run;
@@ -35,7 +34,7 @@ use crate::dates::parse_duration;
 pub struct TailerArgs {
     /// Log files to read (a glob; repeat for more). Match rotated names too (`app.jsonl*`) so
     /// the end of a rotated file is still read.
-    #[arg(long = "source", value_name = "GLOB", required_unless_present = "retire", value_parser = parse_glob)]
+    #[arg(long = "source", value_name = "GLOB", required_unless_present = "retire", value_parser = crate::contract::source::parse_glob)]
     pub sources: Vec<String>,
     /// Ingest what is there now and exit (the default; for cron).
     #[arg(long, conflicts_with = "follow")]
@@ -75,35 +74,6 @@ pub struct TailerArgs {
     /// `run --require-complete`. Running the tailer again un-retires it.
     #[arg(long, requires = "tailer_id", conflicts_with_all = ["follow", "once"])]
     pub retire: bool,
-}
-
-/// A valid glob, made absolute: the `source` column and the checkpoints then name files the
-/// same way whatever directory cron runs from.
-fn parse_glob(text: &str) -> Result<String, String> {
-    glob::Pattern::new(text).map_err(|e| format!("not a valid glob pattern: {e}"))?;
-    let cwd =
-        std::env::current_dir().map_err(|e| format!("cannot tell the current directory: {e}"))?;
-    Ok(absolute_pattern(&cwd.to_string_lossy(), text))
-}
-
-/// `pattern` relative to `cwd` if it is not absolute, with `.` and `..` resolved lexically
-/// (pure: no file is looked at).
-fn absolute_pattern(cwd: &str, pattern: &str) -> String {
-    let joined = match pattern.starts_with('/') {
-        true => pattern.to_owned(),
-        false => format!("{cwd}/{pattern}"),
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -147,26 +117,4 @@ fn default_tailer_id() -> String {
         })
         .collect();
     parse_tailer_id(&id).unwrap_or_else(|_| "tailer".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::absolute_pattern;
-
-    #[test]
-    fn source_globs_become_absolute_and_normalized() {
-        assert_eq!(
-            absolute_pattern("/srv/app", "logs/*.jsonl"),
-            "/srv/app/logs/*.jsonl"
-        );
-        assert_eq!(
-            absolute_pattern("/srv/app", "./logs/../logs//a*.jsonl"),
-            "/srv/app/logs/a*.jsonl"
-        );
-        assert_eq!(
-            absolute_pattern("/srv/app", "/var/log/x.jsonl"),
-            "/var/log/x.jsonl"
-        );
-        assert_eq!(absolute_pattern("/", "../x/*.log"), "/x/*.log");
-    }
 }

@@ -14,12 +14,12 @@ use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
 use super::lines::LineReader;
-use super::source::{fingerprint, scan, SourceError, SourceFile};
 use super::state::StateStore;
 use super::{default_tailer_id, TailerArgs};
 use crate::contract::checkpoint::{
     forget_old, watermark, Checkpoint, FileCheckpoint, Progress, Recovery, SourceProgress,
 };
+use crate::contract::source::{fingerprint, scan, SourceError, SourceFile};
 use crate::progress;
 use crate::warehouse::Warehouse;
 

@@ -106,6 +106,35 @@ pub fn scan(patterns: &[String]) -> (Vec<SourceFile>, Vec<SourceError>) {
     (dedup_by_content(files), errors)
 }
 
+/// A valid glob, made absolute: the `source` column and the checkpoints then name files the
+/// same way whatever directory cron runs from.
+pub fn parse_glob(text: &str) -> Result<String, String> {
+    glob::Pattern::new(text).map_err(|e| format!("not a valid glob pattern: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot tell the current directory: {e}"))?;
+    Ok(absolute_pattern(&cwd.to_string_lossy(), text))
+}
+
+/// `pattern` relative to `cwd` if it is not absolute, with `.` and `..` resolved lexically
+/// (pure: no file is looked at).
+fn absolute_pattern(cwd: &str, pattern: &str) -> String {
+    let joined = match pattern.starts_with('/') {
+        true => pattern.to_owned(),
+        false => format!("{cwd}/{pattern}"),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 fn identify(path: &Path) -> io::Result<Option<SourceFile>> {
     let file = File::open(path)?;
     let metadata = file.metadata()?;
@@ -162,5 +191,22 @@ mod tests {
             dedup_by_content(files),
             vec![file("a.log", "2", 5), file("b.log.1", "1", 30)]
         );
+    }
+
+    #[test]
+    fn source_globs_become_absolute_and_normalized() {
+        assert_eq!(
+            absolute_pattern("/srv/app", "logs/*.jsonl"),
+            "/srv/app/logs/*.jsonl"
+        );
+        assert_eq!(
+            absolute_pattern("/srv/app", "./logs/../logs//a*.jsonl"),
+            "/srv/app/logs/a*.jsonl"
+        );
+        assert_eq!(
+            absolute_pattern("/srv/app", "/var/log/x.jsonl"),
+            "/var/log/x.jsonl"
+        );
+        assert_eq!(absolute_pattern("/", "../x/*.log"), "/x/*.log");
     }
 }
