@@ -3,6 +3,8 @@
 
 /// `status`: some job-day in the range is stale (run `stickerlake run all --stale`).
 pub const EXIT_STALE: u8 = 3;
+/// `audit`: the warehouse and the source files disagree (gaps, doubles, mismatches, gone).
+pub const EXIT_AUDIT_FAULTS: u8 = 4;
 /// "Try again later" (EX_TEMPFAIL): a day asked for is not complete yet.
 pub const EXIT_INCOMPLETE: u8 = 75;
 
@@ -11,6 +13,7 @@ pub enum Outcome {
     Done,
     Stale,
     Incomplete,
+    Faults,
 }
 
 impl Outcome {
@@ -19,6 +22,7 @@ impl Outcome {
             Outcome::Done => 0,
             Outcome::Stale => EXIT_STALE,
             Outcome::Incomplete => EXIT_INCOMPLETE,
+            Outcome::Faults => EXIT_AUDIT_FAULTS,
         }
     }
 }

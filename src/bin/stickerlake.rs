@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{generate, jobs, query, search, status, tailer};
+use stickerlake::{audit, generate, jobs, query, search, status, tailer};
 
 #[derive(Parser)]
 #[command(
@@ -41,8 +41,10 @@ enum Command {
     Run(jobs::RunArgs),
     /// List the daily jobs and where each one's SQL comes from.
     Jobs(jobs::JobsArgs),
-    /// What each day holds and which job-days are stale (exit 3 when any is).
+    /// What each day holds, which job-days are stale (exit 3), which days are incomplete (75).
     Status(status::StatusArgs),
+    /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
+    Audit(audit::AuditArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
     Sql(query::SqlArgs),
     /// Embed sticker texts into a vector file with an ONNX text encoder.
@@ -82,6 +84,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     runtime.block_on(async move {
         match cli.command {
             Command::Status(args) => status::run(args, warehouse).await,
+            Command::Audit(args) => audit::run(args, warehouse).await,
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),

@@ -2,6 +2,7 @@
 //! against a local warehouse and against S3 (a moto server on 127.0.0.1), and read what it
 //! wrote back with the `parquet` crate (a second reader).
 
+mod audit;
 mod completeness;
 mod crash;
 mod install;

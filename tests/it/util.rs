@@ -183,6 +183,23 @@ impl Sandbox {
         })
     }
 
+    /// Writes (`Some`) or deletes (`None`) the object at `relative` (warehouse faults).
+    pub fn set_object(&self, relative: &str, bytes: Option<Bytes>) {
+        let (store, root) = self.store();
+        let path = relative.split('/').fold(root, |p, part| p.join(part));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            match bytes {
+                Some(bytes) => store.put(&path, bytes.into()).await.map(drop),
+                None => store.delete(&path).await,
+            }
+            .unwrap()
+        });
+    }
+
     /// Every Parquet file of a table, read with the `parquet` crate, by relative path.
     pub fn tree(&self, table: &str) -> BTreeMap<String, Vec<RecordBatch>> {
         self.objects(table)

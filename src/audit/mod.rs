@@ -1,0 +1,346 @@
+//! `stickerlake audit`: reconciles the source files the tailers have read with the
+//! warehouse. Every line up to where a tailer's checkpoint says it read must be exactly one
+//! row of `raw_events` or `quarantine` (blank lines are skipped), found by its `source` and
+//! `source_offset` and checked by content (the event's `messageId`, or the quarantined
+//! bytes), so a rewritten file shows up. Lists each gap, each double, each row that does not
+//! match its source and each row whose source is gone; exit 4 on any.
+//!
+//! Memory: one small entry per row and per source line (about 40 bytes); the files are
+//! streamed.
+
+mod reconcile;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, ValueEnum};
+use datafusion::prelude::{col, SessionContext};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::completeness::tailers;
+use crate::contract::source::{parse_glob, scan, SourceError, SourceFile};
+use crate::contract::{Table, EVENT_DATE};
+use crate::dates::parse_date;
+use crate::engine::{date_literal, WarehouseTables};
+use crate::exit::Outcome;
+use crate::warehouse::Warehouse;
+use reconcile::{reconcile, Line, Report, Row, SourceLines};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake audit                                   # every file the tailers' checkpoints name
+  stickerlake audit --source '/var/log/app/*.jsonl*' --from 2026-11-01 --to 2026-11-23
+  stickerlake audit --format json
+Exit status: 0 clean; 4 gaps, doubles, mismatched rows or gone sources were found; 1 error.
+
+JSON: {\"files\": [{\"path\", \"bytes\", \"lines\", \"read_to\", \"rows\", \"note\"}],
+\"gaps\": [{\"source\", \"from_offset\", \"to_offset\", \"lines\"}], \"doubles\": [{\"source\",
+\"offset\", \"rows\"}], \"mismatched\": [{\"table\", \"source\", \"offset\"}], \"gone\":
+[{\"source\", \"rows\"}], \"faults\": N}")]
+pub struct AuditArgs {
+    /// Source files to reconcile (globs; default: every file the tailers' checkpoints and the
+    /// warehouse's rows name).
+    #[arg(long = "source", value_name = "GLOB", value_parser = parse_glob)]
+    pub sources: Vec<String>,
+    /// Only events from this day on (quarantined lines are always checked).
+    #[arg(long, value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+    /// Only events up to this day.
+    #[arg(long, value_parser = parse_date)]
+    pub to: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
+}
+
+/// What a row's line must be.
+enum Content {
+    MessageId(String),
+    /// The quarantined bytes: the whole line, or the start of an over-long one.
+    Bytes(Vec<u8>),
+}
+
+/// The event range: `None` for everything.
+type Range = Option<(NaiveDate, NaiveDate)>;
+
+pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
+    let range = match (args.from, args.to) {
+        (None, None) => None,
+        (from, to) => Some((from.unwrap_or(NaiveDate::MIN), to.unwrap_or(NaiveDate::MAX))),
+    };
+    if let Some((from, to)) = range.filter(|(from, to)| from > to) {
+        bail!("--from {from} is after --to {to}");
+    }
+    let ctx = WarehouseTables::load(&warehouse).await?.session(None)?;
+    let (mut rows, contents) = load_rows(&ctx, range).await?;
+    let checkpoints = tailers(&warehouse).await?;
+    let files = source_files(&args.sources, &checkpoints, &rows)?;
+    let read_to: HashMap<&str, u64> = checkpoints.iter().flat_map(|c| c.files.iter()).fold(
+        HashMap::new(),
+        |mut read, (fingerprint, file)| {
+            let offset = read.entry(fingerprint.as_str()).or_default();
+            *offset = (*offset).max(file.offset);
+            read
+        },
+    );
+    let mut by_offset: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (index, row) in rows.iter().enumerate() {
+        by_offset.entry(row.offset).or_default().push(index);
+    }
+    let mut lines = Vec::with_capacity(files.len());
+    for (index, file) in files.iter().enumerate() {
+        let mut found = |row: usize| rows[row].found_in.push(index);
+        let mut source = read_lines(file, range, &by_offset, &contents, &mut found)?;
+        source.read_to = read_to.get(file.fingerprint.as_str()).copied();
+        lines.push(source);
+    }
+    let report = reconcile(&lines, &rows, |path| Path::new(path).exists());
+    print(&report, args.format)?;
+    Ok(match report.faults {
+        0 => Outcome::Done,
+        _ => Outcome::Faults,
+    })
+}
+
+/// The rows of `raw_events` (in range) and `quarantine` (all), with what each one's line is.
+async fn load_rows(ctx: &SessionContext, range: Range) -> anyhow::Result<(Vec<Row>, Vec<Content>)> {
+    let mut rows = Vec::new();
+    let mut contents = Vec::new();
+    for table in [Table::RawEvents, Table::Quarantine] {
+        if !ctx.table_exist(table.name())? {
+            continue;
+        }
+        let content_column = match table {
+            Table::RawEvents => "message_id",
+            _ => "line",
+        };
+        let mut frame = ctx.table(table.name()).await?;
+        if let (Table::RawEvents, Some((from, to))) = (table, range) {
+            frame = frame.filter(
+                col(EVENT_DATE)
+                    .gt_eq(date_literal(from))
+                    .and(col(EVENT_DATE).lt_eq(date_literal(to))),
+            )?;
+        }
+        let mut stream = frame
+            .select_columns(&["source", "source_offset", content_column])?
+            .execute_stream()
+            .await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.with_context(|| format!("reading {}", table.name()))?;
+            add_rows(&batch, table, &mut rows, &mut contents)?;
+        }
+    }
+    Ok((rows, contents))
+}
+
+fn add_rows(
+    batch: &RecordBatch,
+    table: Table,
+    rows: &mut Vec<Row>,
+    contents: &mut Vec<Content>,
+) -> anyhow::Result<()> {
+    let sources = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+    let sources = sources.as_string::<i32>();
+    let offsets = batch.column(1).as_primitive::<Int64Type>();
+    for i in 0..batch.num_rows() {
+        if sources.is_null(i) || offsets.is_null(i) {
+            continue;
+        }
+        let content = match table {
+            Table::RawEvents => {
+                let ids = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Utf8)?;
+                Content::MessageId(ids.as_string::<i32>().value(i).to_owned())
+            }
+            _ => Content::Bytes(batch.column(2).as_binary::<i32>().value(i).to_vec()),
+        };
+        rows.push(Row {
+            table: table.name(),
+            source: sources.value(i).to_owned(),
+            offset: offsets.value(i).max(0) as u64,
+            found_in: Vec::new(),
+        });
+        contents.push(content);
+    }
+    Ok(())
+}
+
+/// The files to reconcile: the globs given, else every file the checkpoints and rows name
+/// that is still on disk (copies with the same content once, as the tailer reads them).
+fn source_files(
+    globs: &[String],
+    checkpoints: &[crate::contract::checkpoint::Checkpoint],
+    rows: &[Row],
+) -> anyhow::Result<Vec<SourceFile>> {
+    if !globs.is_empty() {
+        let (files, errors) = scan(globs);
+        if let Some(error) = errors.first() {
+            bail!("{error}");
+        }
+        return Ok(files);
+    }
+    let named: BTreeSet<&str> = checkpoints
+        .iter()
+        .flat_map(|c| c.files.values().map(|f| f.path.as_str()))
+        .chain(rows.iter().map(|row| row.source.as_str()))
+        .collect();
+    let literal: Vec<String> = named.iter().map(|p| glob::Pattern::escape(p)).collect();
+    let (files, errors) = scan(&literal);
+    for error in errors {
+        match error {
+            SourceError::NoMatch(_) => {} // gone: the rows say so
+            other => bail!("{other}"),
+        }
+    }
+    Ok(files)
+}
+
+/// The first fields of an event line, for matching and dating it.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "messageId")]
+    message_id: Option<String>,
+    timestamp: Option<String>,
+}
+
+/// Streams `file`'s lines, calling `found(row)` for each row whose line it holds.
+fn read_lines(
+    file: &SourceFile,
+    range: Range,
+    by_offset: &HashMap<u64, Vec<usize>>,
+    contents: &[Content],
+    found: &mut impl FnMut(usize),
+) -> anyhow::Result<SourceLines> {
+    let path = file.path.display().to_string();
+    let handle = std::fs::File::open(&file.path).with_context(|| format!("opening {path}"))?;
+    let mut reader = BufReader::with_capacity(1 << 20, handle);
+    let mut lines = Vec::new();
+    let mut buffer = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .with_context(|| format!("reading {path} at byte {offset}"))?;
+        if read == 0 {
+            break;
+        }
+        let text = trim_newline(&buffer);
+        let blank = text.iter().all(u8::is_ascii_whitespace);
+        let head = (!blank)
+            .then(|| serde_json::from_slice::<Head>(text).ok())
+            .flatten();
+        for &row in by_offset.get(&offset).into_iter().flatten() {
+            if !blank && holds(text, head.as_ref(), &contents[row]) {
+                found(row);
+            }
+        }
+        lines.push(Line {
+            offset,
+            end: offset + read as u64,
+            expected: !blank && in_range(head.as_ref(), range),
+        });
+        offset += read as u64;
+    }
+    Ok(SourceLines {
+        path,
+        size: offset,
+        read_to: None,
+        lines,
+    })
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Whether `line` is the line of a row with `content`.
+fn holds(line: &[u8], head: Option<&Head>, content: &Content) -> bool {
+    match (content, head.and_then(|h| h.message_id.as_deref())) {
+        (Content::MessageId(id), Some(line_id)) => line_id == id,
+        // Lines serde cannot read (e.g. a lone surrogate elsewhere) still carry the id.
+        (Content::MessageId(id), None) => memchr::memmem::find(line, id.as_bytes()).is_some(),
+        (Content::Bytes(start), _) => line.starts_with(start),
+    }
+}
+
+/// Whether a line's event is in the audited range; lines without a readable date are
+/// quarantined, and quarantine is checked whole.
+fn in_range(head: Option<&Head>, range: Range) -> bool {
+    let Some((from, to)) = range else { return true };
+    let date = head
+        .and_then(|h| h.timestamp.as_deref())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc).date_naive());
+    date.is_none_or(|d| (from..=to).contains(&d))
+}
+
+/// How many faults of each kind the table format lists before "and N more".
+const SHOWN: usize = 20;
+
+fn print(report: &Report, format: AuditFormat) -> anyhow::Result<()> {
+    if format == AuditFormat::Json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    for file in &report.files {
+        let read = file.read_to.map_or("-".to_owned(), |r| r.to_string());
+        let note = file
+            .note
+            .as_deref()
+            .map_or(String::new(), |n| format!(" ({n})"));
+        println!(
+            "file {}: {} bytes, read to {read}, {} lines, {} rows{note}",
+            file.path, file.bytes, file.lines, file.rows
+        );
+    }
+    let more = |n: usize| {
+        if n > SHOWN {
+            println!("… and {} more (see --format json)", n - SHOWN);
+        }
+    };
+    for gap in report.gaps.iter().take(SHOWN) {
+        println!(
+            "gap: {} bytes {}..{}: {} line(s) in neither raw_events nor quarantine",
+            gap.source, gap.from_offset, gap.to_offset, gap.lines
+        );
+    }
+    more(report.gaps.len());
+    for double in report.doubles.iter().take(SHOWN) {
+        println!(
+            "double: {} offset {}: {} rows for one line",
+            double.source, double.offset, double.rows
+        );
+    }
+    more(report.doubles.len());
+    for row in report.mismatched.iter().take(SHOWN) {
+        println!(
+            "mismatched: a {} row says {} offset {}, but that is not its line there (the file was rewritten?)",
+            row.table, row.source, row.offset
+        );
+    }
+    more(report.mismatched.len());
+    for gone in &report.gone {
+        println!(
+            "gone: {} row(s) from {}, which is no longer on disk",
+            gone.rows, gone.source
+        );
+    }
+    match report.faults {
+        0 => println!("audit: clean ({} files)", report.files.len()),
+        n => println!("audit: {n} fault(s)"),
+    }
+    Ok(())
+}

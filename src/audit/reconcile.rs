@@ -1,0 +1,300 @@
+//! The audit's pure part: given the lines of the source files and the warehouse rows that
+//! name a source line (each already matched by content to the files that hold its line),
+//! find the gaps, the doubles, the rows that do not match their source, and the rows whose
+//! source is gone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+/// One line of a source file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub offset: u64,
+    /// Just past its newline (or the end of the file for a last line without one).
+    pub end: u64,
+    /// Whether a row must exist for it once it is read: not blank, and in the audited range.
+    pub expected: bool,
+}
+
+/// A source file on disk.
+#[derive(Debug, Clone)]
+pub struct SourceLines {
+    pub path: String,
+    pub size: u64,
+    /// How far the tailers' checkpoints say it was read; `None` when none knows it.
+    pub read_to: Option<u64>,
+    pub lines: Vec<Line>,
+}
+
+/// A warehouse row naming a source line.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub table: &'static str,
+    pub source: String,
+    pub offset: u64,
+    /// The files (indexes) whose line at `offset` is this row's line, by content.
+    pub found_in: Vec<usize>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub files: Vec<FileReport>,
+    pub gaps: Vec<Gap>,
+    pub doubles: Vec<Double>,
+    pub mismatched: Vec<Mismatched>,
+    pub gone: Vec<Gone>,
+    pub faults: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub bytes: u64,
+    /// Lines up to `read_to` that must have a row.
+    pub lines: usize,
+    pub read_to: Option<u64>,
+    pub rows: usize,
+    /// Why it was not reconciled, when it was not.
+    pub note: Option<String>,
+}
+
+/// Lines read (below `read_to`) that are in neither `raw_events` nor `quarantine`.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Gap {
+    pub source: String,
+    pub from_offset: u64,
+    pub to_offset: u64,
+    pub lines: usize,
+}
+
+/// A line with more than one row.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Double {
+    pub source: String,
+    pub offset: u64,
+    pub rows: usize,
+}
+
+/// A row whose source exists but holds another line at its offset (rewritten under the tailer).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Mismatched {
+    pub table: &'static str,
+    pub source: String,
+    pub offset: u64,
+}
+
+/// Rows whose source file is gone (and found in no other file).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Gone {
+    pub source: String,
+    pub rows: usize,
+}
+
+/// Reconciles (pure but for `exists`, which tells whether a source path is on disk).
+pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> bool) -> Report {
+    let mut report = Report::default();
+    let mut counts: Vec<HashMap<u64, usize>> = vec![HashMap::new(); files.len()];
+    let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in rows {
+        // The file the row names, else one it moved to (rotation by rename or copy).
+        let home = row
+            .found_in
+            .iter()
+            .find(|&&f| files[f].path == row.source)
+            .or(row.found_in.first());
+        match home {
+            Some(&f) => *counts[f].entry(row.offset).or_default() += 1,
+            None if exists(&row.source) => report.mismatched.push(Mismatched {
+                table: row.table,
+                source: row.source.clone(),
+                offset: row.offset,
+            }),
+            None => *gone.entry(&row.source).or_default() += 1,
+        }
+    }
+    report
+        .mismatched
+        .sort_by(|a, b| (&a.source, a.offset).cmp(&(&b.source, b.offset)));
+    for (file, counts) in files.iter().zip(&counts) {
+        report.files.push(reconcile_file(
+            file,
+            counts,
+            &mut report.gaps,
+            &mut report.doubles,
+        ));
+    }
+    report.gone = gone
+        .into_iter()
+        .map(|(source, rows)| Gone {
+            source: source.to_owned(),
+            rows,
+        })
+        .collect();
+    report.faults =
+        report.gaps.len() + report.doubles.len() + report.mismatched.len() + report.gone.len();
+    report
+}
+
+fn reconcile_file(
+    file: &SourceLines,
+    counts: &HashMap<u64, usize>,
+    gaps: &mut Vec<Gap>,
+    doubles: &mut Vec<Double>,
+) -> FileReport {
+    // A file no checkpoint knows (a tailer with a local --state-dir) was read at least up
+    // to its last line with a row.
+    let read_to = file.read_to.or_else(|| {
+        file.lines
+            .iter()
+            .filter(|line| counts.contains_key(&line.offset))
+            .map(|line| line.end)
+            .max()
+    });
+    let mut report = FileReport {
+        path: file.path.clone(),
+        bytes: file.size,
+        lines: 0,
+        read_to,
+        rows: counts.values().sum(),
+        note: None,
+    };
+    let Some(read_to) = read_to else {
+        report.note = Some("not read by any tailer of this warehouse".into());
+        return report;
+    };
+    let mut open: Option<Gap> = None;
+    for line in file.lines.iter().filter(|l| l.offset < read_to) {
+        let rows = counts.get(&line.offset).copied().unwrap_or(0);
+        if line.expected {
+            report.lines += 1;
+        }
+        if rows > 1 {
+            doubles.push(Double {
+                source: file.path.clone(),
+                offset: line.offset,
+                rows,
+            });
+        }
+        match (rows, line.expected, open.as_mut()) {
+            (0, true, Some(gap)) => {
+                gap.to_offset = line.end;
+                gap.lines += 1;
+            }
+            (0, true, None) => {
+                open = Some(Gap {
+                    source: file.path.clone(),
+                    from_offset: line.offset,
+                    to_offset: line.end,
+                    lines: 1,
+                })
+            }
+            (0, false, _) => {} // a blank or out-of-range line neither opens nor closes a gap
+            _ => gaps.extend(open.take()),
+        }
+    }
+    gaps.extend(open);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of 10 bytes each; `blank` marks the unexpected ones.
+    fn file(path: &str, lines: usize, blank: &[usize], read_to: Option<u64>) -> SourceLines {
+        SourceLines {
+            path: path.into(),
+            size: lines as u64 * 10,
+            read_to,
+            lines: (0..lines)
+                .map(|n| Line {
+                    offset: n as u64 * 10,
+                    end: n as u64 * 10 + 10,
+                    expected: !blank.contains(&n),
+                })
+                .collect(),
+        }
+    }
+
+    fn row(source: &str, offset: u64, found_in: &[usize]) -> Row {
+        Row {
+            table: "raw_events",
+            source: source.into(),
+            offset,
+            found_in: found_in.to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_read_line_once_is_clean() {
+        let files = [file("/a", 4, &[2], Some(40))];
+        let rows = [row("/a", 0, &[0]), row("/a", 10, &[0]), row("/a", 30, &[0])];
+        let report = reconcile(&files, &rows, |_| true);
+        assert_eq!(report.faults, 0, "{report:?}");
+        assert_eq!((report.files[0].lines, report.files[0].rows), (3, 3));
+    }
+
+    #[test]
+    fn missing_lines_make_merged_gaps_and_unread_lines_none() {
+        // Lines 1, 2 (blank) and 3 missing; 5 missing but not read yet.
+        let files = [file("/a", 6, &[2], Some(50))];
+        let rows = [row("/a", 0, &[0]), row("/a", 40, &[0])];
+        let report = reconcile(&files, &rows, |_| true);
+        assert_eq!(
+            report.gaps,
+            [Gap {
+                source: "/a".into(),
+                from_offset: 10,
+                to_offset: 40,
+                lines: 2
+            }]
+        );
+        assert_eq!(report.faults, 1);
+    }
+
+    #[test]
+    fn doubles_mismatches_and_gone_sources() {
+        let files = [file("/a", 2, &[], Some(20))];
+        let rows = [
+            row("/a", 0, &[0]),
+            row("/a", 0, &[0]),
+            row("/a", 10, &[0]),
+            row("/a", 10, &[]),    // the line at 10 is not its line
+            row("/gone", 0, &[]),  // its file is gone
+            row("/gone", 10, &[]), // grouped with the one above
+        ];
+        let report = reconcile(&files, &rows, |path| path == "/a");
+        assert_eq!(report.doubles.len(), 1);
+        assert_eq!(report.doubles[0].rows, 2);
+        assert_eq!(report.mismatched.len(), 1);
+        assert_eq!(report.mismatched[0].offset, 10);
+        assert_eq!(
+            report.gone,
+            [Gone {
+                source: "/gone".into(),
+                rows: 2
+            }]
+        );
+        assert_eq!(report.faults, 3);
+    }
+
+    #[test]
+    fn a_row_found_in_a_rotated_file_counts_there_once() {
+        // /a was renamed to /a.1 and a new /a has other lines at the same offsets.
+        let files = [file("/a", 1, &[], Some(0)), file("/a.1", 1, &[], Some(10))];
+        let report = reconcile(&files, &[row("/a", 0, &[1])], |_| true);
+        assert_eq!(report.faults, 0, "{report:?}");
+        assert_eq!(report.files[1].rows, 1);
+    }
+
+    #[test]
+    fn a_file_no_checkpoint_knows_is_read_up_to_its_last_row() {
+        let files = [file("/a", 3, &[], None), file("/b", 2, &[], None)];
+        let rows = [row("/a", 10, &[0])];
+        let report = reconcile(&files, &rows, |_| true);
+        assert_eq!(report.files[0].read_to, Some(20));
+        assert_eq!(report.gaps.len(), 1, "line 0 of /a");
+        assert!(report.files[1].note.is_some());
+    }
+}
