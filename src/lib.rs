@@ -5,6 +5,7 @@
 //! subcommand module.
 
 pub mod audit;
+pub mod compact;
 pub mod completeness;
 pub mod contract;
 pub mod dates;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{audit, generate, jobs, query, search, status, tailer};
+use stickerlake::{audit, compact, generate, jobs, query, search, status, tailer};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,8 @@ enum Command {
     Jobs(jobs::JobsArgs),
     /// What each day holds, which job-days are stale (exit 3), which days are incomplete (75).
     Status(status::StatusArgs),
+    /// Merge a day's small files into few large ones (rows unchanged, days stay fresh).
+    Compact(compact::CompactArgs),
     /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
     Audit(audit::AuditArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
@@ -85,6 +87,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         match cli.command {
             Command::Status(args) => status::run(args, warehouse).await,
             Command::Audit(args) => audit::run(args, warehouse).await,
+            Command::Compact(args) => done(compact::run(args, warehouse).await),
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),

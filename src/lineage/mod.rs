@@ -3,6 +3,10 @@
 //! job-day. Decided from listings, never from clocks: a late event lands as a new file in
 //! its day's partition, so the listing differs from the one the last run recorded.
 //!
+//! Compaction swaps a day's files without changing its rows: a run's recorded listing is
+//! replayed through the day's compaction manifests before it is compared, so a compacted
+//! day stays fresh (and a day compacted together with new files does not).
+//!
 //! The latest successful run of each job-day is `<job>/_runs/latest/<day>.json`, replaced
 //! by one atomic put after the output is written; the history stays in `<job>/_runs/`.
 
@@ -13,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::EVENT_DATE;
+use crate::warehouse::compactions::{replay, Manifest};
 use crate::warehouse::{partition_dir, FileInfo, Warehouse};
 
 /// What one run of a job for a day did.
@@ -66,24 +71,47 @@ pub async fn job_days(
         );
     }
     let mut runs = latest_runs(warehouse, job).await?;
-    Ok(days
-        .iter()
-        .map(|day| {
-            let key = day.to_string();
-            let now: BTreeMap<String, Vec<FileInfo>> = partitions
-                .iter()
-                .map(|(table, parts)| (table.clone(), parts.get(&key).cloned().unwrap_or_default()))
-                .collect();
-            let last_run = runs.remove(day);
-            JobDay {
-                job: job.to_owned(),
-                day: *day,
-                stale: is_stale(last_run.as_ref(), &now),
-                input_files: now.values().map(Vec::len).sum(),
-                last_run,
-            }
-        })
-        .collect())
+    let mut states = Vec::new();
+    for day in days {
+        let key = day.to_string();
+        let now: BTreeMap<String, Vec<FileInfo>> = partitions
+            .iter()
+            .map(|(table, parts)| (table.clone(), parts.get(&key).cloned().unwrap_or_default()))
+            .collect();
+        let last_run = runs.remove(day);
+        let none = BTreeMap::new();
+        let mut stale = is_stale(last_run.as_ref(), &now, &none);
+        if stale && last_run.is_some() {
+            // Only a day whose files changed can have been compacted since its run.
+            let compacted = compactions(warehouse, inputs, *day).await?;
+            stale = is_stale(last_run.as_ref(), &now, &compacted);
+        }
+        states.push(JobDay {
+            job: job.to_owned(),
+            day: *day,
+            stale,
+            input_files: now.values().map(Vec::len).sum(),
+            last_run,
+        });
+    }
+    Ok(states)
+}
+
+/// The compactions of `day` in each of `tables`.
+async fn compactions(
+    warehouse: &Warehouse,
+    tables: &[String],
+    day: NaiveDate,
+) -> anyhow::Result<BTreeMap<String, Vec<Manifest>>> {
+    let mut compacted = BTreeMap::new();
+    for table in tables {
+        let partition = format!("{EVENT_DATE}={day}");
+        compacted.insert(
+            table.clone(),
+            warehouse.compactions(table, &partition).await?,
+        );
+    }
+    Ok(compacted)
 }
 
 /// The input partitions of `tables` for `day`, as listed now.
@@ -104,14 +132,25 @@ pub async fn list_inputs(
 
 /// Whether a job-day must be (re)computed, given its last run and its input now (pure).
 /// Never run: stale when there is input. Run: stale when any input table's files differ
-/// (added, removed, or rewritten) from what the run read.
-pub fn is_stale(last: Option<&RunRecord>, now: &BTreeMap<String, Vec<FileInfo>>) -> bool {
+/// (added, removed, or rewritten) from what the run read, once the table's `compacted`
+/// manifests are replayed over what it read.
+pub fn is_stale(
+    last: Option<&RunRecord>,
+    now: &BTreeMap<String, Vec<FileInfo>>,
+    compacted: &BTreeMap<String, Vec<Manifest>>,
+) -> bool {
     let Some(run) = last else {
         return now.values().any(|files| !files.is_empty());
     };
     run.inputs.iter().any(|input| match &input.listing {
         None => true,
-        Some(read) => now.get(&input.table).is_some_and(|files| files != read),
+        Some(read) => now.get(&input.table).is_some_and(|files| {
+            let read = match compacted.get(&input.table) {
+                Some(manifests) => replay(read, manifests),
+                None => read.clone(),
+            };
+            *files != read
+        }),
     })
 }
 
@@ -190,6 +229,9 @@ mod tests {
 
     #[test]
     fn staleness_follows_the_files_not_the_clock() {
+        let is_stale = |last: Option<&RunRecord>, now: &BTreeMap<String, Vec<FileInfo>>| {
+            is_stale(last, now, &BTreeMap::new())
+        };
         let now = |files: Vec<FileInfo>| BTreeMap::from([("raw_events".to_string(), files)]);
         let read = vec![file("a", 1), file("b", 2)];
         assert!(!is_stale(

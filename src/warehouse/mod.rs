@@ -5,6 +5,7 @@
 //! which is atomic on S3 and on local disk (object_store writes a staging file and renames
 //! it), so a reader sees a whole file or none.
 
+pub mod compactions;
 mod layout;
 mod location;
 mod parquet;
@@ -75,7 +76,7 @@ impl Warehouse {
         let location = Location::parse(location)?;
         let (store, root) = location.build_store()?;
         Ok(Self {
-            store,
+            store: Arc::new(compactions::CompactionView::new(store, root.clone())),
             root,
             location,
         })
@@ -313,6 +314,18 @@ impl Warehouse {
             files.sort_by(|a, b| a.path.cmp(&b.path));
         }
         Ok(partitions)
+    }
+
+    /// The compactions recorded for a partition folder (`column=value`) of `table`.
+    pub async fn compactions(
+        &self,
+        table: &str,
+        partition: &str,
+    ) -> Result<Vec<compactions::Manifest>, WarehouseError> {
+        let prefix = format!("{}/{table}/{partition}", compactions::COMPACTIONS_DIR);
+        compactions::read_manifests(self.store.as_ref(), &self.root, &prefix, false)
+            .await
+            .map_err(|source| self.read_error(&self.path(&prefix), source))
     }
 
     /// The data files directly under `relative` (`*.parquet`, not hidden), sorted by path.
