@@ -29,7 +29,9 @@ use crate::completeness::tailers;
 use crate::contract::Table;
 use crate::dates::{days, parse_date, parse_duration};
 use crate::progress;
-use crate::warehouse::compactions::{manifest_path, Manifest, State, COMPACTIONS_DIR};
+use crate::warehouse::compactions::{
+    manifest_names, manifest_path, read_manifests, superseded, Manifest, State, COMPACTIONS_DIR,
+};
 use crate::warehouse::{partition_dir, writer_properties, FileInfo, Warehouse};
 
 /// Rows per row group of a compacted file: what one output holds in memory at a time.
@@ -123,6 +125,10 @@ fn summary(m: &Manifest) -> String {
 /// Rolls back the pending compactions of `table` and returns the committed ones to finish.
 async fn resume(warehouse: &Warehouse, table: Table) -> anyhow::Result<Vec<Manifest>> {
     let prefix = format!("{COMPACTIONS_DIR}/{}", table.name());
+    let names = manifest_names(warehouse.store().as_ref(), &warehouse.path(""), &prefix).await?;
+    for name in superseded(&names.iter().map(String::as_str).collect::<Vec<_>>()) {
+        warehouse.delete(&warehouse.path(name)).await?;
+    }
     let mut committed = Vec::new();
     for manifest in read_active(warehouse, &prefix).await? {
         match manifest.state {

@@ -115,6 +115,20 @@ pub fn latest_states<'a>(
     latest
 }
 
+/// Manifest paths left behind by a state change that was interrupted between writing the
+/// next state and deleting the previous one (pure).
+pub fn superseded<'a>(paths: &[&'a str]) -> Vec<&'a str> {
+    let latest: HashSet<&str> = latest_states(paths.iter().copied())
+        .into_values()
+        .map(|(_, path)| path)
+        .collect();
+    paths
+        .iter()
+        .copied()
+        .filter(|path| path.ends_with(".json") && !latest.contains(path))
+        .collect()
+}
+
 /// What listings must not show: a pending compaction's outputs, a committed one's inputs.
 #[derive(Debug, Default)]
 pub struct Hidden {
@@ -195,7 +209,11 @@ pub async fn read_manifests(
 }
 
 /// The manifest paths (relative to `root`) under `prefix`, sorted.
-async fn manifest_names(store: &dyn ObjectStore, root: &Path, prefix: &str) -> Result<Vec<String>> {
+pub async fn manifest_names(
+    store: &dyn ObjectStore,
+    root: &Path,
+    prefix: &str,
+) -> Result<Vec<String>> {
     let location = join(root, prefix);
     let mut names: Vec<String> = store
         .list(Some(&location))
@@ -390,6 +408,12 @@ mod tests {
         ]);
         let states: Vec<State> = latest.values().map(|(s, _)| *s).collect();
         assert_eq!(states, [State::Committed, State::Pending]);
+        let left = superseded(&[
+            "_compactions/t/d=1/a.committed.json",
+            "_compactions/t/d=1/a.done.json",
+            "_compactions/t/d=1/b.pending.json",
+        ]);
+        assert_eq!(left, ["_compactions/t/d=1/a.committed.json"]);
     }
 
     #[test]
