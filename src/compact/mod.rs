@@ -152,7 +152,7 @@ async fn resume(warehouse: &Warehouse, table: Table) -> anyhow::Result<Vec<Manif
 async fn read_active(warehouse: &Warehouse, prefix: &str) -> anyhow::Result<Vec<Manifest>> {
     let store = warehouse.store();
     let root = warehouse.path("");
-    Ok(crate::warehouse::compactions::read_manifests(store.as_ref(), &root, prefix, true).await?)
+    Ok(read_manifests(store.as_ref(), &root, prefix, true).await?)
 }
 
 /// Deletes a pending compaction's outputs, however far their writing got.
