@@ -11,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test demo bench lint venv clean-demo model install
+.PHONY: build test demo bench bench-ops lint venv clean-demo model install
 
 build:
 	cargo build
@@ -67,3 +67,10 @@ bench: venv
 	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
 	$(PY) bench/bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search
+	$(PY) bench/ops_bench.py --bin $(BIN_RELEASE)
+
+# The operating commands alone: status over a year of small files, compact at 0.25 and 1 GiB.
+bench-ops: venv
+	@$(PY) -c "import numpy, pyarrow" 2>/dev/null || $(VENV)/bin/pip install --quiet numpy pyarrow
+	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
+	$(PY) bench/ops_bench.py --bin $(BIN_RELEASE)
