@@ -19,7 +19,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
-use datafusion::prelude::{col, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -27,7 +27,7 @@ use crate::completeness::tailers;
 use crate::contract::source::{parse_glob, scan, SourceError, SourceFile};
 use crate::contract::{Table, EVENT_DATE};
 use crate::dates::parse_date;
-use crate::engine::{date_literal, WarehouseTables};
+use crate::engine::{date_between, WarehouseTables};
 use crate::exit::Outcome;
 use crate::warehouse::Warehouse;
 use reconcile::{reconcile, Line, Report, Row, SourceLines};
@@ -127,11 +127,7 @@ async fn load_rows(ctx: &SessionContext, range: Range) -> anyhow::Result<(Vec<Ro
         };
         let mut frame = ctx.table(table.name()).await?;
         if let (Table::RawEvents, Some((from, to))) = (table, range) {
-            frame = frame.filter(
-                col(EVENT_DATE)
-                    .gt_eq(date_literal(from))
-                    .and(col(EVENT_DATE).lt_eq(date_literal(to))),
-            )?;
+            frame = frame.filter(date_between(EVENT_DATE, from, to))?;
         }
         let mut stream = frame
             .select_columns(&["source", "source_offset", content_column])?

@@ -144,6 +144,13 @@ pub fn date_literal(day: NaiveDate) -> datafusion::prelude::Expr {
     lit(ScalarValue::Date32(Some(days_since_epoch(day))))
 }
 
+/// `column BETWEEN from AND to` on a `*_date` partition column (pushed down to pruning).
+pub fn date_between(column: &str, from: NaiveDate, to: NaiveDate) -> datafusion::prelude::Expr {
+    col(column)
+        .gt_eq(date_literal(from))
+        .and(col(column).lt_eq(date_literal(to)))
+}
+
 pub fn days_since_epoch(day: NaiveDate) -> i32 {
     (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
 }

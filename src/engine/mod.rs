@@ -5,5 +5,5 @@
 mod catalog;
 mod execute;
 
-pub use catalog::{date_literal, days_since_epoch, TableInfo, WarehouseTables};
+pub use catalog::{date_between, date_literal, days_since_epoch, TableInfo, WarehouseTables};
 pub use execute::{parse_statements, read_only, string_column, Query};

@@ -27,7 +27,7 @@ use crate::completeness::{holding_back, stamp, tailers};
 use crate::contract::checkpoint::Checkpoint;
 use crate::contract::{Table, EVENT_DATE};
 use crate::dates::{days, end_of, parse_date, parse_duration};
-use crate::engine::{date_literal, string_column, WarehouseTables};
+use crate::engine::{date_between, string_column, WarehouseTables};
 use crate::exit::Outcome;
 use crate::jobs::{discover, input_tables};
 use crate::lineage::{job_days, JobDay};
@@ -236,11 +236,7 @@ async fn rows_per_day(
     let counts = ctx
         .table(table.name())
         .await?
-        .filter(
-            col(column)
-                .gt_eq(date_literal(from))
-                .and(col(column).lt_eq(date_literal(to))),
-        )?
+        .filter(date_between(column, from, to))?
         .aggregate(vec![col(column)], vec![count(lit(1)).alias("n")])?
         .collect()
         .await?;

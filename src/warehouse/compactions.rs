@@ -27,7 +27,7 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::FileInfo;
+use super::{join, relative, FileInfo};
 use crate::contract::is_table_name;
 
 pub const COMPACTIONS_DIR: &str = "_compactions";
@@ -222,23 +222,6 @@ pub async fn manifest_names(
         .await?;
     names.sort();
     Ok(names)
-}
-
-fn join(root: &Path, relative: &str) -> Path {
-    relative
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .fold(root.clone(), |path, part| path.join(part))
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    match path.prefix_match(root) {
-        Some(parts) => parts
-            .map(|p| p.as_ref().to_owned())
-            .collect::<Vec<_>>()
-            .join("/"),
-        None => path.to_string(),
-    }
 }
 
 /// The warehouse's store, with listings of table data that hide compactions in flight.

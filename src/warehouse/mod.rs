@@ -37,6 +37,25 @@ pub struct FileInfo {
     pub etag: Option<String>,
 }
 
+/// `relative` (slash-separated) under `root`.
+fn join(root: &Path, relative: &str) -> Path {
+    relative
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .fold(root.clone(), |path, part| path.join(part))
+}
+
+/// The inverse of [`join`]: `path` relative to `root` (whole when outside it).
+fn relative(root: &Path, path: &Path) -> String {
+    match path.prefix_match(root) {
+        Some(parts) => parts
+            .map(|p| p.as_ref().to_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => path.to_string(),
+    }
+}
+
 /// An opened warehouse.
 #[derive(Clone)]
 pub struct Warehouse {
@@ -92,21 +111,12 @@ impl Warehouse {
 
     /// The object path of `relative` (slash-separated) inside the warehouse.
     pub fn path(&self, relative: &str) -> Path {
-        relative
-            .split('/')
-            .filter(|part| !part.is_empty())
-            .fold(self.root.clone(), |path, part| path.join(part))
+        join(&self.root, relative)
     }
 
     /// `relative` for a path inside the warehouse (the inverse of [`Self::path`]).
     pub fn relative(&self, path: &Path) -> String {
-        match path.prefix_match(&self.root) {
-            Some(parts) => parts
-                .map(|p| p.as_ref().to_owned())
-                .collect::<Vec<_>>()
-                .join("/"),
-            None => path.to_string(),
-        }
+        relative(&self.root, path)
     }
 
     /// The URL DataFusion lists a folder of the warehouse by (ends with `/`).
