@@ -17,6 +17,7 @@ pub mod lineage;
 pub mod output;
 pub mod progress;
 pub mod query;
+pub mod report;
 pub mod search;
 pub mod status;
 pub mod tailer;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{audit, compact, generate, jobs, query, search, status, tailer};
+use stickerlake::{audit, compact, generate, jobs, query, report, search, status, tailer};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +47,8 @@ enum Command {
     Compact(compact::CompactArgs),
     /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
     Audit(audit::AuditArgs),
+    /// A self-contained HTML page of a day: searches, terms, reports, quarantine, tailers.
+    Report(report::ReportArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
     Sql(query::SqlArgs),
     /// Embed sticker texts into a vector file with an ONNX text encoder.
@@ -91,6 +93,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),
+            Command::Report(args) => done(report::run(args, warehouse).await),
             Command::Search(args) => done(search::run_search(args, warehouse).await),
             Command::Eval(args) => done(search::run_eval(args, warehouse).await),
             Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {

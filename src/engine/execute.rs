@@ -82,6 +82,25 @@ pub fn string_column(batch: &RecordBatch, index: usize) -> anyhow::Result<Vec<Op
         .collect())
 }
 
+/// A result column as integers, whatever integer width the engine chose.
+pub fn int_column(batch: &RecordBatch, index: usize) -> anyhow::Result<Vec<Option<i64>>> {
+    use arrow::array::{Array, AsArray};
+    let column = arrow::compute::cast(batch.column(index), &arrow::datatypes::DataType::Int64)?;
+    let ints = column.as_primitive::<arrow::datatypes::Int64Type>();
+    Ok((0..ints.len())
+        .map(|i| ints.is_valid(i).then(|| ints.value(i)))
+        .collect())
+}
+
+/// Runs one read-only statement and returns its whole result.
+pub async fn query_all(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    for statement in parse_statements(sql)? {
+        batches = Query::plan(ctx, statement).await?.collect().await?.1;
+    }
+    Ok(batches)
+}
+
 pub fn read_only() -> SQLOptions {
     SQLOptions::new()
         .with_allow_ddl(false)

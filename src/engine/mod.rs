@@ -6,4 +6,4 @@ mod catalog;
 mod execute;
 
 pub use catalog::{date_between, date_literal, days_since_epoch, TableInfo, WarehouseTables};
-pub use execute::{parse_statements, read_only, string_column, Query};
+pub use execute::{int_column, parse_statements, query_all, read_only, string_column, Query};

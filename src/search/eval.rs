@@ -12,7 +12,9 @@ use clap::Args;
 use datafusion::prelude::{col, lit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::metrics::{score, summarize, Labels, QueryMetrics};
+use super::metrics::{score, summarize, Judgement, Labels, QueryMetrics};
+use crate::report::evaluation::{self, ModelResults, ScoredQuery};
+use crate::report::write_page;
 use crate::contract::{normalize_term, EVENT_DATE};
 use crate::dates;
 use crate::engine::{date_literal, string_column, WarehouseTables};
@@ -40,6 +42,10 @@ pub struct EvalArgs {
     /// Write the per-query table here (CSV, or Parquet for a .parquet name).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML page: metrics side by side, per-term wins and
+    /// losses, the worst queries with their results and labels.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -52,24 +58,58 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let labels = load_labels(&warehouse, args.from, args.to).await?;
     let mut summaries = Vec::new();
     let mut per_query = Vec::new();
+    let mut pages = Vec::new();
     for (path, rankings) in args.results.iter().zip(all_rankings) {
         let model = path
             .file_stem()
             .map_or("results".into(), |s| s.to_string_lossy().into_owned());
         let empty = Labels::default();
+        let mut shown = Vec::new();
         let scored: Vec<(i64, String, usize, QueryMetrics)> = rankings
             .into_iter()
             .map(|(query_id, (query, ranked))| {
-                let term_labels = labels.get(&normalize_term(&query)).unwrap_or(&empty);
+                let term = normalize_term(&query);
+                let term_labels = labels.get(&term).unwrap_or(&empty);
                 let metrics = score(&ranked, term_labels, args.k);
+                shown.push(ScoredQuery {
+                    query_id,
+                    query: query.clone(),
+                    term,
+                    positives: term_labels.positives.len(),
+                    recall: metrics.recall,
+                    mrr: metrics.mrr,
+                    ndcg: metrics.ndcg,
+                    top: ranked
+                        .iter()
+                        .take(args.k)
+                        .map(|id| (id.clone(), Judgement::of(id, term_labels)))
+                        .collect(),
+                });
                 (query_id, query, term_labels.positives.len(), metrics)
             })
             .collect();
         let metrics: Vec<QueryMetrics> = scored.iter().map(|s| s.3.clone()).collect();
-        summaries.push((model.clone(), summarize(&metrics)));
+        let summary = summarize(&metrics);
+        summaries.push((model.clone(), summary.clone()));
         per_query.extend(scored.into_iter().map(|s| (model.clone(), s)));
+        pages.push(ModelResults {
+            name: model,
+            summary,
+            queries: shown,
+        });
     }
     print_summary(&summaries, args.k)?;
+    if let Some(path) = &args.html {
+        let feedback = match (args.from, args.to) {
+            (None, None) => "all feedback in the warehouse".to_string(),
+            (from, to) => format!(
+                "feedback from {} to {}",
+                from.map_or("the first day".into(), |d| d.to_string()),
+                to.map_or("the last day".into(), |d| d.to_string())
+            ),
+        };
+        write_page(path, &evaluation::render(&pages, args.k, &feedback))?;
+    }
     if let Some(path) = &args.output {
         let batch = per_query_batch(&per_query)?;
         let format = if path.extension().is_some_and(|e| e == "parquet") {

@@ -12,6 +12,35 @@ pub struct Labels {
     pub negatives: HashSet<String>,
 }
 
+/// What users said about one returned sticker for a term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    Relevant,
+    Reported,
+    Unlabelled,
+}
+
+impl Judgement {
+    pub fn of(sticker_id: &str, labels: &Labels) -> Self {
+        if labels.positives.contains(sticker_id) {
+            Judgement::Relevant
+        } else if labels.negatives.contains(sticker_id) {
+            Judgement::Reported
+        } else {
+            Judgement::Unlabelled
+        }
+    }
+
+    /// The mark shown after a sticker id.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Judgement::Relevant => " ✓",
+            Judgement::Reported => " ✗",
+            Judgement::Unlabelled => "",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryMetrics {
     pub recall: Option<f64>,

@@ -64,54 +64,55 @@ pub struct StatusArgs {
     pub sql_dir: Option<std::path::PathBuf>,
 }
 
+/// Everything `status` knows about a range of days (also drawn by `report`).
 #[derive(Debug, Serialize)]
-struct Report {
-    from: NaiveDate,
-    to: NaiveDate,
-    days: Vec<DayReport>,
-    jobs: Vec<JobDayReport>,
-    tailers: Vec<TailerReport>,
-    stale: usize,
-    incomplete: usize,
+pub struct Report {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: Vec<DayReport>,
+    pub jobs: Vec<JobDayReport>,
+    pub tailers: Vec<TailerReport>,
+    pub stale: usize,
+    pub incomplete: usize,
 }
 
 #[derive(Debug, Serialize)]
-struct DayReport {
-    date: NaiveDate,
-    complete: bool,
-    raw_files: usize,
-    raw_bytes: u64,
-    raw_rows: i64,
-    quarantined: i64,
+pub struct DayReport {
+    pub date: NaiveDate,
+    pub complete: bool,
+    pub raw_files: usize,
+    pub raw_bytes: u64,
+    pub raw_rows: i64,
+    pub quarantined: i64,
 }
 
 #[derive(Debug, Serialize)]
-struct JobDayReport {
-    job: String,
-    date: NaiveDate,
-    stale: bool,
-    input_files: usize,
-    last_run: Option<LastRun>,
+pub struct JobDayReport {
+    pub job: String,
+    pub date: NaiveDate,
+    pub stale: bool,
+    pub input_files: usize,
+    pub last_run: Option<LastRun>,
 }
 
 #[derive(Debug, Serialize)]
-struct LastRun {
-    started_at: chrono::DateTime<chrono::Utc>,
-    rows_written: usize,
-    files_read: usize,
+pub struct LastRun {
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub rows_written: usize,
+    pub files_read: usize,
 }
 
 #[derive(Debug, Serialize)]
-struct TailerReport {
-    tailer_id: String,
-    retired_at: Option<DateTime<Utc>>,
-    watermark: Option<DateTime<Utc>>,
+pub struct TailerReport {
+    pub tailer_id: String,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub watermark: Option<DateTime<Utc>>,
     /// Now minus the watermark.
-    lag_seconds: Option<i64>,
-    held_by: Option<String>,
-    last_flush: Option<DateTime<Utc>>,
-    allowed_lateness_secs: Option<u64>,
-    idle_timeout_secs: Option<u64>,
+    pub lag_seconds: Option<i64>,
+    pub held_by: Option<String>,
+    pub last_flush: Option<DateTime<Utc>>,
+    pub allowed_lateness_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
 }
 
 impl TailerReport {
@@ -148,35 +149,22 @@ impl From<JobDay> for JobDayReport {
 
 pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
     let now = Utc::now();
-    let today = now.date_naive();
-    let to = args.to.unwrap_or(today);
+    let to = args.to.unwrap_or(now.date_naive());
     let from = args.from.unwrap_or(to - chrono::Duration::days(29));
     if to < from {
         bail!("--from {from} is after --to {to}");
     }
-    let range = days(from, to);
     let tables = WarehouseTables::load(&warehouse).await?;
-    let mut jobs = Vec::new();
-    for job in discover(args.sql_dir.as_deref())? {
-        let inputs = input_tables(&tables, &job)?;
-        let states = job_days(&warehouse, &job.name, &inputs, &range).await?;
-        jobs.extend(states.into_iter().map(JobDayReport::from));
-    }
-    let tailers = tailers(&warehouse).await?;
-    let mut days = day_reports(&warehouse, &tables, from, to).await?;
-    for day in &mut days {
-        day.complete = holding_back(&tailers, day.date).is_empty();
-    }
-    let overdue = |day: &&DayReport| !day.complete && end_of(day.date) + args.grace <= now;
-    let report = Report {
+    let report = collect(
+        &warehouse,
+        &tables,
         from,
         to,
-        incomplete: days.iter().filter(overdue).count(),
-        days,
-        stale: jobs.iter().filter(|j| j.stale).count(),
-        jobs,
-        tailers: tailers.iter().map(|t| TailerReport::new(t, now)).collect(),
-    };
+        args.grace,
+        args.sql_dir.as_deref(),
+        now,
+    )
+    .await?;
     let mut out = std::io::stdout().lock();
     match args.format {
         StatusFormat::Json => {
@@ -191,6 +179,40 @@ pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<Outco
         Outcome::Incomplete
     } else {
         Outcome::Done
+    })
+}
+
+/// The status of the days `from..=to` as of `now`.
+pub async fn collect(
+    warehouse: &Warehouse,
+    tables: &WarehouseTables,
+    from: NaiveDate,
+    to: NaiveDate,
+    grace: chrono::Duration,
+    sql_dir: Option<&std::path::Path>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    let range = days(from, to);
+    let mut jobs = Vec::new();
+    for job in discover(sql_dir)? {
+        let inputs = input_tables(tables, &job)?;
+        let states = job_days(warehouse, &job.name, &inputs, &range).await?;
+        jobs.extend(states.into_iter().map(JobDayReport::from));
+    }
+    let tailers = tailers(warehouse).await?;
+    let mut days = day_reports(warehouse, tables, from, to).await?;
+    for day in &mut days {
+        day.complete = holding_back(&tailers, day.date).is_empty();
+    }
+    let overdue = |day: &&DayReport| !day.complete && end_of(day.date) + grace <= now;
+    Ok(Report {
+        from,
+        to,
+        incomplete: days.iter().filter(overdue).count(),
+        days,
+        stale: jobs.iter().filter(|j| j.stale).count(),
+        jobs,
+        tailers: tailers.iter().map(|t| TailerReport::new(t, now)).collect(),
     })
 }
 
@@ -363,7 +385,7 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
 }
 
 /// `3 h 05 min`-style lag.
-fn human_seconds(seconds: i64) -> String {
+pub fn human_seconds(seconds: i64) -> String {
     let sign = if seconds < 0 { "-" } else { "" };
     let s = seconds.unsigned_abs();
     match s {

@@ -1,0 +1,81 @@
+//! Pictures: `stickerlake report` writes a self-contained HTML page of one day and the days
+//! before it ([`daily`]); `eval --html` writes the evaluation page ([`evaluation`]). Both are
+//! drawn by [`html`] (inline SVG, no script), so they open offline from a mail or a share.
+
+pub mod daily;
+pub mod evaluation;
+pub mod html;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use chrono::NaiveDate;
+use clap::Args;
+
+use crate::dates::parse_date;
+use crate::warehouse::Warehouse;
+
+/// Arguments of `stickerlake report`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake report -o report.html                       # yesterday and the 13 days before
+  stickerlake report --date 2026-11-23 --days 30 -o november.html
+  stickerlake report -o - | mail -a 'Content-Type: text/html' -s 'stickers' team@example.com
+The page is one file with no external request (charts are inline SVG); each chart has its
+numbers in a table under it.")]
+pub struct ReportArgs {
+    /// The day the page is about (default: yesterday, UTC).
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<NaiveDate>,
+    /// Days in the window, ending with --date.
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// The HTML file to write (`-` for standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE", required = true)]
+    pub output: PathBuf,
+    /// A folder of more job files, as for `run` (their staleness is shown).
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<PathBuf>,
+}
+
+pub async fn run(args: ReportArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let day = args
+        .date
+        .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+    let daily = daily::Daily::load(&warehouse, day, args.days, args.sql_dir.as_deref()).await?;
+    let page = daily.render();
+    write_page(&args.output, &page)?;
+    if args.output != Path::new("-") {
+        eprintln!(
+            "wrote {} ({} KiB): {} to {}",
+            args.output.display(),
+            page.len().div_ceil(1024),
+            daily.window[0],
+            day
+        );
+    }
+    Ok(())
+}
+
+/// Writes the page whole or not at all: a reader of `path` never sees half a page.
+pub fn write_page(path: &Path, page: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if path == Path::new("-") {
+        std::io::stdout().lock().write_all(page.as_bytes())?;
+        return Ok(());
+    }
+    let Some(name) = path.file_name() else {
+        bail!("{} is not a file name", path.display());
+    };
+    let partial = path.with_file_name(format!(
+        ".{}.{}.partial",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&partial, page)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| {
+        let _ = std::fs::remove_file(&partial);
+        format!("cannot write {}", path.display())
+    })
+}
