@@ -11,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test demo bench bench-ops lint venv clean-demo model install
+.PHONY: build test demo bench bench-ops lint venv clean-demo model install browser
 
 build:
 	cargo build
@@ -33,9 +33,23 @@ model:
 install: model
 	cargo install --locked --path .
 
-test: venv model
+# A real browser for the HTML pages' tests: Debian's Chromium (installed when missing) driven
+# by playwright-core from the npm registry (it downloads no browser of its own).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+browser:
+	@[ -x $(CHROMIUM) ] || $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	  echo "!!!!! could not install chromium: the HTML pages' browser checks will be SKIPPED !!!!!"
+	@[ -d tests/browser/node_modules/playwright-core ] || \
+	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || \
+	  echo "!!!!! could not install playwright-core: the HTML pages' browser checks will be SKIPPED !!!!!"
+
+test: venv model browser
 	python3 tests/golden/expected.py --check
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --all-targets
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  STICKERLAKE_REQUIRE_BROWSER=$$([ -x $(CHROMIUM) ] && [ -d tests/browser/node_modules/playwright-core ] && echo 1) \
+	  cargo test --all-targets
 
 lint:
 	cargo fmt --check
@@ -56,7 +70,10 @@ demo: build model clean-demo
 	@echo; echo "== offline search: embed the catalog, search yesterday's top terms, evaluate"
 	$(BIN_DEBUG) embed --catalog $(DEMO)/logs/catalog.jsonl -o $(DEMO)/stickers.parquet
 	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse search --vectors $(DEMO)/stickers.parquet --top-terms 50 --date yesterday -k 10 -o $(DEMO)/results.parquet
-	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse eval --results $(DEMO)/results.parquet -k 10
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse eval --results $(DEMO)/results.parquet -k 10 --html $(DEMO)/eval.html
+	@echo; echo "== pictures: open these in a browser"
+	$(BIN_DEBUG) --warehouse $(DEMO)/warehouse report --date yesterday -o $(DEMO)/report.html
+	@echo "$(DEMO)/report.html $(DEMO)/eval.html"
 
 clean-demo:
 	rm -rf $(DEMO)

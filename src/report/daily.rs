@@ -268,7 +268,11 @@ async fn pairs<K>(
     let mut rows = Vec::new();
     for batch in query_all(ctx, sql).await? {
         let counts = int_column(&batch, 1)?;
-        rows.extend(key(&batch)?.into_iter().zip(counts.into_iter().map(|n| n.unwrap_or(0))));
+        rows.extend(
+            key(&batch)?
+                .into_iter()
+                .zip(counts.into_iter().map(|n| n.unwrap_or(0))),
+        );
     }
     Ok(rows)
 }
@@ -356,7 +360,12 @@ impl Daily {
                 Cell::text(state.label()),
             ]);
         }
-        page.chart("days", "Days in the window", &html::day_strip(&strip), &table);
+        page.chart(
+            "days",
+            "Days in the window",
+            &html::day_strip(&strip),
+            &table,
+        );
     }
 
     fn searches_section(&self, page: &mut Page, day: &str, labels: &[String]) {
@@ -403,8 +412,8 @@ impl Daily {
                 Cell::Int(term.searches),
                 Cell::Int(term.unique_users),
                 Cell::Markup(html::sparkline(
-                &term.trend.iter().map(|&n| n as f64).collect::<Vec<_>>(),
-            )),
+                    &term.trend.iter().map(|&n| n as f64).collect::<Vec<_>>(),
+                )),
             ];
             row.extend(term.trend.iter().map(|&n| Cell::Int(n)));
             table.row(row);
@@ -564,7 +573,10 @@ impl Daily {
 
     fn missing_note(&self, table: &str, otherwise: &str) -> String {
         if self.missing_tables.contains(&table) {
-            format!("The warehouse has no {table} yet: run `stickerlake run all --date {}`.", self.day)
+            format!(
+                "The warehouse has no {table} yet: run `stickerlake run all --date {}`.",
+                self.day
+            )
         } else {
             otherwise.into()
         }

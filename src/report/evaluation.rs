@@ -140,7 +140,12 @@ fn distribution_section(page: &mut Page, models: &[ModelResults]) {
     } else {
         html::columns(&bins, &series, 220.0)
     };
-    page.chart("ndcg_distribution", "Labelled queries per nDCG band", &svg, &table);
+    page.chart(
+        "ndcg_distribution",
+        "Labelled queries per nDCG band",
+        &svg,
+        &table,
+    );
 }
 
 /// Labelled queries per nDCG bin.
@@ -240,7 +245,12 @@ fn wins_section(page: &mut Page, models: &[ModelResults]) {
     } else {
         html::columns(&outcomes, &series, 220.0)
     };
-    page.chart("wins", "Terms each model wins, ties and loses", &svg, &table);
+    page.chart(
+        "wins",
+        "Terms each model wins, ties and loses",
+        &svg,
+        &table,
+    );
 
     let mut differing: Vec<(&String, &Vec<f64>, f64)> = scores
         .iter()
@@ -280,7 +290,8 @@ fn worst_section(page: &mut Page, models: &[ModelResults], k: usize) {
         &format!("Per model, the {WORST} labelled queries with the lowest nDCG@{k}, with the top results: ✓ selected by users for the term, ✗ reported."),
     );
     for (i, model) in models.iter().enumerate() {
-        let mut worst: Vec<&ScoredQuery> = model.queries.iter().filter(|q| q.ndcg.is_some()).collect();
+        let mut worst: Vec<&ScoredQuery> =
+            model.queries.iter().filter(|q| q.ndcg.is_some()).collect();
         worst.sort_by(|a, b| {
             a.ndcg
                 .unwrap_or(0.0)
@@ -335,8 +346,16 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                Tally { wins: 1, ties: 1, losses: 1 },
-                Tally { wins: 1, ties: 1, losses: 1 }
+                Tally {
+                    wins: 1,
+                    ties: 1,
+                    losses: 1
+                },
+                Tally {
+                    wins: 1,
+                    ties: 1,
+                    losses: 1
+                }
             ]
         );
     }
@@ -353,7 +372,12 @@ mod tests {
             ndcg,
             top: Vec::new(),
         };
-        let h = histogram(&[query(Some(1.0)), query(Some(0.0)), query(Some(0.39)), query(None)]);
+        let h = histogram(&[
+            query(Some(1.0)),
+            query(Some(0.0)),
+            query(Some(0.39)),
+            query(None),
+        ]);
         assert_eq!(h, vec![1, 1, 0, 0, 1]);
     }
 }

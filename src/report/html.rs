@@ -36,7 +36,8 @@ pub struct Page {
 
 impl Page {
     pub fn new(title: &str, subtitle: &str) -> Self {
-        let mut html = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+        let mut html =
+            String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         let _ = write!(
             html,
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main><h1>{}</h1><p class=\"sub\">{}</p>",
@@ -179,7 +180,11 @@ pub fn empty(message: &str) -> String {
 
 /// Vertical bars, grouped when there are several series, with a y axis from zero.
 pub fn columns(labels: &[String], series: &[Series], height: f64) -> String {
-    let max = max_value(series.iter().flat_map(|s| s.values.iter().flatten().copied()));
+    let max = max_value(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied()),
+    );
     let plot = Plot::new(height, max);
     let mut svg = plot.open(&aria(labels, series));
     let slot = plot.width() / labels.len().max(1) as f64;
@@ -210,7 +215,11 @@ pub fn columns(labels: &[String], series: &[Series], height: f64) -> String {
 
 /// A line per series over the labels (days), with a dot at each defined value.
 pub fn lines(labels: &[String], series: &[Series], height: f64) -> String {
-    let max = max_value(series.iter().flat_map(|s| s.values.iter().flatten().copied()));
+    let max = max_value(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied()),
+    );
     let plot = Plot::new(height, max);
     let mut svg = plot.open(&aria(labels, series));
     let step = plot.width() / labels.len().max(1) as f64;
@@ -306,7 +315,13 @@ pub fn sparkline(values: &[f64]) -> String {
     let points: Vec<String> = values
         .iter()
         .enumerate()
-        .map(|(i, v)| format!("{:.1},{:.1}", step * i as f64, H - 2.0 - v / max * (H - 4.0)))
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                step * i as f64,
+                H - 2.0 - v / max * (H - 4.0)
+            )
+        })
         .collect();
     format!(
         "<svg class=\"spark\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"trend\" style=\"width:{W}px\"><polyline class=\"mark\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/></svg>",
@@ -439,7 +454,7 @@ impl Plot {
         let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as f64;
         let fits = (self.width() / (longest * 7.0 + 6.0)).floor().max(1.0) as usize;
         let every = labels.len().div_ceil(fits).max(1);
-        if i % every == 0 {
+        if i.is_multiple_of(every) {
             let _ = write!(
                 svg,
                 "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",

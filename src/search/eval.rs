@@ -13,12 +13,12 @@ use datafusion::prelude::{col, lit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::metrics::{score, summarize, Judgement, Labels, QueryMetrics};
-use crate::report::evaluation::{self, ModelResults, ScoredQuery};
-use crate::report::write_page;
 use crate::contract::{normalize_term, EVENT_DATE};
 use crate::dates;
 use crate::engine::{date_literal, string_column, WarehouseTables};
 use crate::output::{write_results, Format};
+use crate::report::evaluation::{self, ModelResults, ScoredQuery};
+use crate::report::write_page;
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake eval`.

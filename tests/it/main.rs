@@ -9,6 +9,7 @@ mod crash;
 mod install;
 mod jobs;
 mod readme;
+mod report;
 mod s3;
 mod search;
 mod sql;

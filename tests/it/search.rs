@@ -7,7 +7,7 @@ use arrow::datatypes::Float32Type;
 
 use crate::util::*;
 
-fn model() -> String {
+pub(crate) fn model() -> String {
     let dir = stickerlake::search::default_model_dir();
     assert!(
         dir.join("model.onnx").exists(),
@@ -74,7 +74,7 @@ fn embed(sandbox: &Sandbox, stickers: &[(&str, &str)]) -> Vec<(String, Vec<f32>)
     vectors_of(&out)
 }
 
-fn embed_file(catalog: &Path, out: &Path) {
+pub(crate) fn embed_file(catalog: &Path, out: &Path) {
     let (catalog, out) = (catalog.display().to_string(), out.display().to_string());
     run_ok(stickerlake().args([
         "embed",
