@@ -92,7 +92,9 @@ fn new_context(warehouse: &Warehouse) -> anyhow::Result<SessionContext> {
         .context("reading the DATAFUSION_* environment variables")?
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let ctx = SessionContext::new_with_config(config);
+    let mut ctx = SessionContext::new_with_config(config);
+    // JSON functions and operators over the JSON text columns, for `sql` and jobs alike.
+    datafusion_functions_json::register_all(&mut ctx).context("registering the JSON functions")?;
     ctx.register_object_store(&warehouse.location().store_url(), warehouse.store().clone());
     Ok(ctx)
 }

@@ -147,6 +147,8 @@ impl<'a> EventGenerator<'a> {
                 "report",
                 json!({"query": query, "sticker_ids": ids, "reason": "offensive"}),
             )
+        } else if roll < 0.98 {
+            ("purchase", self.purchase())
         } else {
             ("app_open", json!({"screen": "home"}))
         };
@@ -164,6 +166,25 @@ impl<'a> EventGenerator<'a> {
             event["userId"] = Value::from(format!("u-{user:04}"));
         }
         (event_us, serde_json::to_vec(&event).expect("serializes"))
+    }
+
+    /// A sticker-pack purchase. One in fifty sends its amount as a string, as buggy clients
+    /// do: half of those a number in a string (which `json_get_int` reads), half a price
+    /// text (which it reads as NULL).
+    fn purchase(&mut self) -> Value {
+        let sku = format!("pack_{:03}", self.rng.random_range(0..40));
+        let cents = [99, 199, 299, 499, 999][self.rng.random_range(0..5)];
+        let currency = if self.rng.random_bool(0.8) {
+            "USD"
+        } else {
+            "EUR"
+        };
+        let amount = match self.rng.random_range(0..100) {
+            0 => Value::from(cents.to_string()),
+            1 => Value::from(format!("{}.{:02} {currency}", cents / 100, cents % 100)),
+            _ => Value::from(cents),
+        };
+        json!({"sku": sku, "amount_cents": amount, "currency": currency})
     }
 
     /// How people type a term: mostly as is, sometimes capitalized, padded, or in
@@ -275,5 +296,6 @@ mod tests {
             .iter()
             .any(|e| e.query.as_deref().is_some_and(|q| q.contains('\u{3000}'))));
         assert!(ok.iter().any(|e| e.kind == "report") && ok.iter().any(|e| e.kind == "select"));
+        assert!(ok.iter().any(|e| e.kind == "purchase"));
     }
 }

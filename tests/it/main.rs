@@ -8,6 +8,7 @@ mod completeness;
 mod crash;
 mod install;
 mod jobs;
+mod json;
 mod readme;
 mod report;
 mod s3;

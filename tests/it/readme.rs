@@ -45,7 +45,9 @@ stickerlake() {{
 "#,
         bin = env!("CARGO_BIN_EXE_stickerlake")
     );
-    let script = prelude + &blocks.join("\n");
+    // The README's commands run beside the repository's example jobs.
+    let examples = format!("ln -s '{}' examples\n", repo_path("examples"));
+    let script = prelude + &examples + &blocks.join("\n");
     let script = script.replace("http://127.0.0.1:9000", &moto.endpoint());
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new("bash");
