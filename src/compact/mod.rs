@@ -28,7 +28,7 @@ use parquet::arrow::AsyncArrowWriter;
 use crate::completeness::tailers;
 use crate::contract::Table;
 use crate::dates::{days, parse_date, parse_duration};
-use crate::progress;
+use crate::progress::{self, parse_size};
 use crate::warehouse::compactions::{
     manifest_names, manifest_path, read_manifests, superseded, Manifest, State, COMPACTIONS_DIR,
 };
@@ -358,46 +358,5 @@ fn pause() {
         .and_then(|v| v.parse().ok())
     {
         std::thread::sleep(Duration::from_millis(ms));
-    }
-}
-
-/// `268435456`, `256MiB`, `1GiB`, `500MB`, `64k` (binary multiples for k/M/G).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 268435456, 256MiB, 1GiB)"))?;
-    let multiple: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
-    };
-    match number.checked_mul(multiple) {
-        Some(0) | None => Err(format!(
-            "{text:?}: the size must be between 1 byte and 16 EiB"
-        )),
-        Some(bytes) => Ok(bytes),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_take_binary_units() {
-        assert_eq!(parse_size("268435456"), Ok(256 << 20));
-        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("MiB").is_err());
     }
 }

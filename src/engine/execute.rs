@@ -2,11 +2,14 @@
 //! change or delete data or files — DDL, DML, `COPY`, `SET` — are refused before anything
 //! runs), then streamed batch by batch or collected.
 
+use std::sync::Arc;
+
 use anyhow::bail;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SQLOptions;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
 use futures::stream::BoxStream;
@@ -59,6 +62,27 @@ impl Query {
             .frame
             .execute_stream()
             .await
+            .map_err(|e| query_error(&shown, e))?;
+        Ok(stream.map_err(move |e| query_error(&shown, e)).boxed())
+    }
+
+    /// The physical plan: which files each scan opens is known from here, before anything
+    /// runs (see [`super::scan`]).
+    pub async fn physical_plan(&self) -> anyhow::Result<Arc<dyn ExecutionPlan>> {
+        self.frame
+            .clone()
+            .create_physical_plan()
+            .await
+            .map_err(|e| query_error(&self.shown, e))
+    }
+
+    /// Runs a plan made by [`Self::physical_plan`], streaming its result.
+    pub fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> anyhow::Result<BoxStream<'static, anyhow::Result<RecordBatch>>> {
+        let shown = self.shown.clone();
+        let stream = execute_stream(plan, Arc::new(self.frame.task_ctx()))
             .map_err(|e| query_error(&shown, e))?;
         Ok(stream.map_err(move |e| query_error(&shown, e)).boxed())
     }

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod execute;
+pub mod scan;
 
 pub use catalog::{date_between, date_literal, days_since_epoch, TableInfo, WarehouseTables};
 pub use execute::{int_column, parse_statements, query_all, read_only, string_column, Query};

@@ -8,13 +8,16 @@ mod repl;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use datafusion::prelude::SessionContext;
 
-use crate::engine::{parse_statements, Query, WarehouseTables};
-use crate::output::{write_stream, Format};
+use crate::engine::scan::{by_table, scanned_files, TableScan};
+use crate::engine::{parse_statements, Query, TableInfo, WarehouseTables};
+use crate::output::{write_results, write_stream, Format};
+use crate::progress::{human_bytes, parse_size};
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake sql`.
@@ -22,7 +25,9 @@ use crate::warehouse::Warehouse;
 #[command(after_help = "Examples:
   stickerlake sql \"SELECT term, searches FROM search_term_daily WHERE event_date = DATE '2026-11-23' ORDER BY searches DESC LIMIT 10\"
   stickerlake sql -f report.sql --format csv -o report.csv
-  stickerlake sql                      # interactive prompt (\\q quits, \\d lists tables)")]
+  stickerlake sql --explain-scan \"SELECT count(*) FROM raw_events WHERE event_date >= DATE '2026-11-01'\"
+  stickerlake sql --max-scan-bytes 2GiB -f heavy.sql
+  stickerlake sql                      # interactive prompt (\\q quits, \\d lists tables, \\scan QUERY)")]
 pub struct SqlArgs {
     /// The query (several may be separated by `;`). Without QUERY or -f: an interactive prompt.
     #[arg(value_name = "QUERY", conflicts_with = "file")]
@@ -39,6 +44,21 @@ pub struct SqlArgs {
     /// there were (0: no limit). Other formats write every row.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_rows: usize,
+    /// Print what each statement would read (per table: partitions, files, bytes, rows from
+    /// the Parquet footers) and run nothing.
+    #[arg(long)]
+    pub explain_scan: bool,
+    /// Refuse a statement that would read more than this many bytes (`500MiB`, `2GiB`).
+    #[arg(long, value_name = "BYTES", env = "STICKERLAKE_MAX_SCAN_BYTES", value_parser = parse_size)]
+    pub max_scan_bytes: Option<u64>,
+}
+
+/// A prompt's or a command's state: the tables, and the limits every statement is held to.
+pub struct Session {
+    ctx: SessionContext,
+    warehouse: Warehouse,
+    tables: Vec<TableInfo>,
+    max_scan_bytes: Option<u64>,
 }
 
 pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -52,10 +72,19 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     };
     let max_rows = (args.max_rows > 0).then_some(args.max_rows);
     let tables = WarehouseTables::load(&warehouse).await?;
-    let ctx = tables.session(None)?;
-    let Some(text) = text else {
-        return repl::run(&ctx, &tables.infos(), args.format, max_rows).await;
+    let session = Session {
+        ctx: tables.session(None)?,
+        warehouse,
+        tables: tables.infos(),
+        max_scan_bytes: args.max_scan_bytes,
     };
+    let Some(text) = text else {
+        return repl::run(&session, args.format, max_rows).await;
+    };
+    if args.explain_scan {
+        let mut out = std::io::stdout().lock();
+        return session.explain_scan(&text, &mut out).await;
+    }
     if args.format == Format::Parquet
         && args.output.is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stdout())
@@ -67,27 +96,175 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            run_statements(&ctx, &text, &mut out, args.format, max_rows).await
+            session.run(&text, &mut out, args.format, max_rows).await
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout());
-            run_statements(&ctx, &text, &mut out, args.format, max_rows).await
+            session.run(&text, &mut out, args.format, max_rows).await
         }
     }
 }
 
-/// Parses every statement of `text`, then runs and prints them in order.
-pub async fn run_statements(
-    ctx: &SessionContext,
-    text: &str,
-    out: &mut impl Write,
-    format: Format,
-    max_rows: Option<usize>,
-) -> anyhow::Result<()> {
-    for statement in parse_statements(text)? {
-        let query = Query::plan(ctx, statement).await?;
-        let schema = query.schema();
-        write_stream(out, format, schema, query.stream().await?, max_rows).await?;
+impl Session {
+    /// Parses every statement of `text`, then runs and prints them in order.
+    pub async fn run(
+        &self,
+        text: &str,
+        out: &mut impl Write,
+        format: Format,
+        max_rows: Option<usize>,
+    ) -> anyhow::Result<()> {
+        for statement in parse_statements(text)? {
+            let query = Query::plan(&self.ctx, statement).await?;
+            let plan = query.physical_plan().await?;
+            let scans = by_table(&scanned_files(&plan, &self.warehouse));
+            self.warn_unpruned(&scans).await?;
+            self.check_scan_bytes(&scans)?;
+            write_stream(out, format, query.schema(), query.execute(plan)?, max_rows).await?;
+        }
+        Ok(())
     }
+
+    /// Per statement, what it would read, without running it.
+    pub async fn explain_scan(&self, text: &str, out: &mut impl Write) -> anyhow::Result<()> {
+        for statement in parse_statements(text)? {
+            let query = Query::plan(&self.ctx, statement).await?;
+            let plan = query.physical_plan().await?;
+            let scans = by_table(&scanned_files(&plan, &self.warehouse));
+            self.warn_unpruned(&scans).await?;
+            write_scans(out, &scans)?;
+            if let Some(limit) = self.max_scan_bytes {
+                let total: u64 = scans.iter().map(|s| s.bytes).sum();
+                let verdict = if total > limit {
+                    "would be refused"
+                } else {
+                    "is allowed"
+                };
+                writeln!(
+                    out,
+                    "{verdict} by --max-scan-bytes {limit} ({})",
+                    human_bytes(limit)
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_scan_bytes(&self, scans: &[TableScan]) -> anyhow::Result<()> {
+        let Some(limit) = self.max_scan_bytes else {
+            return Ok(());
+        };
+        let total: u64 = scans.iter().map(|s| s.bytes).sum();
+        if total <= limit {
+            return Ok(());
+        }
+        let parts: Vec<String> = scans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} in {} file(s) of {} partition(s)",
+                    s.table,
+                    human_bytes(s.bytes),
+                    s.files,
+                    s.partitions.len()
+                )
+            })
+            .collect();
+        let hint = self
+            .partition_columns(scans)
+            .next()
+            .map(|(_, column)| {
+                format!(": filter on {column} (e.g. WHERE {column} = DATE '2026-11-23') to read fewer partitions")
+            })
+            .unwrap_or_default();
+        bail!(
+            "refused: the query would read {total} bytes ({}; {}), over --max-scan-bytes {limit} ({}){hint}, or raise the limit (--max-scan-bytes, $STICKERLAKE_MAX_SCAN_BYTES)",
+            human_bytes(total),
+            parts.join(", "),
+            human_bytes(limit)
+        )
+    }
+
+    /// One line on stderr per partitioned table read whole: the filter pruned nothing.
+    async fn warn_unpruned(&self, scans: &[TableScan]) -> anyhow::Result<()> {
+        for (scan, column) in self.partition_columns(scans) {
+            if scan.partitions.len() < 2 {
+                continue;
+            }
+            let all = self.warehouse.list_partitions(&scan.table, column).await?;
+            if scan.partitions.len() >= all.len() {
+                eprintln!(
+                    "warning: the query reads all {} partitions of {} ({}): a filter on {column} reads only those it needs",
+                    all.len(),
+                    scan.table,
+                    human_bytes(scan.bytes)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The scans of partitioned tables, with their partition column.
+    fn partition_columns<'a>(
+        &'a self,
+        scans: &'a [TableScan],
+    ) -> impl Iterator<Item = (&'a TableScan, &'a str)> {
+        scans.iter().filter_map(|scan| {
+            let info = self.tables.iter().find(|t| t.name == scan.table)?;
+            Some((scan, info.partition_column.as_deref()?))
+        })
+    }
+}
+
+/// The scan preview as a table, then its total.
+fn write_scans(out: &mut impl Write, scans: &[TableScan]) -> anyhow::Result<()> {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let strings = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let ints = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
+    let schema = Arc::new(Schema::new(
+        [
+            ("table", DataType::Utf8),
+            ("partitions", DataType::Int64),
+            ("first", DataType::Utf8),
+            ("last", DataType::Utf8),
+            ("files", DataType::Int64),
+            ("bytes", DataType::Int64),
+            ("rows", DataType::Int64),
+        ]
+        .into_iter()
+        .map(|(name, kind)| Field::new(name, kind, true))
+        .collect::<Vec<_>>(),
+    ));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strings(scans.iter().map(|s| Some(s.table.clone())).collect()),
+            ints(
+                scans
+                    .iter()
+                    .map(|s| Some(s.partitions.len() as i64))
+                    .collect(),
+            ),
+            strings(
+                scans
+                    .iter()
+                    .map(|s| s.partitions.first().cloned())
+                    .collect(),
+            ),
+            strings(scans.iter().map(|s| s.partitions.last().cloned()).collect()),
+            ints(scans.iter().map(|s| Some(s.files as i64)).collect()),
+            ints(scans.iter().map(|s| Some(s.bytes as i64)).collect()),
+            ints(scans.iter().map(|s| s.rows.map(|r| r as i64)).collect()),
+        ],
+    )?;
+    write_results(out, Format::Table, schema, &[batch])?;
+    let bytes: u64 = scans.iter().map(|s| s.bytes).sum();
+    let files: usize = scans.iter().map(|s| s.files).sum();
+    writeln!(
+        out,
+        "reads {files} file(s), {bytes} bytes ({}); nothing was run",
+        human_bytes(bytes)
+    )?;
     Ok(())
 }

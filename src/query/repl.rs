@@ -1,21 +1,15 @@
 //! The interactive prompt: statements end with `;`, history in `~/.stickerlake_history`,
-//! `\d` lists the tables, `\q` quits. An error is printed and the prompt goes on.
+//! `\d` lists the tables, `\scan QUERY;` previews what a query reads, `\q` quits. An error
+//! is printed and the prompt goes on.
 
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
-use datafusion::prelude::SessionContext;
-
-use super::run_statements;
-use crate::engine::TableInfo;
+use super::Session;
 use crate::output::Format;
 
-pub async fn run(
-    ctx: &SessionContext,
-    tables: &[TableInfo],
-    format: Format,
-    max_rows: Option<usize>,
-) -> anyhow::Result<()> {
+pub async fn run(session: &Session, format: Format, max_rows: Option<usize>) -> anyhow::Result<()> {
+    let tables = &session.tables;
     let mut editor = DefaultEditor::new()?;
     let history = std::env::var_os("HOME")
         .map(|home| std::path::PathBuf::from(home).join(".stickerlake_history"));
@@ -23,7 +17,7 @@ pub async fn run(
         let _ = editor.load_history(path);
     }
     eprintln!(
-        "stickerlake sql: {} table(s). End statements with ';'. \\d lists tables, \\q quits.",
+        "stickerlake sql: {} table(s). End statements with ';'. \\d lists tables, \\scan QUERY; previews a scan, \\q quits.",
         tables.len()
     );
     let mut pending = String::new();
@@ -66,7 +60,11 @@ pub async fn run(
         }
         let _ = editor.add_history_entry(pending.trim_end());
         let mut out = std::io::stdout();
-        if let Err(e) = run_statements(ctx, &pending, &mut out, format, max_rows).await {
+        let ran = match pending.trim_start().strip_prefix("\\scan") {
+            Some(query) => session.explain_scan(query, &mut out).await,
+            None => session.run(&pending, &mut out, format, max_rows).await,
+        };
+        if let Err(e) = ran {
             eprintln!("error: {e:#}");
         }
         pending.clear();
