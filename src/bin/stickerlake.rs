@@ -85,7 +85,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Status(args) => status::run(args, warehouse).await,
             Command::Audit(args) => audit::run(args, warehouse).await,
@@ -100,7 +100,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 unreachable!("handled above")
             }
         }
-    })
+    });
+    // A query cancelled with Ctrl-C may still be inside an operator that does not yield;
+    // leaving must not wait for it.
+    runtime.shutdown_background();
+    outcome
 }
 
 /// The cause chain on one line. Storage and HTTP errors repeat their causes in their own

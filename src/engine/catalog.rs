@@ -13,6 +13,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
@@ -34,7 +35,7 @@ pub struct WarehouseTables {
 
 impl WarehouseTables {
     pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
-        let ctx = new_context(warehouse)?;
+        let ctx = new_context(warehouse, None)?;
         let mut tables = Vec::new();
         for name in warehouse.list_folders("").await? {
             if !is_table_name(&name) {
@@ -68,7 +69,23 @@ impl WarehouseTables {
     /// With `day`, tables partitioned by `event_date` show only that day: this is how a
     /// daily job reads just the partitions it needs without a date in its SQL.
     pub fn session(&self, day: Option<NaiveDate>) -> anyhow::Result<SessionContext> {
-        let ctx = new_context(&self.warehouse)?;
+        self.session_for(day, None)
+    }
+
+    /// A session of every table whose statements may hold at most `memory_limit` bytes.
+    pub fn session_with_memory_limit(
+        &self,
+        memory_limit: Option<u64>,
+    ) -> anyhow::Result<SessionContext> {
+        self.session_for(None, memory_limit)
+    }
+
+    fn session_for(
+        &self,
+        day: Option<NaiveDate>,
+        memory_limit: Option<u64>,
+    ) -> anyhow::Result<SessionContext> {
+        let ctx = new_context(&self.warehouse, memory_limit)?;
         for (info, table) in &self.tables {
             match (day, info.partition_column.as_deref()) {
                 (Some(day), Some(EVENT_DATE)) => {
@@ -86,13 +103,17 @@ impl WarehouseTables {
     }
 }
 
-fn new_context(warehouse: &Warehouse) -> anyhow::Result<SessionContext> {
+fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Result<SessionContext> {
     // DATAFUSION_* variables (e.g. DATAFUSION_EXECUTION_BATCH_SIZE) tune the engine.
     let config = SessionConfig::from_env()
         .context("reading the DATAFUSION_* environment variables")?
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let mut ctx = SessionContext::new_with_config(config);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
+    }
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
     // JSON functions and operators over the JSON text columns, for `sql` and jobs alike.
     datafusion_functions_json::register_all(&mut ctx).context("registering the JSON functions")?;
     ctx.register_object_store(&warehouse.location().store_url(), warehouse.store().clone());

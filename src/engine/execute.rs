@@ -133,11 +133,33 @@ pub fn read_only() -> SQLOptions {
 }
 
 fn query_error(statement: &str, error: datafusion::error::DataFusionError) -> anyhow::Error {
+    use datafusion::error::DataFusionError;
+    if let DataFusionError::ResourcesExhausted(detail) = error.find_root() {
+        // DataFusion lists every memory consumer; the line that failed is what matters.
+        let failed = detail
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Error: "))
+            .and_then(|l| l.split(" with ").next())
+            .unwrap_or("an allocation failed");
+        return anyhow::anyhow!(
+            "the query needs more memory than --memory-limit allows ({}): filter on the partition column, add a LIMIT, or raise --memory-limit (in `{}`)",
+            lowercase_first(failed),
+            abbreviate(statement)
+        );
+    }
     anyhow::anyhow!(
         "{} (in `{}`)",
         error.strip_backtrace(),
         abbreviate(statement)
     )
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn abbreviate(statement: &str) -> String {

@@ -133,7 +133,7 @@ impl<'a, W: Write> ResultWriter<'a, W> {
                 if shown < rows {
                     writeln!(
                         self.out,
-                        "({rows} row{plural}, {} more not shown: use --max-rows N or a LIMIT)",
+                        "({rows} row{plural}, {shown} shown; {} more rows (use --max-rows or a LIMIT))",
                         rows - shown
                     )?;
                 } else {
@@ -275,7 +275,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.matches("| cat").count(), 2, "{text}");
         assert!(
-            text.ends_with("(6 rows, 3 more not shown: use --max-rows N or a LIMIT)\n"),
+            text.ends_with("(6 rows, 3 shown; 3 more rows (use --max-rows or a LIMIT))\n"),
             "{text}"
         );
     }

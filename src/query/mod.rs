@@ -4,6 +4,10 @@
 //! `SELECT` holds one batch at a time, and when statement 3 fails, the output of 1 and 2 is
 //! already written.
 
+mod complete;
+mod describe;
+mod interrupt;
+mod pager;
 mod repl;
 
 use std::io::Write;
@@ -48,6 +52,10 @@ pub struct SqlArgs {
     /// the Parquet footers) and run nothing.
     #[arg(long)]
     pub explain_scan: bool,
+    /// Memory a statement may use (`512MiB`, `2GiB`): past it, sorts and aggregations spill
+    /// to disk where they can, and the statement fails with a clear error where they cannot.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
     /// Refuse a statement that would read more than this many bytes (`500MiB`, `2GiB`).
     #[arg(long, value_name = "BYTES", env = "STICKERLAKE_MAX_SCAN_BYTES", value_parser = parse_size)]
     pub max_scan_bytes: Option<u64>,
@@ -73,7 +81,7 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let max_rows = (args.max_rows > 0).then_some(args.max_rows);
     let tables = WarehouseTables::load(&warehouse).await?;
     let session = Session {
-        ctx: tables.session(None)?,
+        ctx: tables.session_with_memory_limit(args.memory_limit)?,
         warehouse,
         tables: tables.infos(),
         max_scan_bytes: args.max_scan_bytes,

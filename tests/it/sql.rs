@@ -347,3 +347,147 @@ fn scan_preview_and_limits(sandbox: Sandbox) {
 }
 
 on_both_stores!(scan_preview_and_limits);
+
+/// Steps for `tests/pty/drive.py`, run against the prompt in a pseudo-terminal (120 x 30);
+/// the transcript without terminal escapes.
+fn drive_prompt(sandbox: &Sandbox, steps: serde_json::Value, pager: &str) -> String {
+    let script = sandbox.dir.path().join("steps.json");
+    std::fs::write(&script, steps.to_string()).unwrap();
+    let home = sandbox.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let warehouse = sandbox.warehouse_url();
+    let output = run_ok(
+        std::process::Command::new("python3")
+            .arg(repo_path("tests/pty/drive.py"))
+            .arg(&script)
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_stickerlake"))
+            .args(["--warehouse", &warehouse, "sql"])
+            .env_remove("STICKERLAKE_WAREHOUSE")
+            .env("HOME", &home)
+            .env("PAGER", pager),
+    );
+    let raw = stdout(&output);
+    // CSI sequences (cursor moves, colours, bracketed paste) out.
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() || c == '~' {
+                    break;
+                }
+            }
+        } else if c != '\r' {
+            text.push(c);
+        }
+    }
+    text
+}
+
+#[test]
+fn the_prompt_completes_spans_lines_pages_and_cancels_with_ctrl_c() {
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 2000, 2);
+    let glob = format!("{}/server-*.jsonl", sandbox.logs().display());
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    let expected = stdout(&run_ok(&mut sandbox.cmd(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM raw_events WHERE event_date = DATE '2026-11-20'",
+    ])));
+    let n = expected.lines().nth(1).unwrap().to_owned();
+    let done = "Time: [0-9.]+ s.*stickerlake> ";
+    let steps = serde_json::json!([
+        {"expect": "stickerlake> "},
+        // Tab completes a table, Enter inside the statement adds a line, Tab completes a
+        // partition value that exists (the first of 2026-11-20 and 2026-11-21).
+        {"send": "SELECT count(*) AS n FROM raw_ev\t"},
+        {"expect": "raw_events"},
+        {"send": "\rWHERE event_date = DATE '2026-11-2\t"},
+        {"sleep": 0.5},
+        {"send": "';\r"},
+        {"expect": done},
+        // Ctrl-C cancels a long query; the session goes on.
+        {"send": "SELECT sum(value * value) FROM generate_series(1, 100000000000);\r"},
+        {"sleep": 1.5},
+        {"send": "\u{3}"},
+        {"expect": "cancelled after .*stickerlake> "},
+        {"send": "SELECT 2 AS two;\r"},
+        {"expect": done},
+        // A result longer than the screen goes to the pager.
+        {"send": "SELECT value FROM generate_series(1, 100);\r"},
+        {"expect": done},
+        // Ctrl-R finds a statement in the history.
+        {"send": "\u{12}AS tw"},
+        {"sleep": 0.5},
+        {"send": "\r"},
+        {"expect": done},
+        {"send": "\\d raw_events\r"},
+        {"expect": "files: .*stickerlake> "},
+        // Ctrl-C at an empty prompt only warns; the second one quits.
+        {"send": "\u{3}"},
+        {"expect": "again"},
+        {"send": "\u{3}"},
+    ]);
+    let text = drive_prompt(&sandbox, steps, "sed 's/^/paged: /'");
+    assert!(
+        text.contains("WHERE event_date = DATE '2026-11-20';"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("| {n} ")), "count {n}:\n{text}");
+    assert!(text.contains("cancelled after"), "{text}");
+    assert_eq!(
+        text.matches("| 2   |").count(),
+        2,
+        "run, then found in history:\n{text}"
+    );
+    assert!(text.contains("paged: | 100   |"), "{text}");
+    assert!(
+        !text.contains("paged: | two"),
+        "a short result is not paged:\n{text}"
+    );
+    assert!(
+        text.contains("partitions: 2 by event_date, first 2026-11-20, last 2026-11-21"),
+        "{text}"
+    );
+}
+
+#[test]
+fn memory_limit_fails_clearly_and_pager_is_off_when_piped() {
+    let sandbox = with_events(Sandbox::local());
+    let err = run_err(&mut sandbox.cmd(&[
+        "sql",
+        "--memory-limit",
+        "1k",
+        "SELECT user_id, array_agg(properties) AS p FROM raw_events GROUP BY user_id",
+    ]));
+    assert!(
+        err.contains("needs more memory than --memory-limit allows")
+            && err.contains("raise --memory-limit"),
+        "{err}"
+    );
+    let output = run_ok(
+        sandbox
+            .cmd(&["sql"])
+            .env("PAGER", "sed 's/^/paged: /'")
+            .stdin(
+                std::fs::File::open(write_file(
+                    &sandbox,
+                    "q.sql",
+                    "SELECT value FROM generate_series(1, 100);\n",
+                ))
+                .unwrap(),
+            ),
+    );
+    let out = stdout(&output);
+    assert!(out.contains("| 100   |") && !out.contains("paged"), "{out}");
+}
+
+fn write_file(sandbox: &Sandbox, name: &str, text: &str) -> std::path::PathBuf {
+    let path = sandbox.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

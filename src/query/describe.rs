@@ -1,0 +1,128 @@
+//! `\d TABLE` in the prompt: the columns, then the partitions (first, last, missing days),
+//! files, rows (from the Parquet footers) and bytes.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+
+use super::Session;
+use crate::engine::{int_column, query_all};
+use crate::output::{write_results, Format};
+use crate::progress::human_bytes;
+
+pub async fn describe(session: &Session, name: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let info = session
+        .tables
+        .iter()
+        .find(|t| t.name == name)
+        .with_context(|| {
+            let names: Vec<&str> = session.tables.iter().map(|t| t.name.as_str()).collect();
+            format!("no table {name:?}: the tables are {}", names.join(", "))
+        })?;
+    let schema = session.ctx.table(name).await?.schema().inner().clone();
+    let strings = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let columns = Arc::new(Schema::new(vec![
+        Field::new("column", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("nullable", DataType::Utf8, false),
+    ]));
+    let fields = schema.fields();
+    let batch = RecordBatch::try_new(
+        columns.clone(),
+        vec![
+            strings(fields.iter().map(|f| f.name().clone()).collect()),
+            strings(fields.iter().map(|f| f.data_type().to_string()).collect()),
+            strings(
+                fields
+                    .iter()
+                    .map(|f| if f.is_nullable() { "yes" } else { "no" }.to_string())
+                    .collect(),
+            ),
+        ],
+    )?;
+    writeln!(out, "{name}")?;
+    write_results(out, Format::Table, columns, &[batch])?;
+
+    let files = match &info.partition_column {
+        Some(column) => {
+            let partitions = session.warehouse.list_partitions(name, column).await?;
+            let values: Vec<&String> = partitions.keys().collect();
+            match (values.first(), values.last()) {
+                (Some(first), Some(last)) => {
+                    writeln!(
+                        out,
+                        "partitions: {} by {column}, first {first}, last {last}{}",
+                        values.len(),
+                        missing_days(&values)
+                    )?;
+                }
+                _ => writeln!(out, "partitions: none yet (by {column})")?,
+            }
+            partitions.into_values().flatten().collect()
+        }
+        None => session.warehouse.list_files(name).await?,
+    };
+    let rows = query_all(&session.ctx, &format!("SELECT count(*) FROM \"{name}\""))
+        .await?
+        .first()
+        .map(|b| int_column(b, 0))
+        .transpose()?
+        .and_then(|c| c.first().copied().flatten())
+        .unwrap_or(0);
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    writeln!(
+        out,
+        "files: {}, rows: {rows}, bytes: {bytes} ({})",
+        files.len(),
+        human_bytes(bytes)
+    )?;
+    Ok(())
+}
+
+/// `, missing days: 2026-11-21, 2026-11-23` for date partitions with gaps; empty otherwise.
+fn missing_days(values: &[&String]) -> String {
+    let dates: Option<Vec<NaiveDate>> = values.iter().map(|v| v.parse().ok()).collect();
+    let Some(dates) = dates else {
+        return String::new();
+    };
+    let (Some(first), Some(last)) = (dates.first(), dates.last()) else {
+        return String::new();
+    };
+    let missing: Vec<String> = crate::dates::days(*first, *last)
+        .into_iter()
+        .filter(|d| dates.binary_search(d).is_err())
+        .map(|d| d.to_string())
+        .collect();
+    match missing.len() {
+        0 => ", no day missing".into(),
+        1..=10 => format!(", missing days: {}", missing.join(", ")),
+        n => format!(", {n} missing days: {}, …", missing[..10].join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_between_the_first_and_last_day_are_named() {
+        let days = ["2026-11-20", "2026-11-21", "2026-11-24"].map(String::from);
+        let refs: Vec<&String> = days.iter().collect();
+        assert_eq!(
+            missing_days(&refs),
+            ", missing days: 2026-11-22, 2026-11-23"
+        );
+        let days = ["2026-11-20", "2026-11-21"].map(String::from);
+        assert_eq!(
+            missing_days(&days.iter().collect::<Vec<_>>()),
+            ", no day missing"
+        );
+        let names = ["cat", "dog"].map(String::from);
+        assert_eq!(missing_days(&names.iter().collect::<Vec<_>>()), "");
+    }
+}
