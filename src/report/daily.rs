@@ -418,13 +418,13 @@ impl Daily {
             row.extend(term.trend.iter().map(|&n| Cell::Int(n)));
             table.row(row);
         }
-        let svg = if self.top_terms.is_empty() {
-            html::empty(&format!("no search terms on {day}"))
-        } else {
-            let names: Vec<String> = self.top_terms.iter().map(|t| t.term.clone()).collect();
-            let counts: Vec<f64> = self.top_terms.iter().map(|t| t.searches as f64).collect();
-            html::bars(&names, &counts, "searches")
-        };
+        let svg = html::bars_of(
+            &self.top_terms,
+            &format!("no search terms on {day}"),
+            "searches",
+            |t| t.term.clone(),
+            |t| t.searches as f64,
+        );
         page.chart(
             "top_terms",
             &format!("Top {TOP} terms on {day}, with their searches per day (sparkline)"),
@@ -451,13 +451,13 @@ impl Daily {
                 Cell::Text(terms.join(", ")),
             ]);
         }
-        let svg = if self.reported.is_empty() {
-            html::empty(&format!("no reported stickers on {day}"))
-        } else {
-            let ids: Vec<String> = self.reported.iter().map(|s| s.sticker_id.clone()).collect();
-            let counts: Vec<f64> = self.reported.iter().map(|s| s.reports as f64).collect();
-            html::bars(&ids, &counts, "reports")
-        };
+        let svg = html::bars_of(
+            &self.reported,
+            &format!("no reported stickers on {day}"),
+            "reports",
+            |s| s.sticker_id.clone(),
+            |s| s.reports as f64,
+        );
         page.chart(
             "reported_stickers",
             &format!("Most-reported stickers on {day}, with the terms they were reported for"),
@@ -522,13 +522,13 @@ impl Daily {
             for (key, n) in rows.iter() {
                 table.row(vec![Cell::text(key), Cell::Int(*n)]);
             }
-            let svg = if rows.is_empty() {
-                html::empty("no quarantined lines in the window")
-            } else {
-                let keys: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-                let counts: Vec<f64> = rows.iter().map(|r| r.1 as f64).collect();
-                html::bars(&keys, &counts, "lines")
-            };
+            let svg = html::bars_of(
+                rows,
+                "no quarantined lines in the window",
+                "lines",
+                |r| r.0.clone(),
+                |r| r.1 as f64,
+            );
             page.chart(id, caption, &svg, &table);
         }
     }
@@ -558,16 +558,13 @@ impl Daily {
             ]);
         }
         let with_lag: Vec<_> = tailers.iter().filter(|t| t.lag_seconds.is_some()).collect();
-        let svg = if with_lag.is_empty() {
-            html::empty("no tailer has reported a watermark to this warehouse")
-        } else {
-            let names: Vec<String> = with_lag.iter().map(|t| t.tailer_id.clone()).collect();
-            let hours: Vec<f64> = with_lag
-                .iter()
-                .map(|t| t.lag_seconds.unwrap_or(0).max(0) as f64 / 3600.0)
-                .collect();
-            html::bars(&names, &hours, "h")
-        };
+        let svg = html::bars_of(
+            &with_lag,
+            "no tailer has reported a watermark to this warehouse",
+            "h",
+            |t| t.tailer_id.clone(),
+            |t| t.lag_seconds.unwrap_or(0).max(0) as f64 / 3600.0,
+        );
         page.chart("tailers", "Lag per tailer (hours)", &svg, &table);
     }
 

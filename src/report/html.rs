@@ -180,13 +180,7 @@ pub fn empty(message: &str) -> String {
 
 /// Vertical bars, grouped when there are several series, with a y axis from zero.
 pub fn columns(labels: &[String], series: &[Series], height: f64) -> String {
-    let max = max_value(
-        series
-            .iter()
-            .flat_map(|s| s.values.iter().flatten().copied()),
-    );
-    let plot = Plot::new(height, max);
-    let mut svg = plot.open(&aria(labels, series));
+    let (plot, mut svg) = Plot::open(labels, series, height);
     let slot = plot.width() / labels.len().max(1) as f64;
     let bar = (slot * 0.8 / series.len().max(1) as f64).max(1.0);
     for (i, label) in labels.iter().enumerate() {
@@ -215,13 +209,7 @@ pub fn columns(labels: &[String], series: &[Series], height: f64) -> String {
 
 /// A line per series over the labels (days), with a dot at each defined value.
 pub fn lines(labels: &[String], series: &[Series], height: f64) -> String {
-    let max = max_value(
-        series
-            .iter()
-            .flat_map(|s| s.values.iter().flatten().copied()),
-    );
-    let plot = Plot::new(height, max);
-    let mut svg = plot.open(&aria(labels, series));
+    let (plot, mut svg) = Plot::open(labels, series, height);
     let step = plot.width() / labels.len().max(1) as f64;
     let x = |i: usize| PLOT_LEFT + step * (i as f64 + 0.5);
     for (s, one) in series.iter().enumerate() {
@@ -304,6 +292,22 @@ pub fn bars(labels: &[String], values: &[f64], unit: &str) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// [`bars`] of `items`, or [`empty`] with `empty_message` when there are none.
+pub fn bars_of<T>(
+    items: &[T],
+    empty_message: &str,
+    unit: &str,
+    label: impl Fn(&T) -> String,
+    value: impl Fn(&T) -> f64,
+) -> String {
+    if items.is_empty() {
+        return empty(empty_message);
+    }
+    let labels: Vec<String> = items.iter().map(label).collect();
+    let values: Vec<f64> = items.iter().map(value).collect();
+    bars(&labels, &values, unit)
 }
 
 /// A word-sized line chart for a table cell.
@@ -408,13 +412,21 @@ struct Plot {
 }
 
 impl Plot {
-    fn new(height: f64, max: f64) -> Self {
+    /// The plot scaled to the series' largest value, and the chart's opening SVG.
+    fn open(labels: &[String], series: &[Series], height: f64) -> (Self, String) {
+        let max = max_value(
+            series
+                .iter()
+                .flat_map(|s| s.values.iter().flatten().copied()),
+        );
         let top = nice_ceiling(max);
-        Self {
+        let plot = Self {
             height,
             top,
             ticks: ticks(top),
-        }
+        };
+        let svg = plot.axes(&aria(labels, series));
+        (plot, svg)
     }
 
     fn width(&self) -> f64 {
@@ -427,7 +439,7 @@ impl Plot {
     }
 
     /// The opening tag, grid lines and y-axis labels.
-    fn open(&self, label: &str) -> String {
+    fn axes(&self, label: &str) -> String {
         let mut svg = format!(
             "<svg viewBox=\"0 0 {WIDTH} {}\" role=\"img\" aria-label=\"{}\">",
             self.height,
