@@ -56,6 +56,9 @@ pub struct SqlArgs {
     /// to disk where they can, and the statement fails with a clear error where they cannot.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
+    /// Read an S3 warehouse without the cached catalog (listings, Parquet footers).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Refuse a statement that would read more than this many bytes (`500MiB`, `2GiB`).
     #[arg(long, value_name = "BYTES", env = "STICKERLAKE_MAX_SCAN_BYTES", value_parser = parse_size)]
     pub max_scan_bytes: Option<u64>,
@@ -79,6 +82,11 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         (None, None) => None,
     };
     let max_rows = (args.max_rows > 0).then_some(args.max_rows);
+    let warehouse = if args.no_cache {
+        warehouse
+    } else {
+        warehouse.with_catalog_cache()
+    };
     let tables = WarehouseTables::load(&warehouse).await?;
     let session = Session {
         ctx: tables.session_with_memory_limit(args.memory_limit)?,
@@ -129,6 +137,7 @@ impl Session {
             self.warn_unpruned(&scans).await?;
             self.check_scan_bytes(&scans)?;
             write_stream(out, format, query.schema(), query.execute(plan)?, max_rows).await?;
+            self.warehouse.new_statement();
         }
         Ok(())
     }
@@ -141,6 +150,7 @@ impl Session {
             let scans = by_table(&scanned_files(&plan, &self.warehouse));
             self.warn_unpruned(&scans).await?;
             write_scans(out, &scans)?;
+            self.warehouse.new_statement();
             if let Some(limit) = self.max_scan_bytes {
                 let total: u64 = scans.iter().map(|s| s.bytes).sum();
                 let verdict = if total > limit {

@@ -130,6 +130,8 @@ async fn run_cancellable(
     max_rows: Option<usize>,
     timing: bool,
 ) {
+    // The warehouse may have changed since the last command: list it again.
+    session.warehouse.new_statement();
     let mut out = Paged::new();
     let started = Instant::now();
     let work = async {

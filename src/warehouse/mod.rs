@@ -5,6 +5,7 @@
 //! which is atomic on S3 and on local disk (object_store writes a staging file and renames
 //! it), so a reader sees a whole file or none.
 
+mod catalog_cache;
 pub mod compactions;
 mod layout;
 mod location;
@@ -20,6 +21,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use url::Url;
 
+use catalog_cache::CatalogCache;
 pub use layout::{data_file_name, partition_dir, PARTITION_DATE_FORMAT};
 pub use location::{retry_window, Location};
 pub use parquet::{encode_parquet, writer_properties};
@@ -62,6 +64,8 @@ pub struct Warehouse {
     store: Arc<dyn ObjectStore>,
     root: Path,
     location: Location,
+    /// Set when reads go through a [`CatalogCache`].
+    catalog: Option<CatalogCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,18 @@ pub enum WarehouseError {
     },
 }
 
+/// `$STICKERLAKE_CACHE_DIR`, else `$XDG_CACHE_HOME/stickerlake`, else `~/.cache/stickerlake`.
+fn cache_home() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("STICKERLAKE_CACHE_DIR") {
+        return dir.into();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("stickerlake")
+}
+
 /// Only the location: a store's own `Debug` may show credentials.
 impl std::fmt::Debug for Warehouse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,7 +114,32 @@ impl Warehouse {
             store: Arc::new(compactions::CompactionView::new(store, root.clone())),
             root,
             location,
+            catalog: None,
         })
+    }
+
+    /// The same warehouse, its listings and Parquet footers cached (see [`CatalogCache`]) in
+    /// `$STICKERLAKE_CACHE_DIR` (default `~/.cache/stickerlake`)`/catalog/`. Only for an S3
+    /// warehouse: on local disk a listing or a footer costs no request.
+    pub fn with_catalog_cache(self) -> Self {
+        if !matches!(self.location, Location::S3 { .. }) {
+            return self;
+        }
+        let key = xxhash_rust::xxh3::xxh3_64(self.location.to_string().as_bytes());
+        let dir = cache_home().join("catalog").join(format!("{key:016x}"));
+        let cache = CatalogCache::new(self.store.clone(), self.root.clone(), dir);
+        Self {
+            store: Arc::new(cache.clone()),
+            catalog: Some(cache),
+            ..self
+        }
+    }
+
+    /// A new statement begins: listings cached for the last one are forgotten.
+    pub fn new_statement(&self) {
+        if let Some(catalog) = &self.catalog {
+            catalog.new_statement();
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {

@@ -243,3 +243,69 @@ fn credentials_never_appear_in_output() {
     );
     assert!(err.contains("NoSuchBucket") || err.contains("404"), "{err}");
 }
+
+/// What one `sql` run asks of S3: its output, and the requests moto answered, by kind.
+fn sql_requests(moto: &Moto, sandbox: &Sandbox, args: &[&str]) -> (String, usize, usize, usize) {
+    let cache = sandbox.dir.path().join("cache");
+    let mut all = vec!["sql", "--format", "csv"];
+    all.extend_from_slice(args);
+    let (out, requests) = moto.record(|| {
+        stdout(&run_ok(
+            sandbox.cmd(&all).env("STICKERLAKE_CACHE_DIR", &cache),
+        ))
+    });
+    let lists = requests
+        .iter()
+        .filter(|(_, url)| url.contains("list-type=2"))
+        .count();
+    let gets = requests
+        .iter()
+        .filter(|(method, url)| method == "GET" && !url.contains("list-type=2"))
+        .count();
+    (out, requests.len(), lists, gets)
+}
+
+#[test]
+fn the_catalog_cache_saves_requests_and_never_reads_a_deleted_file() {
+    let moto = Moto::start();
+    let sandbox = Sandbox::s3_on(&moto);
+    generate_logs(&sandbox, 3000, 3);
+    let glob = format!("{}/server-*.jsonl", sandbox.logs().display());
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob, "--max-rows", "250"]));
+    let query = "SELECT event_date, type, count(DISTINCT message_id) AS n FROM raw_events GROUP BY 1, 2 ORDER BY 1, 2";
+    let (uncached, plain, _, _) = sql_requests(&moto, &sandbox, &["--no-cache", query]);
+    let (cold_out, cold, cold_lists, cold_gets) = sql_requests(&moto, &sandbox, &[query]);
+    let (warm_out, warm, warm_lists, warm_gets) = sql_requests(&moto, &sandbox, &[query]);
+    eprintln!(
+        "requests for `{query}`: without the cache {plain}; first run {cold} ({cold_lists} LIST, {cold_gets} GET); \
+         second run {warm} ({warm_lists} LIST, {warm_gets} GET): {:.1}x fewer",
+        plain as f64 / warm as f64
+    );
+    assert_eq!(cold_out, uncached);
+    assert_eq!(warm_out, uncached);
+    assert_eq!(warm_gets, 0, "small files are read from the cache whole");
+    assert!(warm * 4 <= plain, "{warm} vs {plain}");
+
+    // Compaction replaces the small files and deletes them: the next query lists again,
+    // reads only files that exist, and answers the same.
+    run_ok(&mut sandbox.cmd(&[
+        "compact",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-22",
+        "--delete-after",
+        "0s",
+    ]));
+    let (after, _, _, gets) = sql_requests(&moto, &sandbox, &[query]);
+    assert_eq!(after, uncached);
+    assert!(gets > 0, "the compacted files are new: read from S3");
+    // New events land in a file the cache has never seen.
+    sandbox.append(
+        "server-9.jsonl",
+        event_line("m-late-1", "search", "2026-11-21T10:00:00Z", "cat").as_bytes(),
+    );
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    let (fresh, _, _, _) = sql_requests(&moto, &sandbox, &[query]);
+    assert_ne!(fresh, uncached, "the late search is counted:\n{fresh}");
+}

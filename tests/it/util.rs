@@ -236,6 +236,8 @@ fn s3_env(cmd: &mut Command, endpoint: &str) {
 /// A moto S3 server on 127.0.0.1, stopped when the test process ends.
 pub struct Moto {
     port: u16,
+    /// Where moto's recorder writes the requests it answers (see [`Moto::record`]).
+    recording: PathBuf,
     /// The watchdog shell; moto is its child.
     watchdog: Child,
     pub pid: u32,
@@ -266,10 +268,12 @@ impl Moto {
             .unwrap()
             .port();
         // The shell starts moto, says its pid, and stops it when this test process is gone.
+        let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
         let script = format!(
-            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; echo $m; \
+            "MOTO_RECORDER_FILEPATH='{}' '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; echo $m; \
              trap 'kill -CONT $m 2>/dev/null; kill $m 2>/dev/null' EXIT; \
              while kill -0 {} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
+            recording.display(),
             server.display(),
             std::process::id()
         );
@@ -287,6 +291,7 @@ impl Moto {
         }
         let moto = Self {
             port,
+            recording,
             watchdog,
             pid: pid.trim().parse().expect("moto pid"),
         };
@@ -312,6 +317,28 @@ impl Moto {
             status.starts_with("HTTP/1.1 200"),
             "creating bucket {bucket}: {status}"
         );
+    }
+
+    /// What `work` returns, and the requests (method, URL) the server answered meanwhile,
+    /// from moto's own recorder.
+    pub fn record<T>(&self, work: impl FnOnce() -> T) -> (T, Vec<(String, String)>) {
+        for step in ["reset-recording", "start-recording"] {
+            http(self.port, "POST", &format!("/moto-api/recorder/{step}")).expect("moto answers");
+        }
+        let result = work();
+        http(self.port, "POST", "/moto-api/recorder/stop-recording").expect("moto answers");
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        let requests = text
+            .lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+                (
+                    entry["method"].as_str().unwrap().to_owned(),
+                    entry["url"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        (result, requests)
     }
 
     /// Freezes (SIGSTOP) or resumes (SIGCONT) the server.
