@@ -11,7 +11,7 @@
 //!   only while the file's current listing shows the same size, ETag and modification time.
 //!   A rewritten file is read again; a deleted one is not listed, so never read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -45,8 +45,11 @@ struct Shared {
     /// `…/catalog/<hash of the warehouse URL>/`.
     dir: PathBuf,
     /// Per table: its objects as listed in this statement.
-    snapshots: Mutex<HashMap<String, Arc<Vec<ObjectMeta>>>>,
+    snapshots: Mutex<HashMap<String, Arc<Snapshot>>>,
 }
+
+/// A table's objects as listed, by path.
+type Snapshot = BTreeMap<Path, ObjectMeta>;
 
 /// The header of a cached tail; the bytes follow it after a newline.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -102,13 +105,18 @@ impl Shared {
     }
 
     /// The table's objects, listed once per statement.
-    async fn snapshot(&self, table: &str) -> Result<Arc<Vec<ObjectMeta>>> {
+    async fn snapshot(&self, table: &str) -> Result<Arc<Snapshot>> {
         if let Some(objects) = self.snapshots.lock().expect("not poisoned").get(table) {
             return Ok(objects.clone());
         }
         let prefix = super::join(&self.root, table);
         let objects: Vec<ObjectMeta> = self.inner.list(Some(&prefix)).try_collect().await?;
-        let objects = Arc::new(objects);
+        let objects: Arc<Snapshot> = Arc::new(
+            objects
+                .into_iter()
+                .map(|o| (o.location.clone(), o))
+                .collect(),
+        );
         self.snapshots
             .lock()
             .expect("not poisoned")
@@ -120,11 +128,7 @@ impl Shared {
     fn listed(&self, location: &Path) -> Option<ObjectMeta> {
         let table = self.table_of(Some(location))?;
         let snapshots = self.snapshots.lock().expect("not poisoned");
-        snapshots
-            .get(&table)?
-            .iter()
-            .find(|o| &o.location == location)
-            .cloned()
+        snapshots.get(&table)?.get(location).cloned()
     }
 
     fn tail_file(&self, location: &Path) -> PathBuf {
@@ -192,7 +196,7 @@ fn plain(options: &GetOptions) -> bool {
 }
 
 /// `list_with_delimiter` of `prefix`, answered from a recursive listing below it.
-fn delimited(objects: &[ObjectMeta], prefix: &Path) -> ListResult {
+fn delimited<'a>(objects: impl IntoIterator<Item = &'a ObjectMeta>, prefix: &Path) -> ListResult {
     let mut common_prefixes = Vec::new();
     let mut direct = Vec::new();
     for object in objects {
@@ -300,7 +304,7 @@ impl ObjectStore for CatalogCache {
         stream::once(async move {
             let objects = shared.snapshot(&table).await?;
             let inside: Vec<_> = objects
-                .iter()
+                .values()
                 .filter(|o| o.location.prefix_matches(&prefix))
                 .cloned()
                 .map(Ok)
@@ -317,7 +321,10 @@ impl ObjectStore for CatalogCache {
             return shared.inner.list_with_delimiter(prefix).await;
         };
         let objects = shared.snapshot(&table).await?;
-        Ok(delimited(&objects, prefix.expect("a table's prefix")))
+        Ok(delimited(
+            objects.values(),
+            prefix.expect("a table's prefix"),
+        ))
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
