@@ -2,7 +2,10 @@
 //!
 //! Statements run one after the other and each result is printed as it streams: a large
 //! `SELECT` holds one batch at a time, and when statement 3 fails, the output of 1 and 2 is
-//! already written.
+//! already written. Before a statement runs, its physical plan says which files it will read
+//! ([`crate::engine::scan`]): that is the scan preview (`--explain-scan`), the
+//! `--max-scan-bytes` refusal and the warning when no partition is pruned. On S3 the
+//! warehouse is read through the cached catalog (`warehouse::catalog_cache`).
 
 mod complete;
 mod describe;

@@ -429,7 +429,7 @@ fn the_prompt_completes_spans_lines_pages_and_cancels_with_ctrl_c() {
         {"expect": "files: .*stickerlake> "},
         // Ctrl-C at an empty prompt only warns; the second one quits.
         {"send": "\u{3}"},
-        {"expect": "again"},
+        {"expect": "again.*stickerlake> "},
         {"send": "\u{3}"},
     ]);
     let text = drive_prompt(&sandbox, steps, "sed 's/^/paged: /'");
