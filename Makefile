@@ -11,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test demo bench bench-ops lint venv clean-demo model install browser
+.PHONY: build test test-scale demo bench bench-ops lint venv clean-demo model install browser
 
 build:
 	cargo build
@@ -50,6 +50,15 @@ test: venv model browser
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	  STICKERLAKE_REQUIRE_BROWSER=$$([ -x $(CHROMIUM) ] && [ -d tests/browser/node_modules/playwright-core ] && echo 1) \
 	  cargo test --all-targets
+
+# The same warehouse and jobs on Spark: pyspark and sqlglot from PyPI into .venv, a Java
+# runtime from the OS packages when none is present (tests/scale/spark_check.py says what it checks).
+test-scale: venv
+	@command -v java >/dev/null || $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1; }
+	@$(PY) -c "import pyspark, sqlglot" 2>/dev/null || $(VENV)/bin/pip install --quiet 'pyspark==4.3.0' 'sqlglot==30.30.0'
+	cargo build
+	SPARK_LOCAL_IP=127.0.0.1 $(PY) tests/scale/spark_check.py --bin $(BIN_DEBUG) --work $(CURDIR)/target/scale
 
 lint:
 	cargo fmt --check

@@ -9,6 +9,7 @@ pub mod compact;
 pub mod completeness;
 pub mod contract;
 pub mod dates;
+pub mod dialect;
 pub mod engine;
 pub mod exit;
 pub mod generate;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{audit, compact, generate, jobs, query, report, search, status, tailer};
+use stickerlake::{audit, compact, dialect, generate, jobs, query, report, search, status, tailer};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,10 @@ enum Command {
     Report(report::ReportArgs),
     /// Ad-hoc, read-only SQL over every warehouse table.
     Sql(query::SqlArgs),
+    /// CREATE statements for Spark, Trino or Athena over the same files.
+    Ddl(dialect::DdlArgs),
+    /// The daily jobs as a Spark SQL script for some days.
+    ExportJobs(dialect::ExportJobsArgs),
     /// Embed sticker texts into a vector file with an ONNX text encoder.
     Embed(search::EmbedArgs),
     /// Exact top-k stickers for query texts over a vector file.
@@ -94,6 +98,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),
             Command::Report(args) => done(report::run(args, warehouse).await),
+            Command::Ddl(args) => done(dialect::run_ddl(args, warehouse).await),
+            Command::ExportJobs(args) => done(dialect::run_export_jobs(args, warehouse).await),
             Command::Search(args) => done(search::run_search(args, warehouse).await),
             Command::Eval(args) => done(search::run_eval(args, warehouse).await),
             Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {

@@ -1,0 +1,178 @@
+//! When one machine is not enough: the warehouse and its jobs for other engines. `ddl`
+//! prints CREATE statements for Spark, Trino or Athena over the same files ([`ddl`]);
+//! `export-jobs` prints a Spark SQL script computing the jobs for some days from the same
+//! `sql/*.sql` files ([`spark`], the one translation step).
+
+pub mod ddl;
+pub mod spark;
+
+use std::io::Write;
+
+use anyhow::bail;
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+
+use crate::contract::EVENT_DATE;
+use crate::dates::{days, parse_date};
+use crate::engine::WarehouseTables;
+use crate::jobs::{discover, input_tables};
+use crate::warehouse::Warehouse;
+use ddl::TableDef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dialect {
+    Spark,
+    Trino,
+    Athena,
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dialect::Spark => "Spark",
+            Dialect::Trino => "Trino",
+            Dialect::Athena => "Athena",
+        })
+    }
+}
+
+/// Arguments of `stickerlake ddl`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake --warehouse s3://lake/prod ddl --dialect athena > tables.sql
+  stickerlake ddl --dialect spark --location s3a://lake/prod | spark-sql -f /dev/stdin
+  stickerlake ddl --dialect trino
+Every table of the warehouse (raw_events, quarantine, each job's output) with types that read
+its Parquet files as they are and its partition column declared.")]
+pub struct DdlArgs {
+    #[arg(long, value_enum)]
+    pub dialect: Dialect,
+    /// Where the engine finds the warehouse (default: the warehouse's own location), e.g.
+    /// `s3a://lake/prod` for Spark on Hadoop.
+    #[arg(long, value_name = "URL")]
+    pub location: Option<String>,
+}
+
+/// The dialects `export-jobs` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobDialect {
+    Spark,
+}
+
+/// Arguments of `stickerlake export-jobs`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  stickerlake export-jobs --dialect spark --date 2026-11-23 > jobs.sql
+  stickerlake export-jobs --dialect spark --from 2026-11-01 --to 2026-11-23 --sql-dir jobs/
+Run the script after `stickerlake ddl --dialect spark` has created the tables: each job and
+day is an INSERT OVERWRITE of that day's partition, in the layout `stickerlake run` writes.")]
+pub struct ExportJobsArgs {
+    #[arg(long, value_enum)]
+    pub dialect: JobDialect,
+    /// The day to compute.
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    pub date: Option<NaiveDate>,
+    /// First day of a range (with --to).
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day of the range, included.
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// A folder of more job files, as for `run`.
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<std::path::PathBuf>,
+}
+
+pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let tables = WarehouseTables::load(&warehouse).await?;
+    let ctx = tables.session(None)?;
+    let mut defs = Vec::new();
+    for info in tables.infos() {
+        let schema = ctx
+            .table(info.name.as_str())
+            .await?
+            .schema()
+            .inner()
+            .clone();
+        let partition = match &info.partition_column {
+            Some(column) => {
+                let prefix = format!("{column}=");
+                let first = warehouse
+                    .list_folders(&info.name)
+                    .await?
+                    .iter()
+                    .filter_map(|f| f.strip_prefix(&prefix).map(str::to_owned))
+                    .min();
+                Some((column.clone(), first))
+            }
+            None => None,
+        };
+        defs.push(TableDef {
+            columns: schema
+                .fields()
+                .iter()
+                .filter(|f| Some(f.name()) != info.partition_column.as_ref())
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect(),
+            name: info.name,
+            partition,
+        });
+    }
+    if defs.is_empty() {
+        bail!(
+            "the warehouse {} has no tables yet: run the tailer first",
+            warehouse.location()
+        );
+    }
+    let location = args
+        .location
+        .unwrap_or_else(|| warehouse.location().to_string());
+    let sql = ddl::create_statements(&defs, args.dialect, &location)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "-- {} tables of {} for {}, by stickerlake ddl",
+        defs.len(),
+        warehouse.location(),
+        args.dialect
+    )?;
+    out.write_all(sql.as_bytes())?;
+    Ok(())
+}
+
+pub async fn run_export_jobs(args: ExportJobsArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    let (from, to) = match (args.date, args.from, args.to) {
+        (Some(day), _, _) => (day, day),
+        (None, Some(from), Some(to)) => (from, to),
+        _ => bail!("give --date D, or --from D --to D"),
+    };
+    if to < from {
+        bail!("--from {from} is after --to {to}");
+    }
+    let tables = WarehouseTables::load(&warehouse).await?;
+    let day_tables: Vec<String> = tables
+        .infos()
+        .into_iter()
+        .filter(|t| t.partition_column.as_deref() == Some(EVENT_DATE))
+        .map(|t| t.name)
+        .collect();
+    // Every job is translated before anything is printed: a refusal leaves no half script.
+    let mut script = format!(
+        "-- stickerlake jobs for Spark SQL, {from} to {to}; run after `stickerlake ddl --dialect spark`.\n"
+    );
+    for job in discover(args.sql_dir.as_deref())? {
+        // The same inputs `run` would check exist.
+        input_tables(&tables, &job)?;
+        for day in days(from, to) {
+            script.push_str(&format!("-- {} for {day} ({})\n", job.name, job.origin));
+            script.push_str(&spark::day_statements(
+                &job.name,
+                &job.sql,
+                day,
+                &day_tables,
+            )?);
+        }
+    }
+    std::io::stdout().lock().write_all(script.as_bytes())?;
+    Ok(())
+}
