@@ -33,7 +33,7 @@ use crate::warehouse::Warehouse;
   stickerlake sql \"SELECT term, searches FROM search_term_daily WHERE event_date = DATE '2026-11-23' ORDER BY searches DESC LIMIT 10\"
   stickerlake sql -f report.sql --format csv -o report.csv
   stickerlake sql --explain-scan \"SELECT count(*) FROM raw_events WHERE event_date >= DATE '2026-11-01'\"
-  stickerlake sql --max-scan-bytes 2GiB -f heavy.sql
+  stickerlake sql --max-scan-bytes 2GiB --memory-limit 4GiB -f heavy.sql
   stickerlake sql                      # interactive prompt (\\q quits, \\d lists tables, \\scan QUERY)")]
 pub struct SqlArgs {
     /// The query (several may be separated by `;`). Without QUERY or -f: an interactive prompt.

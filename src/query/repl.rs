@@ -41,7 +41,12 @@ pub async fn run(session: &Session, format: Format, max_rows: Option<usize>) -> 
         "stickerlake sql: {} table(s). End statements with ';'. Tab completes; \\d [TABLE] describes, \\scan QUERY previews a scan, \\timing toggles times, \\q or Ctrl-C twice quits.",
         session.tables.len()
     );
-    let interrupts = Interrupts::install()?;
+    // At a terminal Ctrl-C cancels a statement; with piped input it ends the process as usual.
+    let interrupts = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        Some(Interrupts::install()?)
+    } else {
+        None
+    };
     let mut timing = true;
     let mut interrupted = false;
     // Lines read one at a time (standard input not a terminal) gather here until complete.
@@ -105,7 +110,7 @@ pub async fn run(session: &Session, format: Format, max_rows: Option<usize>) -> 
             None if matches!(input, "quit" | "exit") => break,
             None => Command::Sql(input.to_owned()),
         };
-        run_cancellable(session, &interrupts, command, format, max_rows, timing).await;
+        run_cancellable(session, interrupts.as_ref(), command, format, max_rows, timing).await;
     }
     if let Some(path) = &history {
         let _ = editor.save_history(path);
@@ -124,7 +129,7 @@ enum Command {
 /// frees its memory; the session and its tables stay.
 async fn run_cancellable(
     session: &Session,
-    interrupts: &Interrupts,
+    interrupts: Option<&Interrupts>,
     command: Command,
     format: Format,
     max_rows: Option<usize>,
@@ -144,7 +149,12 @@ async fn run_cancellable(
     };
     let result = tokio::select! {
         result = work => Some(result),
-        () = interrupts.next() => None,
+        () = async {
+            match interrupts {
+                Some(interrupts) => interrupts.next().await,
+                None => std::future::pending().await,
+            }
+        } => None,
     };
     match result {
         None => {

@@ -26,7 +26,8 @@ use crate::warehouse::Warehouse;
 #[command(after_help = "Examples:
   stickerlake eval --results results.parquet -k 10
   stickerlake eval --results minilm.parquet --results clip.parquet --from 2026-11-01 --to 2026-11-23
-  stickerlake eval --results results.parquet -o per_query.csv")]
+  stickerlake eval --results results.parquet -o per_query.csv
+  stickerlake eval --results minilm.parquet --results clip.parquet --html eval.html")]
 pub struct EvalArgs {
     /// Results of `search` (repeat to compare models side by side).
     #[arg(long = "results", value_name = "FILE", required = true)]
