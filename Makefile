@@ -11,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test test-scale demo bench bench-ops lint venv clean-demo model install browser
+.PHONY: build test test-scale demo bench bench-ops bench-scale lint venv clean-demo model install browser
 
 build:
 	cargo build
@@ -94,6 +94,13 @@ bench: venv
 	$(PY) bench/bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search
 	$(PY) bench/ops_bench.py --bin $(BIN_RELEASE)
+
+# How ingest and jobs grow: 1x, 4x, 16x of 1M events (BASE=, SIZES= to change).
+BASE ?= 1000000
+SIZES ?= 1,4,16
+bench-scale: venv
+	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
+	$(PY) bench/scale_bench.py --bin $(BIN_RELEASE) --base $(BASE) --sizes $(SIZES)
 
 # The operating commands alone: status over a year of small files, compact at 0.25 and 1 GiB.
 bench-ops: venv

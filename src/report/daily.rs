@@ -563,7 +563,8 @@ impl Daily {
             "no tailer has reported a watermark to this warehouse",
             "h",
             |t| t.tailer_id.clone(),
-            |t| t.lag_seconds.unwrap_or(0).max(0) as f64 / 3600.0,
+            // Hours to one decimal: the table has the exact seconds.
+            |t| (t.lag_seconds.unwrap_or(0).max(0) as f64 / 360.0).round() / 10.0,
         );
         page.chart("tailers", "Lag per tailer (hours)", &svg, &table);
     }
