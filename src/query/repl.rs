@@ -110,7 +110,15 @@ pub async fn run(session: &Session, format: Format, max_rows: Option<usize>) -> 
             None if matches!(input, "quit" | "exit") => break,
             None => Command::Sql(input.to_owned()),
         };
-        run_cancellable(session, interrupts.as_ref(), command, format, max_rows, timing).await;
+        run_cancellable(
+            session,
+            interrupts.as_ref(),
+            command,
+            format,
+            max_rows,
+            timing,
+        )
+        .await;
     }
     if let Some(path) = &history {
         let _ = editor.save_history(path);
