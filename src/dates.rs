@@ -40,6 +40,23 @@ pub fn end_of(day: NaiveDate) -> chrono::DateTime<Utc> {
         .and_utc()
 }
 
+/// `--date D` or `--from D --to D` as an inclusive range; `None` when neither was given.
+pub fn day_range(
+    date: Option<NaiveDate>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> anyhow::Result<Option<(NaiveDate, NaiveDate)>> {
+    let range = match (date, from, to) {
+        (Some(day), _, _) => Some((day, day)),
+        (None, Some(from), Some(to)) => Some((from, to)),
+        _ => None,
+    };
+    if let Some((from, to)) = range.filter(|(from, to)| to < from) {
+        anyhow::bail!("--from {from} is after --to {to}");
+    }
+    Ok(range)
+}
+
 /// Every day from `from` to `to`, both included.
 pub fn days(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     from.iter_days().take_while(|d| *d <= to).collect()

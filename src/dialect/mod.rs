@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
 use crate::contract::EVENT_DATE;
-use crate::dates::{days, parse_date};
+use crate::dates::{day_range, days, parse_date};
 use crate::engine::WarehouseTables;
 use crate::jobs::{discover, input_tables};
 use crate::warehouse::Warehouse;
@@ -141,14 +141,8 @@ pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> 
 }
 
 pub async fn run_export_jobs(args: ExportJobsArgs, warehouse: Warehouse) -> anyhow::Result<()> {
-    let (from, to) = match (args.date, args.from, args.to) {
-        (Some(day), _, _) => (day, day),
-        (None, Some(from), Some(to)) => (from, to),
-        _ => bail!("give --date D, or --from D --to D"),
-    };
-    if to < from {
-        bail!("--from {from} is after --to {to}");
-    }
+    let (from, to) = day_range(args.date, args.from, args.to)?
+        .ok_or_else(|| anyhow::anyhow!("give --date D, or --from D --to D"))?;
     let tables = WarehouseTables::load(&warehouse).await?;
     let day_tables: Vec<String> = tables
         .infos()

@@ -15,7 +15,7 @@ pub use job::{discover, Job, Origin};
 pub use runner::{input_tables, run_job_for_day};
 
 use crate::completeness::{holding_back, tailers};
-use crate::dates::{days, parse_date};
+use crate::dates::{day_range, days, parse_date};
 use crate::engine::WarehouseTables;
 use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
@@ -106,18 +106,14 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
 
 pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
     let today = chrono::Utc::now().date_naive();
-    let (from, to) = match (args.date, args.from, args.to) {
-        (Some(day), _, _) => (day, day),
-        (None, Some(from), Some(to)) => (from, to),
-        _ if args.stale => (
+    let (from, to) = match day_range(args.date, args.from, args.to)? {
+        Some(range) => range,
+        None if args.stale => (
             today - chrono::Duration::days(STALE_DEFAULT_DAYS - 1),
             today,
         ),
-        _ => bail!("give --date D, or --from D --to D"),
+        None => bail!("give --date D, or --from D --to D"),
     };
-    if to < from {
-        bail!("--from {from} is after --to {to}");
-    }
     let jobs = job::select(discover(args.sql_dir.as_deref())?, &args.job)?;
     let tables = WarehouseTables::load(&warehouse).await?;
     let days = days(from, to);

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::html::{self, Cell, Page, Series, Table};
-use crate::search::metrics::{Judgement, Summary};
+use crate::search::metrics::{Judgement, QueryMetrics, Summary};
 
 /// One query's results as scored by `eval`.
 pub struct ScoredQuery {
@@ -14,9 +14,7 @@ pub struct ScoredQuery {
     /// The normalized term, which the labels are keyed by.
     pub term: String,
     pub positives: usize,
-    pub recall: Option<f64>,
-    pub mrr: Option<f64>,
-    pub ndcg: Option<f64>,
+    pub metrics: QueryMetrics,
     /// The top k sticker ids and what users said about each for this term.
     pub top: Vec<(String, Judgement)>,
 }
@@ -151,7 +149,7 @@ fn distribution_section(page: &mut Page, models: &[ModelResults]) {
 /// Labelled queries per nDCG bin.
 fn histogram(queries: &[ScoredQuery]) -> Vec<i64> {
     let mut counts = vec![0; BINS];
-    for ndcg in queries.iter().filter_map(|q| q.ndcg) {
+    for ndcg in queries.iter().filter_map(|q| q.metrics.ndcg) {
         let bin = ((ndcg * BINS as f64) as usize).min(BINS - 1);
         counts[bin] += 1;
     }
@@ -175,7 +173,7 @@ fn ndcg_by_term(models: &[ModelResults]) -> BTreeMap<String, Vec<f64>> {
                 .entry(query.term.clone())
                 .or_insert_with(|| vec![None; models.len()]);
             if row[i].is_none() {
-                row[i] = query.ndcg;
+                row[i] = query.metrics.ndcg;
             }
         }
     }
@@ -290,12 +288,16 @@ fn worst_section(page: &mut Page, models: &[ModelResults], k: usize) {
         &format!("Per model, the {WORST} labelled queries with the lowest nDCG@{k}, with the top results: ✓ selected by users for the term, ✗ reported."),
     );
     for (i, model) in models.iter().enumerate() {
-        let mut worst: Vec<&ScoredQuery> =
-            model.queries.iter().filter(|q| q.ndcg.is_some()).collect();
+        let mut worst: Vec<&ScoredQuery> = model
+            .queries
+            .iter()
+            .filter(|q| q.metrics.ndcg.is_some())
+            .collect();
         worst.sort_by(|a, b| {
-            a.ndcg
+            a.metrics
+                .ndcg
                 .unwrap_or(0.0)
-                .total_cmp(&b.ndcg.unwrap_or(0.0))
+                .total_cmp(&b.metrics.ndcg.unwrap_or(0.0))
                 .then_with(|| a.query_id.cmp(&b.query_id))
         });
         worst.truncate(WORST);
@@ -320,9 +322,9 @@ fn worst_section(page: &mut Page, models: &[ModelResults], k: usize) {
                 Cell::Int(q.query_id),
                 Cell::text(&q.query),
                 Cell::Int(q.positives as i64),
-                Cell::Ratio(q.ndcg),
-                Cell::Ratio(q.recall),
-                Cell::Ratio(q.mrr),
+                Cell::Ratio(q.metrics.ndcg),
+                Cell::Ratio(q.metrics.recall),
+                Cell::Ratio(q.metrics.mrr),
                 Cell::Text(results.join(" ")),
             ]);
         }
@@ -367,9 +369,13 @@ mod tests {
             query: "q".into(),
             term: "q".into(),
             positives: 1,
-            recall: ndcg,
-            mrr: ndcg,
-            ndcg,
+            metrics: QueryMetrics {
+                recall: ndcg,
+                precision: 0.0,
+                mrr: ndcg,
+                ndcg,
+                reported: None,
+            },
             top: Vec::new(),
         };
         let h = histogram(&[

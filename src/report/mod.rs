@@ -8,12 +8,12 @@ pub mod html;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 
 use crate::dates::parse_date;
-use crate::warehouse::Warehouse;
+use crate::warehouse::{replace_local_file, Warehouse};
 
 /// Arguments of `stickerlake report`.
 #[derive(Debug, Args)]
@@ -64,18 +64,6 @@ pub fn write_page(path: &Path, page: &str) -> anyhow::Result<()> {
         std::io::stdout().lock().write_all(page.as_bytes())?;
         return Ok(());
     }
-    let Some(name) = path.file_name() else {
-        bail!("{} is not a file name", path.display());
-    };
-    let partial = path.with_file_name(format!(
-        ".{}.{}.partial",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&partial, page)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| {
-        let _ = std::fs::remove_file(&partial);
-        format!("cannot write {}", path.display())
-    })
+    replace_local_file(path, page.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

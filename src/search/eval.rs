@@ -57,49 +57,38 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         .map(|path| read_results(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let labels = load_labels(&warehouse, args.from, args.to).await?;
-    let mut summaries = Vec::new();
-    let mut per_query = Vec::new();
-    let mut pages = Vec::new();
+    let mut models = Vec::new();
     for (path, rankings) in args.results.iter().zip(all_rankings) {
-        let model = path
-            .file_stem()
-            .map_or("results".into(), |s| s.to_string_lossy().into_owned());
         let empty = Labels::default();
-        let mut shown = Vec::new();
-        let scored: Vec<(i64, String, usize, QueryMetrics)> = rankings
+        let queries: Vec<ScoredQuery> = rankings
             .into_iter()
             .map(|(query_id, (query, ranked))| {
                 let term = normalize_term(&query);
                 let term_labels = labels.get(&term).unwrap_or(&empty);
-                let metrics = score(&ranked, term_labels, args.k);
-                shown.push(ScoredQuery {
-                    query_id,
-                    query: query.clone(),
-                    term,
-                    positives: term_labels.positives.len(),
-                    recall: metrics.recall,
-                    mrr: metrics.mrr,
-                    ndcg: metrics.ndcg,
+                ScoredQuery {
+                    metrics: score(&ranked, term_labels, args.k),
                     top: ranked
                         .iter()
                         .take(args.k)
                         .map(|id| (id.clone(), Judgement::of(id, term_labels)))
                         .collect(),
-                });
-                (query_id, query, term_labels.positives.len(), metrics)
+                    positives: term_labels.positives.len(),
+                    query_id,
+                    query,
+                    term,
+                }
             })
             .collect();
-        let metrics: Vec<QueryMetrics> = scored.iter().map(|s| s.3.clone()).collect();
-        let summary = summarize(&metrics);
-        summaries.push((model.clone(), summary.clone()));
-        per_query.extend(scored.into_iter().map(|s| (model.clone(), s)));
-        pages.push(ModelResults {
-            name: model,
-            summary,
-            queries: shown,
+        let metrics: Vec<QueryMetrics> = queries.iter().map(|q| q.metrics.clone()).collect();
+        models.push(ModelResults {
+            name: path
+                .file_stem()
+                .map_or("results".into(), |s| s.to_string_lossy().into_owned()),
+            summary: summarize(&metrics),
+            queries,
         });
     }
-    print_summary(&summaries, args.k)?;
+    print_summary(&models, args.k)?;
     if let Some(path) = &args.html {
         let feedback = match (args.from, args.to) {
             (None, None) => "all feedback in the warehouse".to_string(),
@@ -109,10 +98,10 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
                 to.map_or("the last day".into(), |d| d.to_string())
             ),
         };
-        write_page(path, &evaluation::render(&pages, args.k, &feedback))?;
+        write_page(path, &evaluation::render(&models, args.k, &feedback))?;
     }
     if let Some(path) = &args.output {
-        let batch = per_query_batch(&per_query)?;
+        let batch = per_query_batch(&models)?;
         let format = if path.extension().is_some_and(|e| e == "parquet") {
             Format::Parquet
         } else {
@@ -237,7 +226,7 @@ fn read_results(path: &Path) -> anyhow::Result<BTreeMap<i64, (String, Vec<String
         .collect())
 }
 
-fn print_summary(summaries: &[(String, super::metrics::Summary)], k: usize) -> anyhow::Result<()> {
+fn print_summary(models: &[ModelResults], k: usize) -> anyhow::Result<()> {
     let schema = Arc::new(Schema::new(
         [
             "model",
@@ -268,9 +257,9 @@ fn print_summary(summaries: &[(String, super::metrics::Summary)], k: usize) -> a
     let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
     let floats = |f: fn(&super::metrics::Summary) -> f64| {
         Arc::new(Float64Array::from(
-            summaries
+            models
                 .iter()
-                .map(|(_, s)| round(f(s)))
+                .map(|m| round(f(&m.summary)))
                 .collect::<Vec<_>>(),
         ))
     };
@@ -278,21 +267,18 @@ fn print_summary(summaries: &[(String, super::metrics::Summary)], k: usize) -> a
         schema.clone(),
         vec![
             Arc::new(StringArray::from(
-                summaries
+                models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                models
                     .iter()
-                    .map(|(m, _)| m.as_str())
+                    .map(|m| m.summary.queries as i64)
                     .collect::<Vec<_>>(),
             )),
             Arc::new(Int64Array::from(
-                summaries
+                models
                     .iter()
-                    .map(|(_, s)| s.queries as i64)
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                summaries
-                    .iter()
-                    .map(|(_, s)| s.labelled as i64)
+                    .map(|m| m.summary.labelled as i64)
                     .collect::<Vec<_>>(),
             )),
             floats(|s| s.recall),
@@ -310,12 +296,14 @@ fn print_summary(summaries: &[(String, super::metrics::Summary)], k: usize) -> a
     )
 }
 
-type Scored = (String, (i64, String, usize, QueryMetrics));
-
-fn per_query_batch(rows: &[Scored]) -> anyhow::Result<RecordBatch> {
+fn per_query_batch(models: &[ModelResults]) -> anyhow::Result<RecordBatch> {
+    let rows: Vec<(&str, &ScoredQuery)> = models
+        .iter()
+        .flat_map(|m| m.queries.iter().map(move |q| (m.name.as_str(), q)))
+        .collect();
     let opt = |f: fn(&QueryMetrics) -> Option<f64>| {
         Arc::new(Float64Array::from(
-            rows.iter().map(|(_, s)| f(&s.3)).collect::<Vec<_>>(),
+            rows.iter().map(|(_, q)| f(&q.metrics)).collect::<Vec<_>>(),
         ))
     };
     let schema = Arc::new(Schema::new(vec![
@@ -333,16 +321,20 @@ fn per_query_batch(rows: &[Scored]) -> anyhow::Result<RecordBatch> {
         schema,
         vec![
             Arc::new(StringArray::from(
-                rows.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
+                rows.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
             )),
             Arc::new(Int64Array::from(
-                rows.iter().map(|(_, s)| s.0).collect::<Vec<_>>(),
+                rows.iter().map(|(_, q)| q.query_id).collect::<Vec<_>>(),
             )),
             Arc::new(StringArray::from(
-                rows.iter().map(|(_, s)| s.1.as_str()).collect::<Vec<_>>(),
+                rows.iter()
+                    .map(|(_, q)| q.query.as_str())
+                    .collect::<Vec<_>>(),
             )),
             Arc::new(Int64Array::from(
-                rows.iter().map(|(_, s)| s.2 as i64).collect::<Vec<_>>(),
+                rows.iter()
+                    .map(|(_, q)| q.positives as i64)
+                    .collect::<Vec<_>>(),
             )),
             opt(|m| m.recall),
             opt(|m| Some(m.precision)),

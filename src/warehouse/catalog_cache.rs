@@ -169,9 +169,7 @@ fn write_tail(file: &std::path::Path, header: &TailHeader, bytes: &[u8]) -> std:
     let mut content = serde_json::to_vec(header).map_err(std::io::Error::other)?;
     content.push(b'\n');
     content.extend_from_slice(bytes);
-    let partial = file.with_extension(format!("partial.{}", std::process::id()));
-    std::fs::write(&partial, content)?;
-    std::fs::rename(&partial, file)
+    super::replace_local_file(file, &content)
 }
 
 /// The bytes `range` asks for in a file of `size` bytes.

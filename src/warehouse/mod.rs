@@ -86,6 +86,23 @@ pub enum WarehouseError {
     },
 }
 
+/// Writes a local file whole or not at all: a reader of `path` never sees half of it (a
+/// temporary name beside it, then a rename).
+pub fn replace_local_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let partial = path.with_file_name(format!(
+        ".{}.{}.partial",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
+}
+
 /// `$STICKERLAKE_CACHE_DIR`, else `$XDG_CACHE_HOME/stickerlake`, else `~/.cache/stickerlake`.
 fn cache_home() -> std::path::PathBuf {
     if let Some(dir) = std::env::var_os("STICKERLAKE_CACHE_DIR") {
