@@ -7,6 +7,10 @@ BIN_DEBUG := $(CARGO_TARGET_DIR)/debug/stickerlake
 # Release builds (benchmarks only) get their own dir so they never wait for test builds.
 RELEASE_TARGET_DIR ?= $(HOME)/.cache/stickerlake/release-target
 BIN_RELEASE := $(RELEASE_TARGET_DIR)/release/stickerlake
+# The build with `--features ballista` (test-scale) too: cargo names artifacts without their
+# features, so two feature sets in one dir would rebuild each other.
+BALLISTA_TARGET_DIR ?= $(HOME)/.cache/stickerlake/ballista-target
+BIN_BALLISTA := $(BALLISTA_TARGET_DIR)/debug/stickerlake
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := $(CURDIR)/demo
@@ -52,13 +56,16 @@ test: venv model browser
 	  cargo test --all-targets
 
 # The same warehouse and jobs on Spark: pyspark and sqlglot from PyPI into .venv, a Java
-# runtime from the OS packages when none is present (tests/scale/spark_check.py says what it checks).
+# runtime from the OS packages when none is present (tests/scale/spark_check.py says what it
+# checks); then on a Ballista cluster started on 127.0.0.1 (tests/scale/ballista_check.py).
 test-scale: venv
 	@command -v java >/dev/null || $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1; }
 	@$(PY) -c "import pyspark, sqlglot" 2>/dev/null || $(VENV)/bin/pip install --quiet 'pyspark==4.3.0' 'sqlglot==30.30.0'
 	cargo build
 	SPARK_LOCAL_IP=127.0.0.1 $(PY) tests/scale/spark_check.py --bin $(BIN_DEBUG) --work $(CURDIR)/target/scale
+	CARGO_TARGET_DIR=$(BALLISTA_TARGET_DIR) cargo build --features ballista
+	$(PY) tests/scale/ballista_check.py --bin $(BIN_DEBUG) --ballista-bin $(BIN_BALLISTA) --work $(CURDIR)/target/ballista
 
 lint:
 	cargo fmt --check

@@ -5,6 +5,8 @@
 //! subcommand module.
 
 pub mod audit;
+#[cfg(feature = "ballista")]
+pub mod ballista;
 pub mod compact;
 pub mod completeness;
 pub mod contract;

@@ -63,6 +63,9 @@ enum Command {
     Eval(search::EvalArgs),
     /// Write realistic sample logs and a sticker catalog.
     Generate(generate::GenerateArgs),
+    /// Run a Ballista scheduler or executor for `--engine df://HOST:PORT`.
+    #[cfg(feature = "ballista")]
+    Ballista(stickerlake::ballista::BallistaArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::ExportJobs(args) => done(dialect::run_export_jobs(args, warehouse).await),
             Command::Search(args) => done(search::run_search(args, warehouse).await),
             Command::Eval(args) => done(search::run_eval(args, warehouse).await),
+            #[cfg(feature = "ballista")]
+            Command::Ballista(args) => done(stickerlake::ballista::run(args, warehouse).await),
             Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {
                 unreachable!("handled above")
             }

@@ -17,6 +17,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
+use super::Engine;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
 use crate::warehouse::Warehouse;
 
@@ -31,6 +32,7 @@ pub struct TableInfo {
 pub struct WarehouseTables {
     warehouse: Warehouse,
     tables: Vec<(TableInfo, Arc<ListingTable>)>,
+    engine: Engine,
 }
 
 impl WarehouseTables {
@@ -57,7 +59,17 @@ impl WarehouseTables {
         Ok(Self {
             warehouse: warehouse.clone(),
             tables,
+            engine: Engine::Local,
         })
+    }
+
+    /// The same tables, their statements run on `engine` (checked with [`Engine::check`]).
+    pub fn on_engine(self, engine: Engine) -> Self {
+        Self { engine, ..self }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn infos(&self) -> Vec<TableInfo> {
@@ -69,7 +81,7 @@ impl WarehouseTables {
     /// With `day`, tables partitioned by `event_date` show only that day: this is how a
     /// daily job reads just the partitions it needs without a date in its SQL.
     pub fn session(&self, day: Option<NaiveDate>) -> anyhow::Result<SessionContext> {
-        self.session_for(day, None)
+        self.session_for(day, None, &self.engine)
     }
 
     /// A session of every table whose statements may hold at most `memory_limit` bytes.
@@ -77,15 +89,23 @@ impl WarehouseTables {
         &self,
         memory_limit: Option<u64>,
     ) -> anyhow::Result<SessionContext> {
-        self.session_for(None, memory_limit)
+        self.session_for(None, memory_limit, &self.engine)
+    }
+
+    /// A session of every table in this process, whatever the engine: what a statement will
+    /// read is planned here when it runs on Ballista (the scheduler's plan is not visible).
+    pub fn local_session(&self) -> anyhow::Result<SessionContext> {
+        self.session_for(None, None, &Engine::Local)
     }
 
     fn session_for(
         &self,
         day: Option<NaiveDate>,
         memory_limit: Option<u64>,
+        engine: &Engine,
     ) -> anyhow::Result<SessionContext> {
-        let ctx = new_context(&self.warehouse, memory_limit)?;
+        // Attached before the tables are registered: Ballista's session starts a new catalog.
+        let ctx = engine.attach(new_context(&self.warehouse, memory_limit)?)?;
         for (info, table) in &self.tables {
             match (day, info.partition_column.as_deref()) {
                 (Some(day), Some(EVENT_DATE)) => {
@@ -114,10 +134,15 @@ fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Resu
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
     }
     let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-    // JSON functions and operators over the JSON text columns, for `sql` and jobs alike.
-    datafusion_functions_json::register_all(&mut ctx).context("registering the JSON functions")?;
+    register_functions(&mut ctx)?;
     ctx.register_object_store(&warehouse.location().store_url(), warehouse.store().clone());
     Ok(ctx)
+}
+
+/// JSON functions and operators over the JSON text columns, for `sql` and jobs alike (and
+/// in the Ballista scheduler and executors, which must know every function a plan names).
+pub fn register_functions(ctx: &mut SessionContext) -> anyhow::Result<()> {
+    datafusion_functions_json::register_all(ctx).context("registering the JSON functions")
 }
 
 /// The column of the first `column=value` folder in the table, if any.

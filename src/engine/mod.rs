@@ -1,10 +1,15 @@
 //! The query engine every command shares: the warehouse's tables registered in a DataFusion
 //! session ([`catalog`]) and read-only execution of SQL, streamed ([`execute`]). `sql`,
-//! `run`, `search` and `eval` all sit on it; none of them imports another command.
+//! `run`, `search` and `eval` all sit on it; none of them imports another command. `sql` and
+//! `run` may send their statements to a Ballista cluster instead ([`Engine`]).
 
 mod catalog;
 mod execute;
+mod remote;
 pub mod scan;
 
-pub use catalog::{date_between, date_literal, days_since_epoch, TableInfo, WarehouseTables};
+pub use catalog::{
+    date_between, date_literal, days_since_epoch, register_functions, TableInfo, WarehouseTables,
+};
 pub use execute::{int_column, parse_statements, query_all, read_only, string_column, Query};
+pub use remote::{parse_engine, Engine, EngineArg, DEFAULT_SCHEDULER_PORT};

@@ -16,7 +16,7 @@ pub use runner::{input_tables, run_job_for_day};
 
 use crate::completeness::{holding_back, tailers};
 use crate::dates::{day_range, days, parse_date};
-use crate::engine::WarehouseTables;
+use crate::engine::{EngineArg, WarehouseTables};
 use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
 use crate::output::{write_results, Format};
@@ -31,6 +31,7 @@ use crate::warehouse::Warehouse;
   stickerlake run all --date 2026-11-23 --sql-dir my_jobs
   stickerlake run all --stale          # what late events changed, over the last 30 days
   stickerlake run all --date yesterday --require-complete   # exit 75 until the tailers are past it
+  stickerlake run all --date yesterday --engine df://scheduler:50050   # on a Ballista cluster
 Exit status: 0 done, 1 a job failed, 75 a day asked for is not complete yet (--require-complete).
   stickerlake jobs                     # lists the jobs and where each comes from")]
 pub struct RunArgs {
@@ -58,6 +59,8 @@ pub struct RunArgs {
     /// With --stale and no range, incomplete days are left for a later run.
     #[arg(long)]
     pub require_complete: bool,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }
 
 /// How far back `run --stale` looks by default.
@@ -115,7 +118,10 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         None => bail!("give --date D, or --from D --to D"),
     };
     let jobs = job::select(discover(args.sql_dir.as_deref())?, &args.job)?;
-    let tables = WarehouseTables::load(&warehouse).await?;
+    args.engine.engine.check().await?;
+    let tables = WarehouseTables::load(&warehouse)
+        .await?
+        .on_engine(args.engine.engine.clone());
     let days = days(from, to);
     let mut todo: Vec<(NaiveDate, &Job)> = Vec::new();
     for job in &jobs {

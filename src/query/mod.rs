@@ -19,10 +19,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
 
 use crate::engine::scan::{by_table, scanned_files, TableScan};
-use crate::engine::{parse_statements, Query, TableInfo, WarehouseTables};
+use crate::engine::{parse_statements, Engine, EngineArg, Query, TableInfo, WarehouseTables};
 use crate::output::{write_results, write_stream, Format};
 use crate::progress::{human_bytes, parse_size};
 use crate::warehouse::Warehouse;
@@ -34,6 +36,7 @@ use crate::warehouse::Warehouse;
   stickerlake sql -f report.sql --format csv -o report.csv
   stickerlake sql --explain-scan \"SELECT count(*) FROM raw_events WHERE event_date >= DATE '2026-11-01'\"
   stickerlake sql --max-scan-bytes 2GiB --memory-limit 4GiB -f heavy.sql
+  stickerlake sql --engine df://scheduler:50050 -f heavy.sql   # on a Ballista cluster
   stickerlake sql                      # interactive prompt (\\q quits, \\d lists tables, \\scan QUERY)")]
 pub struct SqlArgs {
     /// The query (several may be separated by `;`). Without QUERY or -f: an interactive prompt.
@@ -65,11 +68,16 @@ pub struct SqlArgs {
     /// Refuse a statement that would read more than this many bytes (`500MiB`, `2GiB`).
     #[arg(long, value_name = "BYTES", env = "STICKERLAKE_MAX_SCAN_BYTES", value_parser = parse_size)]
     pub max_scan_bytes: Option<u64>,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }
 
 /// A prompt's or a command's state: the tables, and the limits every statement is held to.
 pub struct Session {
+    /// Where statements run.
     ctx: SessionContext,
+    /// When they run on Ballista: the same tables here, to plan what a statement will read.
+    local: Option<SessionContext>,
     warehouse: Warehouse,
     tables: Vec<TableInfo>,
     max_scan_bytes: Option<u64>,
@@ -90,9 +98,17 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     } else {
         warehouse.with_catalog_cache()
     };
-    let tables = WarehouseTables::load(&warehouse).await?;
+    let engine = args.engine.engine;
+    engine.check().await?;
+    let tables = WarehouseTables::load(&warehouse)
+        .await?
+        .on_engine(engine.clone());
     let session = Session {
         ctx: tables.session_with_memory_limit(args.memory_limit)?,
+        local: match engine {
+            Engine::Local => None,
+            Engine::Ballista { .. } => Some(tables.local_session()?),
+        },
         warehouse,
         tables: tables.infos(),
         max_scan_bytes: args.max_scan_bytes,
@@ -134,23 +150,48 @@ impl Session {
         max_rows: Option<usize>,
     ) -> anyhow::Result<()> {
         for statement in parse_statements(text)? {
-            let query = Query::plan(&self.ctx, statement).await?;
-            let plan = query.physical_plan().await?;
-            let scans = by_table(&scanned_files(&plan, &self.warehouse));
+            let (query, plan, scans) = self.plan(statement).await?;
             self.warn_unpruned(&scans).await?;
             self.check_scan_bytes(&scans)?;
-            write_stream(out, format, query.schema(), query.execute(plan)?, max_rows).await?;
+            let schema = query.schema();
+            let stream = match plan {
+                Some(plan) => query.execute(plan)?,
+                None => query.stream().await?,
+            };
+            write_stream(out, format, schema, stream, max_rows).await?;
             self.warehouse.new_statement();
         }
         Ok(())
     }
 
+    /// `statement` planned, with what it will read. Locally the physical plan that says so
+    /// is the one that runs (returned); on Ballista the scheduler makes its own, so the scans
+    /// come from the same statement planned here.
+    async fn plan(
+        &self,
+        statement: Statement,
+    ) -> anyhow::Result<(Query, Option<Arc<dyn ExecutionPlan>>, Vec<TableScan>)> {
+        let scans_of =
+            |plan: &Arc<dyn ExecutionPlan>| by_table(&scanned_files(plan, &self.warehouse));
+        match &self.local {
+            None => {
+                let query = Query::plan(&self.ctx, statement).await?;
+                let plan = query.physical_plan().await?;
+                let scans = scans_of(&plan);
+                Ok((query, Some(plan), scans))
+            }
+            Some(local) => {
+                let here = Query::plan(local, statement.clone()).await?;
+                let scans = scans_of(&here.physical_plan().await?);
+                Ok((Query::plan(&self.ctx, statement).await?, None, scans))
+            }
+        }
+    }
+
     /// Per statement, what it would read, without running it.
     pub async fn explain_scan(&self, text: &str, out: &mut impl Write) -> anyhow::Result<()> {
         for statement in parse_statements(text)? {
-            let query = Query::plan(&self.ctx, statement).await?;
-            let plan = query.physical_plan().await?;
-            let scans = by_table(&scanned_files(&plan, &self.warehouse));
+            let (_, _, scans) = self.plan(statement).await?;
             self.warn_unpruned(&scans).await?;
             write_scans(out, &scans)?;
             self.warehouse.new_statement();

@@ -83,3 +83,58 @@ fn ddl_and_export_jobs_cover_every_table_and_job_or_refuse_clearly() {
         "nothing is printed when a job is refused"
     );
 }
+
+/// `--engine` is checked before anything is read or written (Ballista itself runs in
+/// `make test-scale`, `tests/scale/ballista_check.py`, with a build that has the feature).
+#[test]
+fn a_bad_engine_is_refused_before_anything_is_written() {
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 500, 1);
+    let glob = format!("{}/server-*.jsonl", sandbox.logs().display());
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    let before = sandbox.objects("");
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let unreachable = format!("df://127.0.0.1:{closed_port}");
+    let expected = if cfg!(feature = "ballista") {
+        "cannot reach the Ballista scheduler"
+    } else {
+        "built without Ballista; build it with `cargo build --release --features ballista`"
+    };
+    for command in [
+        &["run", "all", "--date", "2026-11-20"][..],
+        &["sql", "SELECT count(*) FROM raw_events"][..],
+    ] {
+        let err = run_err(sandbox.cmd(command).args(["--engine", &unreachable]));
+        assert!(err.contains(expected), "{command:?}: {err}");
+        let err = run_err(sandbox.cmd(command).env("STICKERLAKE_ENGINE", &unreachable));
+        assert!(
+            err.contains(expected),
+            "{command:?} from the environment: {err}"
+        );
+        let output = sandbox
+            .cmd(command)
+            .args(["--engine", "spark://127.0.0.1:7077"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "a usage error");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            err.contains("unknown engine \"spark://127.0.0.1:7077\": give df://HOST:PORT"),
+            "{err}"
+        );
+    }
+    assert_eq!(sandbox.objects(""), before, "nothing was written");
+    // `local` is the default, said out loud.
+    let out = stdout(&run_ok(&mut sandbox.cmd(&[
+        "sql",
+        "--format",
+        "csv",
+        "--engine",
+        "local",
+        "SELECT count(*) AS n FROM raw_events",
+    ])));
+    assert!(out.starts_with("n\n") && out.trim() != "n\n0", "{out}");
+}

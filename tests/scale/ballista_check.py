@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""The same jobs and queries on Apache Ballista (`make test-scale`).
+
+Starts a Ballista 55 cluster on 127.0.0.1 (`stickerlake ballista scheduler` and two
+`stickerlake ballista executor`s, from a build with `--features ballista`), builds a warehouse
+of several days with the local engine, then, on a copy holding only raw_events and
+quarantine, runs `stickerlake run all --engine df://…`. Checks, and exits non-zero saying what
+differs:
+- every daily table Ballista's run wrote equals the local one row for row (each row as many
+  times), read back by the local engine;
+- a handful of analyst queries (aggregates, joins, a window, list explosion, JSON functions,
+  partition filters) give the same answers on Ballista as locally, over the same files;
+- the scan preview (`sql --explain-scan`) says the same with `--engine`;
+- both executors ran tasks (their work folders hold the jobs' shuffle files);
+- an unreachable scheduler or an unknown engine is a clear message, a non-zero exit, and
+  nothing is written.
+
+    python3 tests/scale/ballista_check.py --bin target/debug/stickerlake \
+        --ballista-bin target/ballista/stickerlake --work /tmp/ballista
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+FROM, TO = "2026-11-20", "2026-11-22"
+
+# Analyst queries: each has an ORDER BY that fixes the order of every row.
+QUERIES = {
+    "events per day and type": """
+        SELECT event_date, type, count(*) AS events, count(DISTINCT message_id) AS unique_events
+        FROM raw_events GROUP BY event_date, type ORDER BY event_date, type""",
+    "one day's top terms (partition filter)": """
+        SELECT term, count(*) AS searches FROM raw_events
+        WHERE event_date = DATE '2026-11-21' AND type = 'search' AND term IS NOT NULL
+        GROUP BY term ORDER BY searches DESC, term LIMIT 25""",
+    "selections joined to the daily table": """
+        SELECT d.term, d.searches, count(e.message_id) AS selections
+        FROM search_term_daily AS d
+        LEFT JOIN raw_events AS e
+          ON e.term = d.term AND e.event_date = d.event_date AND e.type = 'select'
+        WHERE d.event_date BETWEEN DATE '2026-11-20' AND DATE '2026-11-22'
+        GROUP BY d.term, d.searches ORDER BY d.searches DESC, d.term, selections LIMIT 40""",
+    "rank of terms within each day (window)": """
+        SELECT event_date, term, searches,
+               rank() OVER (PARTITION BY event_date ORDER BY searches DESC) AS place
+        FROM search_term_daily
+        QUALIFY place <= 3
+        ORDER BY event_date, place, term""",
+    "reported stickers (unnest)": """
+        SELECT sticker_id, count(*) AS mentions
+        FROM (SELECT unnest(sticker_ids) AS sticker_id FROM raw_events WHERE type = 'report') AS r
+        GROUP BY sticker_id ORDER BY mentions DESC, sticker_id LIMIT 20""",
+    "spend per currency (JSON functions)": """
+        SELECT json_get_str(properties, 'currency') AS currency,
+               count(*) AS purchases,
+               sum(json_get_int(properties, 'amount_cents')) AS cents,
+               count(properties ->> 'sku') AS with_sku
+        FROM raw_events WHERE type = 'purchase'
+        GROUP BY 1 ORDER BY 1""",
+    "users per hour": """
+        SELECT date_trunc('hour', event_time) AS hour, count(DISTINCT user_id) AS users
+        FROM raw_events GROUP BY 1 ORDER BY 1""",
+    "quarantine by reason": """
+        SELECT error, count(*) AS lines FROM quarantine GROUP BY error ORDER BY lines DESC, error""",
+}
+
+
+def run(*args, check=True):
+    result = subprocess.run(args, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        sys.exit(f"FAILED ({result.returncode}): {' '.join(args)}\n{result.stderr}")
+    return result
+
+
+def free_port(pairs=False):
+    """A port free on 127.0.0.1 (and, with pairs, the one after it too)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not pairs or port_is_free(port + 1):
+            return port
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_for_port(port, process, name, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} exited with {process.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"{name} did not listen on {port} within {seconds} s")
+
+
+def table_rows(stickerlake, warehouse, table):
+    """Every row of a table as CSV lines, sorted (the local engine reads it)."""
+    out = run(stickerlake, "--warehouse", warehouse, "sql", "--format", "csv",
+              f"SELECT * FROM {table}").stdout.splitlines()
+    return out[0], sorted(out[1:])
+
+
+def snapshot(folder):
+    return sorted((os.path.relpath(os.path.join(d, f), folder),
+                   os.path.getsize(os.path.join(d, f)))
+                  for d, _, files in os.walk(folder) for f in files)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True, help="the default build")
+    parser.add_argument("--ballista-bin", required=True, help="a build with --features ballista")
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--events", type=int, default=30000)
+    args = parser.parse_args()
+    stickerlake = os.path.abspath(args.bin)
+    ballista = os.path.abspath(args.ballista_bin)
+    work = os.path.abspath(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    ours, theirs = f"{work}/warehouse", f"{work}/ballista-warehouse"
+
+    started = time.time()
+    run(stickerlake, "generate", "--out", f"{work}/logs", "--events", str(args.events),
+        "--days", "3", "--start", FROM, "--servers", "2", "--seed", "12")
+    run(stickerlake, "--warehouse", ours, "tailer", "--source", f"{work}/logs/server-*.jsonl")
+    run(stickerlake, "--warehouse", ours, "run", "all", "--from", FROM, "--to", TO)
+    for table in ("raw_events", "quarantine"):
+        shutil.copytree(f"{ours}/{table}", f"{theirs}/{table}")
+    print(f"stickerlake: local warehouse and jobs in {time.time() - started:.1f} s")
+
+    failures = []
+    check_bad_engines(ballista, stickerlake, theirs, failures)
+
+    scheduler_port = free_port()
+    engine = f"df://127.0.0.1:{scheduler_port}"
+    processes = []
+    logs = open(f"{work}/cluster.log", "w")
+    try:
+        started = time.time()
+        scheduler = subprocess.Popen(
+            [ballista, "--warehouse", theirs, "ballista", "scheduler",
+             "--bind", f"127.0.0.1:{scheduler_port}"], stdout=logs, stderr=logs)
+        processes.append(scheduler)
+        wait_for_port(scheduler_port, scheduler, "the scheduler")
+        for n in range(2):
+            port = free_port(pairs=True)
+            executor = subprocess.Popen(
+                [ballista, "--warehouse", theirs, "ballista", "executor",
+                 "--scheduler", f"127.0.0.1:{scheduler_port}", "--port", str(port),
+                 "--concurrent-tasks", "2", "--work-dir", f"{work}/executor-{n}"],
+                stdout=logs, stderr=logs)
+            processes.append(executor)
+            wait_for_port(port, executor, f"executor {n}")
+            wait_for_port(port + 1, executor, f"executor {n}'s task service")
+        print(f"ballista: scheduler and 2 executors up in {time.time() - started:.1f} s")
+
+        started = time.time()
+        job_run = run(ballista, "--warehouse", theirs, "run", "all", "--from", FROM, "--to", TO,
+                      "--engine", engine)
+        print(f"ballista: run all over {FROM}..{TO} in {time.time() - started:.1f} s")
+        print("\n".join("  " + l for l in job_run.stdout.splitlines()))
+        for table in sorted(t for t in os.listdir(ours)
+                            if t not in ("raw_events", "quarantine") and not t.startswith(("_", "."))):
+            header, expected = table_rows(stickerlake, ours, table)
+            their_header, actual = table_rows(stickerlake, theirs, table)
+            same = header == their_header and expected == actual and expected
+            print(f"{table}: local {len(expected)} rows, Ballista {len(actual)} rows: "
+                  f"{'same' if same else 'DIFFERENT'}")
+            if not same:
+                failures.append(f"{table} differs")
+
+        started = time.time()
+        for name, query in QUERIES.items():
+            local = run(stickerlake, "--warehouse", theirs, "sql", "--format", "csv", query).stdout
+            remote = run(ballista, "--warehouse", theirs, "sql", "--format", "csv",
+                         "--engine", engine, query).stdout
+            rows = len(local.splitlines()) - 1
+            print(f"query {name!r}: {rows} rows, {'same' if local == remote else 'DIFFERENT'}")
+            if local != remote or rows <= 0:
+                failures.append(f"query {name!r}: local\n{local}\nBallista\n{remote}")
+        print(f"ballista: {len(QUERIES)} queries in {time.time() - started:.1f} s")
+
+        # The scan preview is planned here for a remote engine: the same figures.
+        scan = "SELECT count(DISTINCT user_id) FROM raw_events WHERE event_date >= DATE '2026-11-21'"
+        local = run(stickerlake, "--warehouse", theirs, "sql", "--explain-scan", scan).stdout
+        remote = run(ballista, "--warehouse", theirs, "sql", "--explain-scan", "--engine", engine,
+                     scan).stdout
+        print(f"scan preview: {'same' if local == remote else 'DIFFERENT'}")
+        if local != remote or "raw_events" not in local:
+            failures.append(f"scan preview: local\n{local}\nBallista\n{remote}")
+        # The work was the executors': each ran tasks (a folder per job in its work dir).
+        for n in range(2):
+            jobs = [d for d in os.listdir(f"{work}/executor-{n}") if not d.startswith("datafusion-")]
+            print(f"executor {n}: tasks of {len(jobs)} Ballista job(s)")
+            if not jobs:
+                failures.append(f"executor {n} ran no task")
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        logs.close()
+
+    if failures:
+        print("DIFFERENT: " + "\n".join(failures))
+        print(f"(cluster log: {work}/cluster.log)")
+        sys.exit(1)
+    print("same tables and answers on Ballista and locally")
+
+
+def check_bad_engines(ballista, stickerlake, warehouse, failures):
+    """Bad --engine values: a clear message, a non-zero exit, nothing written."""
+    before = snapshot(warehouse)
+    closed = free_port()
+    cases = [
+        (ballista, f"df://127.0.0.1:{closed}", "cannot reach the Ballista scheduler"),
+        (ballista, "spark://127.0.0.1:7077", "unknown engine"),
+        (stickerlake, "df://127.0.0.1:50050", "built without Ballista"),
+    ]
+    for binary, engine, says in cases:
+        for command in (["run", "all", "--from", FROM, "--to", TO], ["sql", "SELECT 1"]):
+            result = run(binary, "--warehouse", warehouse, *command, "--engine", engine,
+                         check=False)
+            ok = result.returncode != 0 and says in result.stderr
+            print(f"--engine {engine} ({os.path.basename(os.path.dirname(binary))} build) "
+                  f"{command[0]}: exit {result.returncode}, {result.stderr.strip()[:120]!r}")
+            if not ok:
+                failures.append(f"--engine {engine} {command[0]}: exit {result.returncode}, "
+                                f"stderr {result.stderr!r} (expected {says!r})")
+    if snapshot(warehouse) != before:
+        failures.append("a bad --engine wrote into the warehouse")
+
+
+if __name__ == "__main__":
+    main()
