@@ -9,6 +9,7 @@ mod embed;
 mod eval;
 pub mod metrics;
 pub mod model;
+mod pages;
 mod run;
 pub mod topk;
 pub mod vectors;

@@ -16,7 +16,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::model::Encoder;
 use super::topk::{inverse_norms, normalize_rows, TopK};
-use super::vectors::VectorReader;
+use super::vectors::{read_ahead, VectorReader};
 use crate::contract::EVENT_DATE;
 use crate::engine::{date_literal, string_column, WarehouseTables};
 use crate::output::{write_results, Format};
@@ -171,7 +171,7 @@ fn top_k(
     k: usize,
     metric: Metric,
 ) -> anyhow::Result<(Vec<String>, Vec<Vec<super::topk::Hit>>)> {
-    let mut reader = VectorReader::open(path)?;
+    let reader = VectorReader::open(path)?;
     if reader.rows == 0 {
         bail!("{} has no vectors", path.display());
     }
@@ -179,7 +179,8 @@ fn top_k(
     let mut topk = TopK::new(queries, k);
     let mut ids: Vec<String> = Vec::with_capacity(reader.rows as usize);
     let bar = progress::count_bar(reader.rows, "search");
-    while let Some(block) = reader.next_block()? {
+    for block in read_ahead(reader, 2) {
+        let block = block?;
         if block.vectors.ncols() != dim {
             bail!(
                 "the queries have {dim} dimensions but the vectors in {} have {}: embed the stickers and the queries with the same model",

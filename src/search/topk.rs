@@ -7,12 +7,16 @@
 //! block size or thread scheduling.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Queries multiplied together: big enough for an efficient matrix product, small enough
 /// that there are blocks for every core.
 const QUERY_BLOCK: usize = 128;
+
+/// Database rows scored at once per query block: their scores (QUERY_BLOCK × SCORE_TILE
+/// floats, 1 MiB) are still in the core's cache when the top-k lists read them.
+const SCORE_TILE: usize = 2048;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -46,21 +50,39 @@ impl TopK {
         scale: Option<&[f32]>,
         ids: &[String],
     ) {
+        self.add_block_in_tiles(block, first_row, scale, ids, SCORE_TILE);
+    }
+
+    /// [`Self::add_block`], `tile` database rows at a time per query block.
+    fn add_block_in_tiles(
+        &mut self,
+        block: ArrayView2<f32>,
+        first_row: u32,
+        scale: Option<&[f32]>,
+        ids: &[String],
+        tile: usize,
+    ) {
         let k = self.k;
-        let block_t = block.t();
         let query_blocks: Vec<_> = self
             .queries
-            .axis_chunks_iter(ndarray::Axis(0), QUERY_BLOCK)
+            .axis_chunks_iter(Axis(0), QUERY_BLOCK)
             .collect();
         self.lists
             .par_chunks_mut(QUERY_BLOCK)
             .zip(query_blocks.into_par_iter())
             .for_each(|(lists, queries)| {
-                let mut scores = Array2::<f32>::zeros((queries.nrows(), block.nrows()));
-                general_mat_mul(1.0, &queries, &block_t, 0.0, &mut scores);
-                for (list, row_scores) in lists.iter_mut().zip(scores.rows()) {
-                    let row_scores = row_scores.as_slice().expect("standard layout");
-                    offer_all(list, k, row_scores, first_row, scale, ids);
+                let mut all_scores =
+                    Array2::<f32>::zeros((queries.nrows(), tile.min(block.nrows())));
+                for (t, part) in block.axis_chunks_iter(Axis(0), tile).enumerate() {
+                    let offset = t * tile;
+                    let mut scores = all_scores.slice_mut(s![.., ..part.nrows()]);
+                    general_mat_mul(1.0, &queries, &part.t(), 0.0, &mut scores);
+                    let part_scale = scale.map(|s| &s[offset..offset + part.nrows()]);
+                    for (list, row_scores) in lists.iter_mut().zip(scores.rows()) {
+                        let row_scores = row_scores.as_slice().expect("rows are contiguous");
+                        let part_first = first_row + offset as u32;
+                        offer_all(list, k, row_scores, part_first, part_scale, ids);
+                    }
                 }
             });
     }
@@ -198,18 +220,19 @@ mod tests {
         scale: Option<&[f32]>,
         ids: &[String],
         k: usize,
-        block: usize,
+        (block, tile): (usize, usize),
     ) -> Vec<Vec<Hit>> {
         let mut topk = TopK::new(queries.clone(), k);
         let mut start = 0;
         while start < db.nrows() {
             let end = (start + block).min(db.nrows());
             let view = db.slice(ndarray::s![start..end, ..]);
-            topk.add_block(
+            topk.add_block_in_tiles(
                 view,
                 start as u32,
                 scale.map(|s| &s[start..end]),
                 &ids[..end],
+                tile,
             );
             start = end;
         }
@@ -250,6 +273,7 @@ mod tests {
             let nq = rng.random_range(1..200);
             let k = [1, 3, 10, 500][rng.random_range(0..4)];
             let block = rng.random_range(1..100);
+            let tile = rng.random_range(1..40);
             // Coarse values make many exact ties.
             let db = Array2::from_shape_fn((n, d), |_| rng.random_range(-3..4) as f32);
             let queries = Array2::from_shape_fn((nq, d), |_| rng.random_range(-3..4) as f32);
@@ -257,10 +281,10 @@ mod tests {
                 .map(|i| format!("st_{:05}", (i * 7919) % 100_003))
                 .collect();
             let want = brute_force(&queries, &db, None, &ids, k);
-            let got = streamed(&queries, &db, None, &ids, k, block);
+            let got = streamed(&queries, &db, None, &ids, k, (block, tile));
             if let Some(q) = (0..nq).find(|&q| got[q] != want[q]) {
                 panic!(
-                    "seed {seed}: n {n} d {d} k {k} block {block}, query {q}: {:?} != {:?}",
+                    "seed {seed}: n {n} d {d} k {k} block {block} tile {tile}, query {q}: {:?} != {:?}",
                     got[q], want[q]
                 );
             }
@@ -277,7 +301,7 @@ mod tests {
         let scale = inverse_norms(db.view()).unwrap();
         let ids: Vec<String> = (0..500).map(|i| format!("st_{i:04}")).collect();
         let want = brute_force(&queries, &db, Some(&scale), &ids, 10);
-        let got = streamed(&queries, &db, Some(&scale), &ids, 10, 64);
+        let got = streamed(&queries, &db, Some(&scale), &ids, 10, (64, 24));
         assert_same(&got, &want, &ids, "cosine");
         assert!(got.iter().flatten().all(|h| h.score <= 1.0 + 1e-5));
     }

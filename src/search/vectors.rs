@@ -12,10 +12,14 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use ndarray::Array2;
+
+use super::pages::{append_page_values, Shape};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
+use parquet::file::serialized_reader::SerializedPageReader;
 
 /// Rows read per block.
 pub const BLOCK_ROWS: usize = 8192;
@@ -29,17 +33,106 @@ pub struct Block {
 /// Reads a vector file block by block.
 pub struct VectorReader {
     path: PathBuf,
+    /// The sticker ids, and the vectors too unless `pages` reads them.
     reader: ParquetRecordBatchReader,
+    /// The vectors page by page, for PLAIN `FixedSizeList<Float32>` columns.
+    pages: Option<PlainPages>,
     pub rows: u64,
     dim: Option<usize>,
     rows_read: u64,
+}
+
+/// The vector column's data pages, read in file order and checked by [`super::pages`].
+struct PlainPages {
+    file: Arc<File>,
+    metadata: Arc<ParquetMetaData>,
+    column: usize,
+    shape: Shape,
+    next_row_group: usize,
+    chunk: Option<SerializedPageReader<File>>,
+    /// Index in the current column chunk of the next page's first value.
+    chunk_values: u64,
+    /// Values read but not handed out yet.
+    values: Vec<f32>,
+}
+
+impl PlainPages {
+    /// Only for a column that every row group stores PLAIN, without a dictionary.
+    fn open(file: &File, metadata: &Arc<ParquetMetaData>, dim: Option<usize>) -> Option<Self> {
+        let dim = dim?;
+        let schema = metadata.file_metadata().schema_descr();
+        let leaves: Vec<usize> = (0..schema.num_columns())
+            .filter(|&i| schema.column(i).path().parts()[0] == "vector")
+            .collect();
+        let [column] = leaves[..] else { return None };
+        let descr = schema.column(column);
+        let plain = metadata.row_groups().iter().all(|group| {
+            let chunk = group.column(column);
+            chunk.dictionary_page_offset().is_none()
+                && chunk
+                    .encodings()
+                    .all(|e| matches!(e, Encoding::PLAIN | Encoding::RLE))
+        });
+        if !plain || descr.physical_type() != PhysicalType::FLOAT || descr.max_rep_level() != 1 {
+            return None;
+        }
+        Some(Self {
+            file: Arc::new(file.try_clone().ok()?),
+            metadata: metadata.clone(),
+            column,
+            shape: Shape {
+                dim,
+                max_def: descr.max_def_level(),
+                max_rep: descr.max_rep_level(),
+            },
+            next_row_group: 0,
+            chunk: None,
+            chunk_values: 0,
+            values: Vec::new(),
+        })
+    }
+
+    /// The values of the next `rows` rows.
+    fn take(&mut self, rows: usize) -> anyhow::Result<Vec<f32>> {
+        let wanted = rows * self.shape.dim;
+        while self.values.len() < wanted {
+            let page = match self.chunk.as_mut().and_then(Iterator::next) {
+                Some(page) => page?,
+                None => {
+                    let Some(group) = self.metadata.row_groups().get(self.next_row_group) else {
+                        bail!("the vector column ends before the sticker ids");
+                    };
+                    self.chunk = Some(SerializedPageReader::new(
+                        self.file.clone(),
+                        group.column(self.column),
+                        group.num_rows() as usize,
+                        None,
+                    )?);
+                    self.next_row_group += 1;
+                    self.chunk_values = 0;
+                    continue;
+                }
+            };
+            let count = append_page_values(&page, self.shape, self.chunk_values, &mut self.values)
+                .map_err(|why| {
+                    anyhow::anyhow!(
+                        "a vector near row {} is null, has a null value or has other than {} dimensions ({why})",
+                        self.chunk_values / self.shape.dim as u64,
+                        self.shape.dim
+                    )
+                })?;
+            self.chunk_values += count as u64;
+        }
+        let rest = self.values.split_off(wanted);
+        Ok(std::mem::replace(&mut self.values, rest))
+    }
 }
 
 impl VectorReader {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let file = File::open(path)
             .with_context(|| format!("cannot open the vector file {}", path.display()))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file.try_clone()?)
             .with_context(|| format!("{} is not a Parquet file", path.display()))?;
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         let schema = builder.schema().clone();
@@ -55,9 +148,15 @@ impl VectorReader {
                 );
             }
         }
+        let dim = vector_column(&schema).flatten();
+        let pages = PlainPages::open(&file, builder.metadata(), dim);
+        let columns: &[&str] = match pages {
+            Some(_) => &["sticker_id"],
+            None => &["sticker_id", "vector"],
+        };
         let mask = parquet::arrow::ProjectionMask::columns(
             builder.parquet_schema(),
-            ["sticker_id", "vector"],
+            columns.iter().copied(),
         );
         let reader = builder
             .with_projection(mask)
@@ -66,8 +165,9 @@ impl VectorReader {
         Ok(Self {
             path: path.to_owned(),
             reader,
+            pages,
             rows,
-            dim: vector_column(&schema).flatten(),
+            dim,
             rows_read: 0,
         })
     }
@@ -94,28 +194,37 @@ impl VectorReader {
                 first_row
             );
         }
-        let (values, lengths) = flat_values(batch.column_by_name("vector").expect("checked"))
-            .with_context(|| {
-                format!(
-                    "{}: rows {}..{}",
-                    self.path.display(),
-                    first_row,
-                    self.rows_read
-                )
-            })?;
-        let dim = *self
-            .dim
-            .get_or_insert(lengths.first().copied().unwrap_or(0));
-        if let Some(i) = lengths.iter().position(|&l| l != dim) {
-            bail!(
-                "{}: row {} (sticker {}) has {} dimensions, the file's other vectors have {dim}",
+        let context = || {
+            format!(
+                "{}: rows {}..{}",
                 self.path.display(),
-                first_row + i as u64,
-                ids.value(i),
-                lengths[i]
-            );
-        }
-        let vectors = Array2::from_shape_vec((batch.num_rows(), dim), values.to_vec())?;
+                first_row,
+                self.rows_read
+            )
+        };
+        let vectors = match &mut self.pages {
+            Some(pages) => {
+                let values = pages.take(batch.num_rows()).with_context(context)?;
+                Array2::from_shape_vec((batch.num_rows(), pages.shape.dim), values)?
+            }
+            None => {
+                let column = batch.column_by_name("vector").expect("checked");
+                let (values, lengths) = flat_values(column).with_context(context)?;
+                let dim = *self
+                    .dim
+                    .get_or_insert(lengths.first().copied().unwrap_or(0));
+                if let Some(i) = lengths.iter().position(|&l| l != dim) {
+                    bail!(
+                        "{}: row {} (sticker {}) has {} dimensions, the file's other vectors have {dim}",
+                        self.path.display(),
+                        first_row + i as u64,
+                        ids.value(i),
+                        lengths[i]
+                    );
+                }
+                Array2::from_shape_vec((batch.num_rows(), dim), values.to_vec())?
+            }
+        };
         Ok(Some(Block {
             ids: ids
                 .iter()
@@ -124,6 +233,25 @@ impl VectorReader {
             vectors,
         }))
     }
+}
+
+/// The reader's blocks, read on a thread of their own at most `depth` ahead: decoding the
+/// next block overlaps the matrix products over this one. Stops at the first error (which
+/// it yields), or when the receiver is dropped.
+pub fn read_ahead(
+    mut reader: VectorReader,
+    depth: usize,
+) -> impl Iterator<Item = anyhow::Result<Block>> {
+    let (send, receive) = std::sync::mpsc::sync_channel(depth);
+    std::thread::spawn(move || {
+        while let Some(next) = reader.next_block().transpose() {
+            let failed = next.is_err();
+            if send.send(next).is_err() || failed {
+                break;
+            }
+        }
+    });
+    receive.into_iter()
 }
 
 /// The values of a vector column as one slice, and the length of each row's vector.
@@ -261,6 +389,23 @@ mod tests {
         let second = reader.next_block().unwrap().unwrap();
         assert_eq!(second.ids[0], format!("st_{BLOCK_ROWS}"));
         assert!(reader.next_block().unwrap().is_none());
+
+        // Our files take the page path; the general reader gives the same blocks.
+        let all = |mut reader: VectorReader| {
+            std::iter::from_fn(|| reader.next_block().unwrap())
+                .map(|b| (b.ids, b.vectors))
+                .collect::<Vec<_>>()
+        };
+        let fast = VectorReader::open(&path).unwrap();
+        assert!(fast.pages.is_some());
+        let mut general = VectorReader::open(&path).unwrap();
+        general.pages = None;
+        general.reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .with_batch_size(BLOCK_ROWS)
+            .build()
+            .unwrap();
+        assert_eq!(all(fast), all(general));
     }
 
     #[test]
