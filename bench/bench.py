@@ -16,6 +16,18 @@ ROOT = os.path.dirname(HERE)
 DAY = "2026-11-23"
 
 
+def median_of_runs(cmd, runs, before=None):
+    """`run_measured` `runs` times (`before()` first each time, e.g. to empty an output):
+    the median wall time and the median peak RSS, and the last run's output."""
+    results = []
+    for _ in range(runs):
+        if before:
+            before()
+        results.append(run_measured(cmd))
+    middle = lambda values: sorted(values)[len(values) // 2]
+    return middle([r[0] for r in results]), middle([r[1] for r in results]), results[-1][2]
+
+
 def run_measured(cmd):
     """Like measure, with the child's peak RSS (ru_maxrss of the reaped child)."""
     start = time.perf_counter()
@@ -83,6 +95,7 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--work", default=os.path.join(HERE, "out"))
+    parser.add_argument("--runs", type=int, default=3, help="runs per engine and step (median)")
     args = parser.parse_args()
     import duckdb
 
@@ -97,24 +110,27 @@ def main():
 
     rows = []
     # Ingest.
-    t, rss, out = run_measured([args.bin, "--warehouse", wh, "tailer", "--source", f"{logs}/*.jsonl"])
+    t, rss, out = median_of_runs([args.bin, "--warehouse", wh, "tailer", "--source", f"{logs}/*.jsonl"],
+                                 args.runs, lambda: shutil.rmtree(wh, ignore_errors=True))
     events = int(out.split(" events written")[0].split(", ")[-1])
     rows.append(("ingest", "stickerlake tailer", t, rss, events / t, log_mib / t))
     script = os.path.join(args.work, "duck_ingest.py")
     open(script, "w").write(DUCKDB_INGEST)
-    t_duck, rss_duck, _ = run_measured([sys.executable, script, f"{logs}/*.jsonl", duck_wh])
+    t_duck, rss_duck, _ = median_of_runs([sys.executable, script, f"{logs}/*.jsonl", duck_wh],
+                                         args.runs, lambda: shutil.rmtree(duck_wh, ignore_errors=True))
     duck_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{duck_wh}/*/*.parquet')").fetchall()[0][0]
     rows.append(("ingest", "DuckDB COPY … PARTITION_BY", t_duck, rss_duck, duck_events / t_duck, log_mib / t_duck))
     ingest_ratio = t / t_duck
 
     # Daily jobs over the same Parquet (stickerlake's raw_events) for the day.
-    t_run, rss_run, _ = run_measured([args.bin, "--warehouse", wh, "run", "all", "--date", DAY,
-                                      "--sql-dir", os.path.join(ROOT, "sql")])
+    t_run, rss_run, _ = median_of_runs([args.bin, "--warehouse", wh, "run", "all", "--date", DAY,
+                                        "--sql-dir", os.path.join(ROOT, "sql")], args.runs)
     day_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{wh}/raw_events/event_date={DAY}/*.parquet')").fetchall()[0][0]
     rows.append(("daily jobs", "stickerlake run all", t_run, rss_run, day_events / t_run, None))
     script = os.path.join(args.work, "duck_jobs.py")
     open(script, "w").write(DUCKDB_JOBS)
-    t_djobs, rss_djobs, _ = run_measured([sys.executable, script, wh, os.path.join(ROOT, "sql"), DAY, duck_jobs])
+    t_djobs, rss_djobs, _ = median_of_runs([sys.executable, script, wh, os.path.join(ROOT, "sql"), DAY, duck_jobs],
+                                           args.runs)
     rows.append(("daily jobs", "DuckDB, same SQL files", t_djobs, rss_djobs, day_events / t_djobs, None))
     jobs_ratio = t_run / t_djobs
     for name in ("search_term_daily", "reported_sticker_daily"):
@@ -124,7 +140,7 @@ def main():
             sys.exit(f"{name}: stickerlake and DuckDB disagree ({len(ours)} vs {len(theirs)} rows)")
 
     print(f"\n{lines:,} log lines, {log_mib:.0f} MiB, {events:,} valid events (one day: {day_events:,}); "
-          f"DuckDB {duckdb.__version__}; {os.cpu_count()} cores\n")
+          f"DuckDB {duckdb.__version__}; {os.cpu_count()} cores; median of {args.runs} runs each\n")
     print("| step | engine | seconds | peak RSS MiB | events/s | MiB/s |")
     print("|---|---|---|---|---|---|")
     for step, engine, secs, rss, eps, mbs in rows:
