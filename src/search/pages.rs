@@ -75,7 +75,7 @@ pub fn append_page_values(
     if encoding != Encoding::PLAIN {
         return Err(format!("values encoded {encoding}"));
     }
-    let (rep, def, values) = split_levels(buf, levels, shape)?;
+    let PageParts { rep, def, values } = split_levels(buf, levels, shape)?;
     let dim = shape.dim as u64;
     let rep_ok = |start: usize, len: usize, level: u32| {
         let position = (first_value + start as u64) % dim;
@@ -116,12 +116,14 @@ enum LevelLayout {
     Sized { rep: usize, def: usize },
 }
 
-/// The page's repetition levels, definition levels and values.
-fn split_levels(
-    buf: &Bytes,
-    layout: LevelLayout,
-    shape: Shape,
-) -> Result<(Option<&[u8]>, Option<&[u8]>, &[u8]), String> {
+/// A data page's bytes, by part (levels absent where the column has none).
+struct PageParts<'a> {
+    rep: Option<&'a [u8]>,
+    def: Option<&'a [u8]>,
+    values: &'a [u8],
+}
+
+fn split_levels(buf: &Bytes, layout: LevelLayout, shape: Shape) -> Result<PageParts<'_>, String> {
     let mut rest: &[u8] = buf;
     let mut take = |present: bool, sized: Option<usize>| -> Result<Option<&[u8]>, String> {
         if !present {
@@ -149,7 +151,11 @@ fn split_levels(
     };
     let rep = take(shape.max_rep > 0, rep_len)?;
     let def = take(shape.max_def > 0, def_len)?;
-    Ok((rep, def, rest))
+    Ok(PageParts {
+        rep,
+        def,
+        values: rest,
+    })
 }
 
 /// Bits per level for levels up to `max`.
