@@ -24,7 +24,7 @@ use clap::{Args, Subcommand};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
-use crate::engine::{register_functions, DEFAULT_SCHEDULER_PORT};
+use crate::engine::{register_functions, scheduler_address, DEFAULT_SCHEDULER_PORT};
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake ballista`.
@@ -63,8 +63,8 @@ pub struct SchedulerArgs {
 #[derive(Debug, Args)]
 pub struct ExecutorArgs {
     /// The scheduler to register with.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
-    pub scheduler: String,
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050", value_parser = scheduler_address)]
+    pub scheduler: (String, u16),
     /// Address the executor listens on and tells the scheduler.
     #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
     pub bind: String,
@@ -115,7 +115,7 @@ async fn scheduler(args: SchedulerArgs, warehouse: Warehouse) -> anyhow::Result<
 }
 
 async fn executor(args: ExecutorArgs, warehouse: Warehouse) -> anyhow::Result<()> {
-    let (scheduler_host, scheduler_port) = split_address(&args.scheduler)?;
+    let (scheduler_host, scheduler_port) = args.scheduler;
     let grpc_port = args
         .port
         .checked_add(1)
@@ -151,8 +151,8 @@ async fn executor(args: ExecutorArgs, warehouse: Warehouse) -> anyhow::Result<()
         ..ExecutorProcessConfig::default()
     };
     eprintln!(
-        "ballista executor: serving on {}:{} (tasks on {grpc_port}), scheduler {}",
-        args.bind, args.port, args.scheduler
+        "ballista executor: serving on {}:{} (tasks on {grpc_port}), scheduler {}:{}",
+        args.bind, args.port, config.scheduler_host, config.scheduler_port
     );
     start_executor_process(Arc::new(config))
         .await
@@ -177,14 +177,4 @@ fn function_registry() -> anyhow::Result<ballista_core::registry::BallistaFuncti
             .or_insert_with(|| function.clone());
     }
     Ok(registry)
-}
-
-fn split_address(address: &str) -> anyhow::Result<(String, u16)> {
-    let (host, port) = address
-        .rsplit_once(':')
-        .with_context(|| format!("--scheduler {address:?}: give HOST:PORT"))?;
-    let port = port
-        .parse()
-        .with_context(|| format!("--scheduler {address:?}: {port:?} is not a port"))?;
-    Ok((host.to_owned(), port))
 }

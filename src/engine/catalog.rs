@@ -68,10 +68,6 @@ impl WarehouseTables {
         Self { engine, ..self }
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     pub fn infos(&self) -> Vec<TableInfo> {
         self.tables.iter().map(|(info, _)| info.clone()).collect()
     }

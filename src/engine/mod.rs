@@ -12,4 +12,4 @@ pub use catalog::{
     date_between, date_literal, days_since_epoch, register_functions, TableInfo, WarehouseTables,
 };
 pub use execute::{int_column, parse_statements, query_all, read_only, string_column, Query};
-pub use remote::{parse_engine, Engine, EngineArg, DEFAULT_SCHEDULER_PORT};
+pub use remote::{scheduler_address, Engine, EngineArg, DEFAULT_SCHEDULER_PORT};

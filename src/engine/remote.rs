@@ -53,7 +53,7 @@ pub struct EngineArg {
 }
 
 /// Parses `--engine`: `local`, or `df://HOST[:PORT]` for a Ballista scheduler.
-pub fn parse_engine(text: &str) -> Result<Engine, String> {
+fn parse_engine(text: &str) -> Result<Engine, String> {
     if text == "local" {
         return Ok(Engine::Local);
     }
@@ -61,25 +61,28 @@ pub fn parse_engine(text: &str) -> Result<Engine, String> {
     let Some(rest) = text.strip_prefix("df://") else {
         return Err(format!("unknown engine {text:?}: {usage}"));
     };
-    let address = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = scheduler_address(rest.strip_suffix('/').unwrap_or(rest))
+        .map_err(|why| format!("engine {text:?}: {why}; {usage}"))?;
+    Ok(Engine::Ballista { host, port })
+}
+
+/// `HOST[:PORT]` of a Ballista scheduler (the port defaults to Ballista's own).
+pub fn scheduler_address(address: &str) -> Result<(String, u16), String> {
     let (host, port) = match address.rsplit_once(':') {
         Some((host, port)) => {
             let port = port
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| format!("engine {text:?}: {port:?} is not a port; {usage}"))?;
+                .ok_or_else(|| format!("{port:?} is not a port"))?;
             (host, port)
         }
         None => (address, DEFAULT_SCHEDULER_PORT),
     };
     if host.is_empty() || host.contains(['/', '?', '#', '@']) {
-        return Err(format!("engine {text:?} has no host name; {usage}"));
+        return Err("no host name".to_owned());
     }
-    Ok(Engine::Ballista {
-        host: host.to_owned(),
-        port,
-    })
+    Ok((host.to_owned(), port))
 }
 
 impl Engine {

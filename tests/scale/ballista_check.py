@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-FROM, TO = "2026-11-20", "2026-11-22"
+from common import FROM, TO, local_warehouse
 
 # Analyst queries: each has an ORDER BY that fixes the order of every row.
 QUERIES = {
@@ -131,15 +131,9 @@ def main():
     stickerlake = os.path.abspath(args.bin)
     ballista = os.path.abspath(args.ballista_bin)
     work = os.path.abspath(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    ours, theirs = f"{work}/warehouse", f"{work}/ballista-warehouse"
-
     started = time.time()
-    run(stickerlake, "generate", "--out", f"{work}/logs", "--events", str(args.events),
-        "--days", "3", "--start", FROM, "--servers", "2", "--seed", "12")
-    run(stickerlake, "--warehouse", ours, "tailer", "--source", f"{work}/logs/server-*.jsonl")
-    run(stickerlake, "--warehouse", ours, "run", "all", "--from", FROM, "--to", TO)
+    ours = local_warehouse(stickerlake, work, args.events, seed=12)
+    theirs = f"{work}/ballista-warehouse"
     for table in ("raw_events", "quarantine"):
         shutil.copytree(f"{ours}/{table}", f"{theirs}/{table}")
     print(f"stickerlake: local warehouse and jobs in {time.time() - started:.1f} s")
@@ -232,16 +226,16 @@ def check_bad_engines(ballista, stickerlake, warehouse, failures):
     before = snapshot(warehouse)
     closed = free_port()
     cases = [
-        (ballista, f"df://127.0.0.1:{closed}", "cannot reach the Ballista scheduler"),
-        (ballista, "spark://127.0.0.1:7077", "unknown engine"),
-        (stickerlake, "df://127.0.0.1:50050", "built without Ballista"),
+        (ballista, "Ballista build", f"df://127.0.0.1:{closed}", "cannot reach the Ballista scheduler"),
+        (ballista, "Ballista build", "spark://127.0.0.1:7077", "unknown engine"),
+        (stickerlake, "default build", "df://127.0.0.1:50050", "built without Ballista"),
     ]
-    for binary, engine, says in cases:
+    for binary, build, engine, says in cases:
         for command in (["run", "all", "--from", FROM, "--to", TO], ["sql", "SELECT 1"]):
             result = run(binary, "--warehouse", warehouse, *command, "--engine", engine,
                          check=False)
             ok = result.returncode != 0 and says in result.stderr
-            print(f"--engine {engine} ({os.path.basename(os.path.dirname(binary))} build) "
+            print(f"--engine {engine} ({build}) "
                   f"{command[0]}: exit {result.returncode}, {result.stderr.strip()[:120]!r}")
             if not ok:
                 failures.append(f"--engine {engine} {command[0]}: exit {result.returncode}, "

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-FROM, TO = "2026-11-20", "2026-11-22"
+from common import FROM, TO, local_warehouse
 
 
 def sh(*args, **kwargs):
@@ -39,15 +39,9 @@ def main():
     args = parser.parse_args()
     stickerlake = os.path.abspath(args.bin)
     work = os.path.abspath(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    ours, theirs = f"{work}/warehouse", f"{work}/spark-warehouse"
-
     started = time.time()
-    sh(stickerlake, "generate", "--out", f"{work}/logs", "--events", str(args.events),
-       "--days", "3", "--start", FROM, "--servers", "2", "--seed", "11")
-    sh(stickerlake, "--warehouse", ours, "tailer", "--source", f"{work}/logs/server-*.jsonl")
-    sh(stickerlake, "--warehouse", ours, "run", "all", "--from", FROM, "--to", TO)
+    ours = local_warehouse(stickerlake, work, args.events, seed=11)
+    theirs = f"{work}/spark-warehouse"
     for table in os.listdir(ours):
         if table in ("raw_events", "quarantine"):
             shutil.copytree(f"{ours}/{table}", f"{theirs}/{table}")
