@@ -10,13 +10,14 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
-/// Queries multiplied together: big enough for an efficient matrix product, small enough
-/// that there are blocks for every core.
-const QUERY_BLOCK: usize = 128;
+/// At most this many queries are multiplied together. The queries are split in as few
+/// blocks as there are cores (each block packs every tile of vectors once, so fewer blocks
+/// copy less), but no larger than this.
+const MAX_QUERY_BLOCK: usize = 512;
 
-/// Database rows scored at once per query block: their scores (QUERY_BLOCK × SCORE_TILE
-/// floats, 1 MiB) are still in the core's cache when the top-k lists read them.
-const SCORE_TILE: usize = 2048;
+/// Database rows scored at once per query block: their scores (MAX_QUERY_BLOCK ×
+/// SCORE_TILE floats, 1 MiB) are still in the core's cache when the top-k lists read them.
+const SCORE_TILE: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -63,12 +64,17 @@ impl TopK {
         tile: usize,
     ) {
         let k = self.k;
+        let query_block = self
+            .queries
+            .nrows()
+            .div_ceil(rayon::current_num_threads())
+            .clamp(1, MAX_QUERY_BLOCK);
         let query_blocks: Vec<_> = self
             .queries
-            .axis_chunks_iter(Axis(0), QUERY_BLOCK)
+            .axis_chunks_iter(Axis(0), query_block)
             .collect();
         self.lists
-            .par_chunks_mut(QUERY_BLOCK)
+            .par_chunks_mut(query_block)
             .zip(query_blocks.into_par_iter())
             .for_each(|(lists, queries)| {
                 let mut all_scores =
