@@ -3,7 +3,8 @@
 //! users selected and reported, from the warehouse).
 //!
 //! Guarantees: exact top-k (no approximation), ties broken by `sticker_id`, memory bounded
-//! by one block of the vector file plus `k` candidates per query (and the sticker ids).
+//! by three blocks of the vector file (one scored, two read ahead) plus `k` candidates per
+//! query (and the sticker ids).
 
 mod embed;
 mod eval;
