@@ -115,31 +115,28 @@ impl Engine {
     pub fn attach(&self, ctx: SessionContext) -> anyhow::Result<SessionContext> {
         match self {
             Engine::Local => Ok(ctx),
-            Engine::Ballista { .. } => self.attach_ballista(ctx),
+            Engine::Ballista { host, port } => attach_ballista(ctx, host, *port),
         }
     }
+}
 
-    #[cfg(feature = "ballista")]
-    fn attach_ballista(&self, ctx: SessionContext) -> anyhow::Result<SessionContext> {
-        use anyhow::Context;
-        use ballista_core::extension::SessionStateExt;
-        let Engine::Ballista { host, port } = self else {
-            unreachable!("only called for Ballista")
-        };
-        let state = ctx
-            .state()
-            .upgrade_for_ballista(format!("http://{host}:{port}"))
-            .with_context(|| format!("setting up --engine {self}"))?;
-        let mut remote = SessionContext::new_with_state(state);
-        // Ballista's upgrade replaces the session's scalar functions with DataFusion's own.
-        crate::engine::register_functions(&mut remote)?;
-        Ok(remote)
-    }
+#[cfg(feature = "ballista")]
+fn attach_ballista(ctx: SessionContext, host: &str, port: u16) -> anyhow::Result<SessionContext> {
+    use anyhow::Context;
+    use ballista_core::extension::SessionStateExt;
+    let state = ctx
+        .state()
+        .upgrade_for_ballista(format!("http://{host}:{port}"))
+        .with_context(|| format!("setting up --engine df://{host}:{port}"))?;
+    let mut remote = SessionContext::new_with_state(state);
+    // Ballista's upgrade replaces the session's scalar functions with DataFusion's own.
+    crate::engine::register_functions(&mut remote)?;
+    Ok(remote)
+}
 
-    #[cfg(not(feature = "ballista"))]
-    fn attach_ballista(&self, _ctx: SessionContext) -> anyhow::Result<SessionContext> {
-        anyhow::bail!("--engine {self}: this stickerlake was built without Ballista")
-    }
+#[cfg(not(feature = "ballista"))]
+fn attach_ballista(_ctx: SessionContext, host: &str, port: u16) -> anyhow::Result<SessionContext> {
+    anyhow::bail!("--engine df://{host}:{port}: this stickerlake was built without Ballista")
 }
 
 #[cfg(test)]
