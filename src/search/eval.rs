@@ -63,7 +63,7 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         let queries: Vec<ScoredQuery> = rankings
             .into_iter()
             .map(|(query_id, (query, ranked))| {
-                let term = normalize_term(&query);
+                let term = normalize_term(&query).into_owned();
                 let term_labels = labels.get(&term).unwrap_or(&empty);
                 ScoredQuery {
                     metrics: score(&ranked, term_labels, args.k),

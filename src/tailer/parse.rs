@@ -17,23 +17,25 @@ use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::fast_parse::parse_fast;
 use crate::contract::normalize_term;
 
-/// A valid event, in the shape of a `raw_events` row (without its source position).
+/// A valid event, in the shape of a `raw_events` row (without its source position). Fields
+/// borrow from the line where they can.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub message_id: String,
-    pub kind: String,
+pub struct Event<'a> {
+    pub message_id: Cow<'a, str>,
+    pub kind: Cow<'a, str>,
     /// Microseconds since the Unix epoch, UTC.
     pub event_time_us: i64,
-    pub user_id: Option<String>,
-    pub query: Option<String>,
-    pub term: Option<String>,
-    pub sticker_ids: Option<Vec<String>>,
+    pub user_id: Option<Cow<'a, str>>,
+    pub query: Option<Cow<'a, str>>,
+    pub term: Option<Cow<'a, str>>,
+    pub sticker_ids: Option<Vec<Cow<'a, str>>>,
     /// `properties` exactly as sent (JSON text).
-    pub properties: Option<String>,
+    pub properties: Option<Cow<'a, str>>,
     /// `context` exactly as sent (JSON text).
-    pub context: Option<String>,
+    pub context: Option<Cow<'a, str>>,
 }
 
 /// The envelope as it appears on the wire. Values stay raw so that each one can be checked
@@ -78,7 +80,16 @@ struct Properties<'a> {
 }
 
 /// Parses one line (without its line terminator). `Err` holds the quarantine reason.
-pub fn parse_line(line: &[u8]) -> Result<Event, String> {
+pub fn parse_line(line: &[u8]) -> Result<Event<'_>, String> {
+    match parse_fast(line) {
+        Some(event) => Ok(event),
+        None => parse_reference(line),
+    }
+}
+
+/// The reference parser: serde_json and the rules spelled out one by one. It has the last
+/// word on every line the fast path passes on, and the wording of every rejection.
+pub(super) fn parse_reference(line: &[u8]) -> Result<Event<'static>, String> {
     let text = std::str::from_utf8(line)
         .map_err(|e| format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
     if !text.trim_start().starts_with('{') {
@@ -104,17 +115,22 @@ pub fn parse_line(line: &[u8]) -> Result<Event, String> {
     };
 
     let typed = TypedFields::extract(&kind, envelope.properties)?;
-    let term = typed.query.as_deref().map(normalize_term);
+    let term = typed
+        .query
+        .as_deref()
+        .map(|query| normalize_term(query).into_owned().into());
     Ok(Event {
-        message_id,
-        kind,
+        message_id: message_id.into(),
+        kind: kind.into(),
         event_time_us,
-        user_id,
-        query: typed.query,
+        user_id: user_id.map(Cow::Owned),
+        query: typed.query.map(Cow::Owned),
         term,
-        sticker_ids: typed.sticker_ids,
-        properties: envelope.properties.map(as_sent),
-        context: envelope.context.map(as_sent),
+        sticker_ids: typed
+            .sticker_ids
+            .map(|ids| ids.into_iter().map(Cow::Owned).collect()),
+        properties: envelope.properties.map(|raw| as_sent(raw).into()),
+        context: envelope.context.map(|raw| as_sent(raw).into()),
     })
 }
 
@@ -233,7 +249,7 @@ fn json_kind(raw: &RawValue) -> &'static str {
 /// `text` with every `\uXXXX` escape of an unpaired surrogate replaced by `\uFFFD`, an escape
 /// of the same length. Backslashes only occur inside JSON strings, so no string tracking is
 /// needed; `\\` is skipped as a pair.
-fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
+pub(super) fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let escape_at = |i: usize| -> Option<u16> {
         let hex = bytes.get(i + 2..i + 6)?;
@@ -267,7 +283,7 @@ fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8(fixed).expect("ASCII replaced by ASCII"))
 }
 
-fn parse_timestamp(text: &str) -> Result<i64, String> {
+pub(super) fn parse_timestamp(text: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_micros())
         .map_err(|e| format!("field `timestamp` is not an RFC 3339 timestamp ({text:?}: {e})"))
@@ -277,7 +293,7 @@ fn parse_timestamp(text: &str) -> Result<i64, String> {
 mod tests {
     use super::*;
 
-    fn ok(line: &str) -> Event {
+    fn ok(line: &str) -> Event<'_> {
         parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"))
     }
 

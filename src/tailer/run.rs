@@ -49,6 +49,8 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         state,
         id,
         batch: Batch::default(),
+        encoding: None,
+        encoder: encoder_pool()?,
         batch_started: None,
         scanned: Vec::new(),
         progress_saved: Instant::now(),
@@ -151,6 +153,11 @@ struct Tailer {
     /// Offsets of what is in `batch` (or saved): the next checkpoint's files.
     next_files: BTreeMap<String, FileCheckpoint>,
     batch: Batch,
+    /// The last full batch, being encoded.
+    encoding: Option<Encoding>,
+    /// Threads of their own for encoding, so that parsing the next batch (on the global
+    /// pool) is not queued behind it.
+    encoder: rayon::ThreadPool,
     batch_started: Option<Instant>,
     /// The files found by the last scan (for the watermark).
     scanned: Vec<SourceFile>,
@@ -181,6 +188,7 @@ impl Tailer {
         while !self.stopped() {
             let files = self.scan(false)?;
             self.read_files(&files, &hidden).await?;
+            self.write_encoded().await?;
             // Data waits at most a flush interval; the watermark is refreshed as often.
             let interval = self.args.flush_interval;
             let due = self.batch_started.is_some_and(|t| t.elapsed() >= interval)
@@ -296,27 +304,12 @@ impl Tailer {
         let probe = handle.try_clone()?;
         handle.seek(SeekFrom::Start(offset))?;
         let mut reader = LineReader::new(handle, offset, self.args.max_line_bytes as usize);
+        let max_rows = self.args.max_rows as usize;
+        let room = |rows: usize| max_rows.saturating_sub(rows).max(1);
+        let (mut chunk, mut ahead) = (LineChunk::default(), LineChunk::default());
         let mut last = offset;
-        let mut chunk = LineChunk::default();
-        loop {
-            // Take a chunk of lines; it is parsed and built on every core, in file order.
-            chunk.clear();
-            let room = (self.args.max_rows as usize)
-                .saturating_sub(self.batch.rows())
-                .max(1);
-            while chunk.len() < PARSE_CHUNK_LINES.min(room) && chunk.byte_len() < PARSE_CHUNK_BYTES
-            {
-                match reader
-                    .next_line()
-                    .with_context(|| format!("cannot read {path}"))?
-                {
-                    Some(line) => chunk.push(&line),
-                    None => break,
-                }
-            }
-            if chunk.is_empty() {
-                break;
-            }
+        let mut end = read_chunk(&mut reader, &mut chunk, room(self.batch.rows()), &path)?;
+        while !chunk.is_empty() {
             // Copy-then-truncate rotation may have truncated and refilled this very file
             // while it was read: then these bytes may be the new content at old offsets.
             // Lines are kept only if the file is still the one scanned after they were read;
@@ -328,27 +321,44 @@ impl Tailer {
                 );
                 break;
             }
-            let added = tokio::task::block_in_place(|| self.batch.add(&chunk, &path));
+            // The chunk is parsed on every core, in file order, while the next one is read;
+            // not when this one may fill the batch (the next one's room is not known yet).
+            let rows_after = self.batch.rows() + chunk.len();
+            let batch = &mut self.batch;
+            let (added, read_ahead) = tokio::task::block_in_place(|| {
+                rayon::join(
+                    || batch.add(&chunk, &path),
+                    || {
+                        (rows_after < max_rows).then(|| {
+                            read_chunk(&mut reader, &mut ahead, max_rows - rows_after, &path)
+                        })
+                    },
+                )
+            });
             self.stats.events += added.events;
             self.stats.quarantined += added.quarantined;
             self.stats.lines += chunk.len() as u64;
             self.batch_started.get_or_insert_with(Instant::now);
-            let consumed = reader.consumed_offset();
-            bar.inc(consumed - last);
-            last = consumed;
+            bar.inc(end - last);
+            last = end;
             if let Some(entry) = self.next_files.get_mut(&file.fingerprint) {
-                entry.offset = consumed;
+                entry.offset = end;
                 let latest = added
                     .latest_event_us
                     .and_then(DateTime::from_timestamp_micros);
                 entry.latest_event = entry.latest_event.max(latest);
             }
             if self.batch_is_full() {
-                self.flush().await?;
+                self.hand_off(false).await?;
             }
             if self.stopped() {
                 break;
             }
+            end = match read_ahead {
+                Some(read) => read?,
+                None => read_chunk(&mut reader, &mut ahead, room(self.batch.rows()), &path)?,
+            };
+            std::mem::swap(&mut chunk, &mut ahead);
         }
         Ok(())
     }
@@ -358,28 +368,57 @@ impl Tailer {
             || self.batch.bytes() as u64 >= self.args.max_bytes
     }
 
-    /// Writes the batch, then the checkpoint that covers it.
+    /// Writes everything read so far: the batch being encoded, then the current one, which
+    /// is encoded on every core as nothing else is read meanwhile.
     async fn flush(&mut self) -> anyhow::Result<()> {
+        self.hand_off(true).await?;
+        self.write_encoded().await
+    }
+
+    /// Starts encoding the batch on other threads and writes the one handed off before it:
+    /// reading goes on while a full batch is encoded, and at most two batches are held.
+    async fn hand_off(&mut self, every_core: bool) -> anyhow::Result<()> {
+        self.batch_started = None;
+        let batch = std::mem::take(&mut self.batch);
+        // The flush number it will be checkpointed as, after the one being encoded.
+        let seq = self.checkpoint.seq + 1 + u64::from(self.encoding.is_some());
+        let (id, today) = (self.id.clone(), Utc::now().date_naive());
+        let (sender, outputs) = futures::channel::oneshot::channel();
+        let encode = move || {
+            // The receiver is gone only if the tailer is: nothing to report to.
+            let _ = sender.send(batch.encode(&id, seq, today, rand::random::<u64>));
+        };
+        match every_core {
+            true => rayon::spawn(encode),
+            false => self.encoder.spawn(encode),
+        }
+        let next = Encoding {
+            files: self.next_files.clone(),
+            outputs,
+        };
+        self.write_encoded().await?;
+        self.encoding = Some(next);
+        Ok(())
+    }
+
+    /// Writes the batch being encoded, then the checkpoint that covers it (with no data, the
+    /// checkpoint still refreshes the watermark).
+    async fn write_encoded(&mut self) -> anyhow::Result<()> {
+        let Some(encoding) = self.encoding.take() else {
+            return Ok(());
+        };
         if self.flush_failed {
             bail!("an earlier write failed");
         }
         self.flush_failed = true;
-        self.write_batch().await?;
-        self.flush_failed = false;
-        Ok(())
-    }
-
-    async fn write_batch(&mut self) -> anyhow::Result<()> {
-        self.batch_started = None;
-        let batch = std::mem::take(&mut self.batch);
-        let seq = self.checkpoint.seq + 1;
-        let outputs = tokio::task::block_in_place(|| {
-            batch.encode(&self.id, seq, Utc::now().date_naive(), rand::random::<u64>)
-        })
-        .context("encoding Parquet")?;
+        let outputs = encoding
+            .outputs
+            .await
+            .context("the Parquet encoder stopped")?
+            .context("encoding Parquet")?;
         let paths = outputs.iter().map(|o| o.path.clone()).collect();
-        let mut next = self.checkpoint.begin(paths, self.next_files.clone());
-        next.progress = Some(self.progress(Utc::now()));
+        let mut next = self.checkpoint.begin(paths, encoding.files.clone());
+        next.progress = Some(self.progress(&encoding.files, Utc::now()));
         next.retired_at = None;
         if !outputs.is_empty() {
             self.state.save(&next).await?;
@@ -389,14 +428,15 @@ impl Tailer {
         self.state.save(&next).await?;
         self.checkpoint = next;
         self.progress_saved = Instant::now();
+        self.flush_failed = false;
         Ok(())
     }
 
-    /// The watermark over the files of the last scan, as of `now`.
-    fn progress(&self, now: DateTime<Utc>) -> Progress {
+    /// The watermark over the files of the last scan, read up to `files`, as of `now`.
+    fn progress(&self, files: &BTreeMap<String, FileCheckpoint>, now: DateTime<Utc>) -> Progress {
         let idle_timeout = self.args.idle_timeout;
         let sources = self.scanned.iter().filter_map(|file| {
-            let read = self.next_files.get(&file.fingerprint)?;
+            let read = files.get(&file.fingerprint)?;
             let quiet = file
                 .modified
                 .is_some_and(|at| now - DateTime::<Utc>::from(at) >= idle_timeout);
@@ -434,6 +474,43 @@ impl Tailer {
             .context("writing the batch (it will be retried on the next run)")?;
         Ok(())
     }
+}
+
+/// A batch handed off to be encoded, and the offsets it covers.
+struct Encoding {
+    files: BTreeMap<String, FileCheckpoint>,
+    outputs: futures::channel::oneshot::Receiver<parquet::errors::Result<Vec<Output>>>,
+}
+
+/// Half the cores encode (at least one); the global pool, on every core, parses.
+fn encoder_pool() -> anyhow::Result<rayon::ThreadPool> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads((cores / 2).max(1))
+        .thread_name(|i| format!("encoder-{i}"))
+        .build()
+        .context("starting the encoder threads")
+}
+
+/// Reads the next lines into `chunk` (emptied first): at most `max_lines`, and about
+/// [`PARSE_CHUNK_BYTES`]. Returns the offset after them.
+fn read_chunk(
+    reader: &mut LineReader<File>,
+    chunk: &mut LineChunk,
+    max_lines: usize,
+    path: &str,
+) -> anyhow::Result<u64> {
+    chunk.clear();
+    while chunk.len() < PARSE_CHUNK_LINES.min(max_lines) && chunk.byte_len() < PARSE_CHUNK_BYTES {
+        match reader
+            .next_line()
+            .with_context(|| format!("cannot read {path}"))?
+        {
+            Some(line) => chunk.push(&line),
+            None => break,
+        }
+    }
+    Ok(reader.consumed_offset())
 }
 
 /// Whether `handle` still has the content `file` was scanned with.

@@ -12,6 +12,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::Result;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
 /// Encodes `batches` as one row group (possibly none: an empty file still carries the schema).
@@ -61,12 +62,19 @@ pub fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<
     Ok(out)
 }
 
+/// `raw_events` columns whose values are nearly all different: a dictionary would be built
+/// and then abandoned for every column chunk, so none is tried.
+const DISTINCT_COLUMNS: [&str; 4] = ["message_id", "event_time", "source_offset", "properties"];
+
 /// How stickerlake writes every Parquet file: zstd level 1, its name as the creator.
 pub fn writer_properties() -> Result<WriterProperties> {
-    Ok(WriterProperties::builder()
+    let builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into())
-        .build())
+        .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into());
+    let builder = DISTINCT_COLUMNS.iter().fold(builder, |builder, column| {
+        builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
+    });
+    Ok(builder.build())
 }
 
 #[cfg(test)]
