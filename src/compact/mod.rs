@@ -1,5 +1,6 @@
 //! `stickerlake compact`: merges a day's small files of a tailer table into few large ones,
-//! streaming (one row group in memory at a time), without changing a row.
+//! streaming (a few row groups in memory at a time), without changing a row. Rows stay in
+//! row groups by event type, as the tailer writes them ([`crate::warehouse::HeldByKind`]).
 //!
 //! Protocol, per day (see [`crate::warehouse::compactions`] for how readers see it):
 //! 1. list the day's visible files; skip those of a tailer's pending flush (its recovery
@@ -32,9 +33,9 @@ use crate::progress::{self, parse_size};
 use crate::warehouse::compactions::{
     manifest_names, manifest_path, read_manifests, superseded, Manifest, State, COMPACTIONS_DIR,
 };
-use crate::warehouse::{partition_dir, writer_properties, FileInfo, Warehouse};
+use crate::warehouse::{partition_dir, writer_properties, FileInfo, HeldByKind, Warehouse};
 
-/// Rows per row group of a compacted file: what one output holds in memory at a time.
+/// Rows per row group of a compacted file, at most; memory holds about four row groups.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 #[derive(Debug, Args)]
@@ -282,6 +283,7 @@ async fn write_outputs(
         .build();
     let mut schema: Option<SchemaRef> = None;
     let mut writer: Option<AsyncArrowWriter<BufWriter>> = None;
+    let mut held: Option<HeldByKind> = None;
     let mut written: Vec<String> = Vec::new();
     let (mut rows_read, mut rows_written) = (0u64, 0u64);
     for input in &manifest.inputs {
@@ -305,6 +307,7 @@ async fn write_outputs(
             Some(_) => {}
             None => schema = Some(file_schema.clone()),
         }
+        let held = held.get_or_insert_with(|| HeldByKind::new(&file_schema, ROW_GROUP_ROWS));
         for batch in builder.build()? {
             let batch = batch.with_context(|| format!("reading {}", input.path))?;
             rows_read += batch.num_rows() as u64;
@@ -321,12 +324,16 @@ async fn write_outputs(
                     )?)
                 }
             };
-            out.write(&batch).await?;
+            write_row_groups(out, held.push(batch)?).await?;
             if (out.bytes_written() + out.in_progress_size()) as u64 >= target_size {
+                write_row_groups(out, held.drain()).await?;
                 rows_written += close(writer.take()).await?;
                 pause();
             }
         }
+    }
+    if let (Some(out), Some(held)) = (&mut writer, &mut held) {
+        write_row_groups(out, held.drain()).await?;
     }
     rows_written += close(writer.take()).await?;
     if rows_written != rows_read {
@@ -342,6 +349,20 @@ async fn write_outputs(
         });
     }
     Ok((outputs, rows_written))
+}
+
+/// Each group of batches as a row group of its own.
+async fn write_row_groups(
+    out: &mut AsyncArrowWriter<BufWriter>,
+    row_groups: Vec<Vec<arrow::record_batch::RecordBatch>>,
+) -> anyhow::Result<()> {
+    for batches in row_groups {
+        for batch in &batches {
+            out.write(batch).await?;
+        }
+        out.flush().await?;
+    }
+    Ok(())
 }
 
 async fn close(writer: Option<AsyncArrowWriter<BufWriter>>) -> anyhow::Result<u64> {

@@ -16,10 +16,10 @@ use super::encode::{QuarantineBuilder, RawEventsBuilder};
 use super::lines::Line;
 use super::parse::parse_line;
 use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
-use crate::warehouse::{data_file_name, encode_parquet, partition_dir};
+use crate::warehouse::{data_file_name, encode_row_groups, partition_dir, row_groups_by_kind};
 
 /// Lines per parallel task.
-const LINES_PER_TASK: usize = 512;
+const LINES_PER_TASK: usize = 2048;
 
 /// Complete lines copied out of the reader, in file order, in one buffer.
 #[derive(Default)]
@@ -75,7 +75,8 @@ impl LineChunk {
 /// What a slice of a chunk became.
 #[derive(Default)]
 struct Built {
-    raw_events: BTreeMap<NaiveDate, RecordBatch>,
+    /// By event date and type.
+    raw_events: Vec<(NaiveDate, String, RecordBatch)>,
     quarantine: Option<RecordBatch>,
     events: u64,
     quarantined: u64,
@@ -84,7 +85,7 @@ struct Built {
 
 /// Parses `lines` of `chunk` and builds their rows (pure; runs on any core).
 fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
-    let mut raw_events: BTreeMap<NaiveDate, RawEventsBuilder> = BTreeMap::new();
+    let mut events = Vec::with_capacity(lines.len());
     let mut quarantine = QuarantineBuilder::default();
     let mut built = Built::default();
     for line in lines {
@@ -102,12 +103,8 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
                 let date = DateTime::from_timestamp_micros(event.event_time_us)
                     .expect("parsed timestamps are in range")
                     .date_naive();
-                raw_events
-                    .entry(date)
-                    .or_default()
-                    .append(&event, source, line.offset);
-                built.events += 1;
                 built.latest_event_us = built.latest_event_us.max(Some(event.event_time_us));
+                events.push((date, event, line.offset));
             }
             Err(reason) => {
                 quarantine.append(source, line.offset, bytes, &reason);
@@ -115,17 +112,33 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
             }
         }
     }
-    built.raw_events = raw_events
-        .into_iter()
-        .map(|(date, b)| (date, b.finish()))
-        .collect();
+    built.events = events.len() as u64;
+    // One batch per date, its rows by type (a stable sort: in file order within a type),
+    // handed on as one slice per type.
+    events.sort_by(|a, b| (a.0, &a.1.kind).cmp(&(b.0, &b.1.kind)));
+    for day in events.chunk_by(|a, b| a.0 == b.0) {
+        let mut builder = RawEventsBuilder::default();
+        for (_, event, offset) in day {
+            builder.append(event, source, *offset);
+        }
+        let batch = builder.finish();
+        let mut start = 0;
+        for kind in day.chunk_by(|a, b| a.1.kind == b.1.kind) {
+            let slice = batch.slice(start, kind.len());
+            built
+                .raw_events
+                .push((day[0].0, kind[0].1.kind.to_string(), slice));
+            start += kind.len();
+        }
+    }
     built.quarantine = (quarantine.len() > 0).then(|| quarantine.finish());
     built
 }
 
 #[derive(Default)]
 pub struct Batch {
-    raw_events: BTreeMap<NaiveDate, Vec<RecordBatch>>,
+    /// By event date and type, in file order.
+    raw_events: BTreeMap<NaiveDate, BTreeMap<String, Vec<RecordBatch>>>,
     quarantine: Vec<RecordBatch>,
     rows: usize,
     /// Bytes of the lines held, the measure of the batch's memory.
@@ -162,8 +175,9 @@ impl Batch {
             added.events += part.events;
             added.quarantined += part.quarantined;
             added.latest_event_us = added.latest_event_us.max(part.latest_event_us);
-            for (date, batch) in part.raw_events {
-                self.raw_events.entry(date).or_default().push(batch);
+            for (date, kind, batch) in part.raw_events {
+                let by_kind = self.raw_events.entry(date).or_default();
+                by_kind.entry(kind).or_default().push(batch);
             }
             self.quarantine.extend(part.quarantine);
         }
@@ -190,26 +204,27 @@ impl Batch {
         let mut files: Vec<(
             String,
             &'static arrow::datatypes::SchemaRef,
-            Vec<RecordBatch>,
+            Vec<Vec<RecordBatch>>,
         )> = Vec::new();
         let mut path = |table: Table, date: NaiveDate| {
             let dir = partition_dir(table.name(), table.partition_column(), date);
             format!("{dir}/{}", data_file_name(writer_id, seq, nonce()))
         };
-        for (date, batches) in self.raw_events {
-            files.push((path(Table::RawEvents, date), &RAW_EVENTS_SCHEMA, batches));
+        for (date, by_kind) in self.raw_events {
+            let row_groups = row_groups_by_kind(by_kind);
+            files.push((path(Table::RawEvents, date), &RAW_EVENTS_SCHEMA, row_groups));
         }
         if !self.quarantine.is_empty() {
             files.push((
                 path(Table::Quarantine, ingest_date),
                 &QUARANTINE_SCHEMA,
-                self.quarantine,
+                vec![self.quarantine],
             ));
         }
         files
             .into_par_iter()
-            .map(|(path, schema, batches)| {
-                let bytes = Bytes::from(encode_parquet((*schema).clone(), &batches)?);
+            .map(|(path, schema, row_groups)| {
+                let bytes = Bytes::from(encode_row_groups((*schema).clone(), &row_groups)?);
                 Ok(Output { path, bytes })
             })
             .collect()
@@ -295,6 +310,7 @@ mod tests {
         let offsets: Vec<i64> = batch
             .raw_events
             .values()
+            .flat_map(BTreeMap::values)
             .flatten()
             .flat_map(|b| {
                 b.column(10)
@@ -306,5 +322,71 @@ mod tests {
             })
             .collect();
         assert_eq!(offsets, (0..3000).map(|i| i * 100).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn each_big_enough_event_type_has_a_row_group_of_its_own() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::file::statistics::Statistics;
+        let counts = [
+            ("app_open", 10),
+            ("purchase", 5),
+            ("report", 1500),
+            ("search", 3000),
+            ("zoom", 7),
+        ];
+        let texts: Vec<String> = counts
+            .iter()
+            .flat_map(|(kind, n)| (0..*n).map(move |i| (kind, i)))
+            .enumerate()
+            .map(|(i, (kind, _))| {
+                format!(r#"{{"messageId":"m-{i}","type":"{kind}","timestamp":"2026-11-23T10:00:00Z","properties":{{"query":"q","sticker_id":"s","sticker_ids":["s"]}}}}"#)
+            })
+            .collect();
+        // Interleaved, as in a log.
+        let mut lines: Vec<Line<'_>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| complete(i as u64 * 200, t))
+            .collect();
+        lines.sort_by_key(|line| match line {
+            Line::Complete { offset, .. } => offset % 7,
+            Line::TooLong { .. } => 0,
+        });
+        let mut batch = Batch::default();
+        batch.add(&chunk(&lines), "s");
+        let ingest = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let outputs = batch.encode("h", 1, ingest, || 0).unwrap();
+        let reader = SerializedFileReader::new(outputs[0].bytes.clone()).unwrap();
+        let kind_column = 1;
+        let groups: Vec<(i64, String, String)> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|group| {
+                let Some(Statistics::ByteArray(stats)) = group.column(kind_column).statistics()
+                else {
+                    panic!("no statistics on type");
+                };
+                let text = |v: Option<&parquet::data_type::ByteArray>| {
+                    v.unwrap().as_utf8().unwrap().to_owned()
+                };
+                (
+                    group.num_rows(),
+                    text(stats.min_opt()),
+                    text(stats.max_opt()),
+                )
+            })
+            .collect();
+        // The small types share a row group with the type after them; a report or search
+        // query reads only its own.
+        assert_eq!(
+            groups,
+            [
+                (1515, "app_open".into(), "report".into()),
+                (3000, "search".into(), "search".into()),
+                (7, "zoom".into(), "zoom".into()),
+            ]
+        );
     }
 }

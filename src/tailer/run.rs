@@ -24,7 +24,7 @@ use crate::progress;
 use crate::warehouse::Warehouse;
 
 /// Lines parsed together (in parallel), at most.
-const PARSE_CHUNK_LINES: usize = 4096;
+const PARSE_CHUNK_LINES: usize = 8192;
 const PARSE_CHUNK_BYTES: usize = 4 << 20;
 
 /// Uploads in flight at once during a flush.

@@ -10,6 +10,7 @@ pub mod compactions;
 mod layout;
 mod location;
 mod parquet;
+mod row_groups;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +25,8 @@ use url::Url;
 use catalog_cache::CatalogCache;
 pub use layout::{data_file_name, partition_dir, PARTITION_DATE_FORMAT};
 pub use location::{retry_window, Location};
-pub use parquet::{encode_parquet, writer_properties};
+pub use parquet::{encode_parquet, encode_row_groups, writer_properties};
+pub use row_groups::{row_groups_by_kind, HeldByKind};
 
 /// Objects larger than this go up as multipart uploads (in parts of this size).
 const MULTIPART_PART_BYTES: usize = 16 << 20;

@@ -17,6 +17,12 @@ use rayon::prelude::*;
 
 /// Encodes `batches` as one row group (possibly none: an empty file still carries the schema).
 pub fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    encode_row_groups(schema, &[batches.to_vec()])
+}
+
+/// Encodes each element of `row_groups` as a row group, in order (empty ones are left out).
+/// Every column chunk of every row group is encoded in parallel.
+pub fn encode_row_groups(schema: SchemaRef, row_groups: &[Vec<RecordBatch>]) -> Result<Vec<u8>> {
     let mut props = writer_properties()?;
     add_encoded_arrow_schema_to_metadata(&schema, &mut props);
     let props = Arc::new(props);
@@ -24,16 +30,25 @@ pub fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<
         .with_coerce_types(props.coerce_types())
         .convert(&schema)?;
 
-    let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let row_groups: Vec<&Vec<RecordBatch>> = row_groups
+        .iter()
+        .filter(|batches| batches.iter().any(|b| b.num_rows() > 0))
+        .collect();
+    let size: usize = row_groups
+        .iter()
+        .flat_map(|batches| batches.iter())
+        .map(RecordBatch::get_array_memory_size)
+        .sum();
     let mut out = Vec::with_capacity(size / 4 + 1024);
     let mut writer = SerializedFileWriter::new(&mut out, parquet_schema.root_schema_ptr(), props)?;
-    if batches.iter().any(|b| b.num_rows() > 0) {
-        // One writer per leaf column, fed that column of every batch, run on every core.
-        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
-        let writers = factory.create_column_writers(0)?;
+    // One writer per leaf column and row group, fed that column of the group's batches.
+    let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+    let mut tasks = Vec::new();
+    for (index, batches) in row_groups.iter().enumerate() {
+        let writers = factory.create_column_writers(index)?;
         let mut inputs: Vec<Vec<ArrowLeafColumn>> =
             (0..writers.len()).map(|_| Vec::new()).collect();
-        for batch in batches {
+        for batch in batches.iter() {
             let mut leaf = 0;
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
                 for leaves in compute_leaves(field, column)? {
@@ -42,18 +57,22 @@ pub fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<
                 }
             }
         }
-        let chunks = writers
-            .into_par_iter()
-            .zip(inputs)
-            .map(|(mut writer, leaves)| {
-                for leaf in &leaves {
-                    writer.write(leaf)?;
-                }
-                writer.close()
-            })
-            .collect::<Result<Vec<_>>>()?;
+        tasks.extend(writers.into_iter().zip(inputs).map(|task| (index, task)));
+    }
+    let chunks = tasks
+        .into_par_iter()
+        .map(|(index, (mut writer, leaves))| {
+            for leaf in &leaves {
+                writer.write(leaf)?;
+            }
+            Ok((index, writer.close()?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Tasks were made, and are collected, row group by row group.
+    let mut chunks = chunks.into_iter().peekable();
+    for index in 0..row_groups.len() {
         let mut row_group = writer.next_row_group()?;
-        for chunk in chunks {
+        while let Some((_, chunk)) = chunks.next_if(|(i, _)| *i == index) {
             chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;

@@ -152,3 +152,64 @@ fn compaction_killed_anywhere_never_shows_a_row_twice_or_loses_one(sandbox: Sand
     );
     assert!(!manifests.is_empty());
 }
+
+/// A compacted day keeps the tailer's layout: rows by event type, a row group per type
+/// (small types sharing one), so a job's `WHERE type = ...` still skips the others.
+#[test]
+fn compacted_files_keep_a_row_group_per_event_type() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 20_000, 1);
+    let source = format!("{}/*.jsonl", sandbox.logs().display());
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &source, "--max-rows", "2500"]));
+    let day = "2026-11-20";
+    let before = sandbox
+        .objects(&format!("raw_events/event_date={day}"))
+        .len();
+    assert!(before > 3, "{before} files");
+    let kinds_of = |sandbox: &Sandbox| {
+        let mut kinds = strings(&sandbox.table("raw_events"), "type");
+        kinds.sort();
+        kinds
+    };
+    let kinds_before = kinds_of(&sandbox);
+    run_ok(&mut sandbox.cmd(&["compact", "--date", day, "--delete-after", "0s"]));
+
+    let files = sandbox.objects(&format!("raw_events/event_date={day}"));
+    let compacted: Vec<_> = files
+        .iter()
+        .filter(|(name, _)| name.contains("compact"))
+        .collect();
+    assert_eq!(compacted.len(), 1, "{:?}", files.keys());
+    let reader = SerializedFileReader::new(compacted[0].1.clone()).unwrap();
+    let kind_column = 1;
+    let ranges: Vec<(String, String, i64)> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|group| {
+            let Some(Statistics::ByteArray(stats)) = group.column(kind_column).statistics() else {
+                panic!("no statistics on type");
+            };
+            let text = |v: Option<&parquet::data_type::ByteArray>| {
+                v.unwrap().as_utf8().unwrap().to_owned()
+            };
+            (
+                text(stats.min_opt()),
+                text(stats.max_opt()),
+                group.num_rows(),
+            )
+        })
+        .collect();
+    // In type order, no type in two row groups, and searches (most rows) on their own.
+    assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0), "{ranges:?}");
+    assert!(
+        ranges
+            .iter()
+            .any(|(min, max, _)| min == "search" && max == "search"),
+        "{ranges:?}"
+    );
+    assert_eq!(kinds_of(&sandbox), kinds_before, "compaction changed rows");
+}
