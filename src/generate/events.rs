@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Sticker};
 
 const USERS: usize = 500;
 
@@ -21,10 +21,10 @@ pub struct GeneratorConfig {
 }
 
 pub struct EventGenerator<'a> {
-    catalog: &'a Catalog,
     config: GeneratorConfig,
     rng: StdRng,
-    terms: Vec<(usize, usize, String)>,
+    /// Each term, and the stickers ranked for it (see [`Catalog::ranked_for`]).
+    terms: Vec<(String, Vec<&'a Sticker>)>,
     term_weights: WeightedIndex<f64>,
     user_weights: WeightedIndex<f64>,
 }
@@ -38,13 +38,16 @@ struct Arrival {
 
 impl<'a> EventGenerator<'a> {
     pub fn new(catalog: &'a Catalog, config: GeneratorConfig) -> Self {
-        let terms = catalog.terms();
+        let terms: Vec<_> = catalog
+            .terms()
+            .into_iter()
+            .map(|(subject, scene, term)| (term, catalog.ranked_for(subject, scene)))
+            .collect();
         let zipf = |n: usize, s: f64| (1..=n).map(move |rank| 1.0 / (rank as f64).powf(s));
         Self {
             term_weights: WeightedIndex::new(zipf(terms.len(), 1.1)).expect("weights"),
             user_weights: WeightedIndex::new(zipf(USERS, 0.8)).expect("weights"),
             rng: StdRng::seed_from_u64(config.seed),
-            catalog,
             terms,
             config,
         }
@@ -112,9 +115,8 @@ impl<'a> EventGenerator<'a> {
             + self
                 .rng
                 .random_range(0..day_us * i64::from(self.config.days));
-        let (subject, scene, term) = self.terms[self.term_weights.sample(&mut self.rng)].clone();
+        let (term, ranked) = self.terms[self.term_weights.sample(&mut self.rng)].clone();
         let query = self.typed_variant(&term);
-        let ranked = self.catalog.ranked_for(subject, scene);
         let roll: f64 = self.rng.random();
         let (kind, properties) = if roll < 0.70 {
             let results: Vec<&str> = ranked.iter().take(10).map(|s| s.id.as_str()).collect();
