@@ -8,6 +8,7 @@
 
 mod embed;
 mod eval;
+mod kernel;
 pub mod metrics;
 pub mod model;
 mod pages;

@@ -6,9 +6,10 @@
 //! `sticker_id` (the smaller id ranks first), so results do not depend on row order,
 //! block size or thread scheduling.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+
+use super::kernel::Scorer;
 
 /// At most this many queries are multiplied together. The queries are split in as few
 /// blocks as there are cores (each block packs every tile of vectors once, so fewer blocks
@@ -18,6 +19,9 @@ const MAX_QUERY_BLOCK: usize = 512;
 /// Database rows scored at once per query block: their scores (MAX_QUERY_BLOCK ×
 /// SCORE_TILE floats, 1 MiB) are still in the core's cache when the top-k lists read them.
 const SCORE_TILE: usize = 512;
+
+/// Scores checked against a full top-k list at once.
+const SKIP_CHUNK: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -77,12 +81,13 @@ impl TopK {
             .par_chunks_mut(query_block)
             .zip(query_blocks.into_par_iter())
             .for_each(|(lists, queries)| {
+                let mut scorer = Scorer::new(queries);
                 let mut all_scores =
                     Array2::<f32>::zeros((queries.nrows(), tile.min(block.nrows())));
                 for (t, part) in block.axis_chunks_iter(Axis(0), tile).enumerate() {
                     let offset = t * tile;
                     let mut scores = all_scores.slice_mut(s![.., ..part.nrows()]);
-                    general_mat_mul(1.0, &queries, &part.t(), 0.0, &mut scores);
+                    scorer.score(part, scores.view_mut());
                     let part_scale = scale.map(|s| &s[offset..offset + part.nrows()]);
                     for (list, row_scores) in lists.iter_mut().zip(scores.rows()) {
                         let row_scores = row_scores.as_slice().expect("rows are contiguous");
@@ -110,24 +115,35 @@ fn offer_all(
     if k == 0 {
         return;
     }
-    for (j, &raw) in scores.iter().enumerate() {
-        let score = match scale {
-            Some(scale) => raw * scale[j],
-            None => raw,
-        };
-        // Most candidates lose to the current k-th best: one comparison rejects them.
-        if list.len() == k && score < list[k - 1].score {
-            continue;
+    for (c, chunk) in scores.chunks(SKIP_CHUNK).enumerate() {
+        let first = c * SKIP_CHUNK;
+        let scale = scale.map(|s| &s[first..first + chunk.len()]);
+        // Most chunks hold no score that can enter a full list: one branch-free pass over
+        // them (vectorized) skips them. A NaN is not below, as in the loop below.
+        if list.len() == k {
+            let kth = list[k - 1].score;
+            let all_below = match scale {
+                Some(scale) => chunk
+                    .iter()
+                    .zip(scale)
+                    .fold(true, |all, (&raw, &s)| all & (raw * s < kth)),
+                None => chunk.iter().fold(true, |all, &raw| all & (raw < kth)),
+            };
+            if all_below {
+                continue;
+            }
         }
-        offer(
-            list,
-            k,
-            Hit {
-                score,
-                row: first_row + j as u32,
-            },
-            ids,
-        );
+        for (j, &raw) in chunk.iter().enumerate() {
+            let score = match scale {
+                Some(scale) => raw * scale[j],
+                None => raw,
+            };
+            if list.len() == k && score < list[k - 1].score {
+                continue;
+            }
+            let row = first_row + (first + j) as u32;
+            offer(list, k, Hit { score, row }, ids);
+        }
     }
 }
 
