@@ -75,7 +75,7 @@ impl Envelope {
             "context" => &mut self.context,
             _ => return Some(()),
         };
-        slot.replace(value).is_none().then_some(())
+        set_once(slot, value)
     }
 
     /// The validity rules of `shared/DESIGN.md`, as `parse::parse_line` applies them.
@@ -150,8 +150,7 @@ impl Properties {
                 "sticker_ids" => &mut props.sticker_ids,
                 _ => return Some(()),
             };
-            // Duplicates are an error even when the first one was `null`.
-            slot.replace(value).is_none().then_some(())
+            set_once(slot, value)
         })?;
         props.query = not_null(props.query);
         props.results = not_null(props.results);
@@ -159,6 +158,11 @@ impl Properties {
         props.sticker_ids = not_null(props.sticker_ids);
         Some(props)
     }
+}
+
+/// Records a field; `None` (the reference's to reject) if it was already there, even as `null`.
+fn set_once(slot: &mut Option<Value>, value: Value) -> Option<()> {
+    slot.replace(value).is_none().then_some(())
 }
 
 fn not_null(value: Option<Value>) -> Option<Value> {
