@@ -14,11 +14,14 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
+use super::bounded::BoundedAggregates;
 use super::Engine;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
+use crate::progress::parse_size;
 use crate::warehouse::Warehouse;
 
 /// A registered table.
@@ -129,10 +132,31 @@ fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Resu
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
     }
-    let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(BoundedAggregates::new(aggregate_budget(
+            memory_limit,
+        )?)))
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     register_functions(&mut ctx)?;
     ctx.register_object_store(&warehouse.location().store_url(), warehouse.store().clone());
     Ok(ctx)
+}
+
+/// Bytes of input one aggregation holds before it splits it into buckets on disk
+/// ([`BoundedAggregates`]): `$STICKERLAKE_AGGREGATE_MEMORY`, else a quarter of
+/// `--memory-limit`, at most 64 MiB.
+fn aggregate_budget(memory_limit: Option<u64>) -> anyhow::Result<usize> {
+    const DEFAULT: u64 = 64 << 20;
+    let budget = match std::env::var("STICKERLAKE_AGGREGATE_MEMORY") {
+        Ok(text) => parse_size(&text)
+            .map_err(|e| anyhow::anyhow!("STICKERLAKE_AGGREGATE_MEMORY={text:?}: {e}"))?,
+        Err(_) => memory_limit.map_or(DEFAULT, |limit| (limit / 4).min(DEFAULT)),
+    };
+    Ok(usize::try_from(budget).unwrap_or(usize::MAX))
 }
 
 /// JSON functions and operators over the JSON text columns, for `sql` and jobs alike (and

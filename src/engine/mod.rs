@@ -3,6 +3,7 @@
 //! `run`, `search` and `eval` all sit on it; none of them imports another command. `sql` and
 //! `run` may send their statements to a Ballista cluster instead ([`Engine`]).
 
+mod bounded;
 mod catalog;
 mod execute;
 mod remote;
