@@ -230,3 +230,51 @@ fn job_errors_name_the_file_and_exit_non_zero() {
     let err = run_err(&mut sandbox.cmd(&["run", "all", "--date", "23/11/2026"]));
     assert!(err.contains("YYYY-MM-DD"), "{err}");
 }
+
+/// With an aggregation budget far below the day's size, every `GROUP BY` and `DISTINCT` of
+/// the jobs is split into buckets on disk and run bucket by bucket: the same tables.
+#[test]
+fn jobs_over_their_memory_budget_give_the_same_tables() {
+    let sandbox = Sandbox::local();
+    let glob = repo_path("sample_events/server-*.jsonl");
+    run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    let budget = |cmd: &mut std::process::Command| {
+        cmd.env("STICKERLAKE_AGGREGATE_MEMORY", "16KiB");
+    };
+    let mut run = sandbox.cmd(&[
+        "run",
+        "all",
+        "--from",
+        SAMPLE_DAYS[0],
+        "--to",
+        SAMPLE_DAYS[2],
+    ]);
+    budget(&mut run);
+    run_ok(&mut run);
+    let golden =
+        |name: &str| std::fs::read_to_string(repo_path(&format!("tests/golden/{name}"))).unwrap();
+    assert_eq!(csv(&sandbox, SEARCH_TERMS), golden("search_term_daily.csv"));
+    assert_eq!(
+        csv(&sandbox, REPORTED),
+        golden("reported_sticker_daily.csv")
+    );
+
+    // The split is real: EXPLAIN ANALYZE shows the rows written to buckets.
+    let mut explain = sandbox.cmd(&[
+        "sql",
+        "EXPLAIN ANALYZE SELECT count(*) AS pairs FROM (SELECT DISTINCT term, message_id FROM raw_events) AS d",
+        "--format",
+        "csv",
+    ]);
+    budget(&mut explain);
+    let plan = stdout(&run_ok(&mut explain));
+    let spilled: Vec<&str> = plan
+        .match_indices("BoundedAggregateExec")
+        .filter_map(|(at, _)| plan[at..].split("spilled_rows=").nth(1))
+        .filter_map(|rest| rest.split([']', ',']).next())
+        .collect();
+    assert!(
+        spilled.iter().any(|rows| rows.trim() != "0"),
+        "no bucket was written: {plan}"
+    );
+}
