@@ -4,6 +4,7 @@
 //! The binary (`src/bin/stickerlake.rs`) only parses arguments and calls one `run` per
 //! subcommand module.
 
+pub mod allocator;
 pub mod audit;
 #[cfg(feature = "ballista")]
 pub mod ballista;

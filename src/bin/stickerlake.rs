@@ -88,6 +88,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Jobs(args) => return done(jobs::list(args)),
         _ => {}
     }
+    if matches!(cli.command, Command::Tailer(_) | Command::Run(_)) {
+        stickerlake::allocator::give_freed_memory_back();
+    }
     let warehouse = Warehouse::open(&cli.warehouse)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -41,12 +41,12 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 /// How many buckets an over-budget input is split into, per level.
-const FANOUT: usize = 32;
+const FANOUT: usize = 64;
 /// Levels of splitting before a bucket is aggregated whatever its size (one group larger
 /// than the budget cannot be split).
 const MAX_LEVELS: u64 = 3;
 /// Rows per batch written to a bucket.
-const BUCKET_BATCH_ROWS: usize = 4096;
+const BUCKET_BATCH_ROWS: usize = 2048;
 
 /// The physical optimizer rule: every aggregation that must see all rows of a group
 /// (final or single mode, with a plain `GROUP BY`) gets a memory budget.
@@ -428,7 +428,7 @@ impl BucketFile {
             .runtime_env()
             .disk_manager
             .create_tmp_file("bounded aggregation bucket")?;
-        let writer = BufWriter::with_capacity(256 << 10, file.open_writer()?);
+        let writer = BufWriter::with_capacity(64 << 10, file.open_writer()?);
         let ipc = StreamWriter::try_new(writer, run.spill.schema())?;
         Ok(Self { file, ipc })
     }

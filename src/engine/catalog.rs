@@ -128,7 +128,9 @@ fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Resu
         .context("reading the DATAFUSION_* environment variables")?
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let mut runtime = RuntimeEnvBuilder::new();
+    // Decoded Parquet footers are kept for reuse up to this much; DataFusion's 50 MiB
+    // default let a job's memory grow with the number of the day's files.
+    let mut runtime = RuntimeEnvBuilder::new().with_metadata_cache_limit(2 << 20);
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
     }
@@ -148,9 +150,9 @@ fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Resu
 
 /// Bytes of input one aggregation holds before it splits it into buckets on disk
 /// ([`BoundedAggregates`]): `$STICKERLAKE_AGGREGATE_MEMORY`, else a quarter of
-/// `--memory-limit`, at most 64 MiB.
+/// `--memory-limit`, at most 16 MiB.
 fn aggregate_budget(memory_limit: Option<u64>) -> anyhow::Result<usize> {
-    const DEFAULT: u64 = 64 << 20;
+    const DEFAULT: u64 = 16 << 20;
     let budget = match std::env::var("STICKERLAKE_AGGREGATE_MEMORY") {
         Ok(text) => parse_size(&text)
             .map_err(|e| anyhow::anyhow!("STICKERLAKE_AGGREGATE_MEMORY={text:?}: {e}"))?,

@@ -32,7 +32,6 @@ const PARALLEL_UPLOADS: usize = 4;
 
 pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
-    give_freed_batches_back();
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
     let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
     let checkpoint = recover(&warehouse, &mut state).await?;
@@ -474,18 +473,6 @@ impl Tailer {
             .await
             .context("writing the batch (it will be retried on the next run)")?;
         Ok(())
-    }
-}
-
-/// Batches are built on some threads and freed on others, and glibc raises its mmap
-/// threshold as large blocks are freed, so their memory stayed in its heaps and a long run
-/// grew (194 MiB after 1M events, 237 MiB after 16M). Blocks of 1 MiB or more now get
-/// mappings of their own, returned on free: 213 MiB after 16M, for 3% more time.
-fn give_freed_batches_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; any thread may call it at any time.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
