@@ -21,17 +21,18 @@ fn csv(sandbox: &Sandbox, query: &str) -> String {
 const SEARCH_TERMS: &str = "SELECT event_date, term, searches, unique_users FROM search_term_daily ORDER BY event_date, searches DESC, term";
 const REPORTED: &str = "SELECT event_date, sticker_id, term, reports, unique_reporters FROM reported_sticker_daily ORDER BY event_date, reports DESC, sticker_id, term";
 
+fn assert_daily_tables_are_the_golden_ones(sandbox: &Sandbox) {
+    let golden =
+        |name: &str| std::fs::read_to_string(repo_path(&format!("tests/golden/{name}"))).unwrap();
+    assert_eq!(csv(sandbox, SEARCH_TERMS), golden("search_term_daily.csv"));
+    assert_eq!(csv(sandbox, REPORTED), golden("reported_sticker_daily.csv"));
+}
+
 fn daily_tables_over_the_sample_match_the_independent_computation(sandbox: Sandbox) {
     let glob = repo_path("sample_events/server-*.jsonl");
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
     run_days(&sandbox, "all", SAMPLE_DAYS[0], SAMPLE_DAYS[2]);
-    let golden =
-        |name: &str| std::fs::read_to_string(repo_path(&format!("tests/golden/{name}"))).unwrap();
-    assert_eq!(csv(&sandbox, SEARCH_TERMS), golden("search_term_daily.csv"));
-    assert_eq!(
-        csv(&sandbox, REPORTED),
-        golden("reported_sticker_daily.csv")
-    );
+    assert_daily_tables_are_the_golden_ones(&sandbox);
 
     // The outputs are one file per day, readable by a second reader, with the contract's schema.
     let files = sandbox.tree("search_term_daily");
@@ -251,13 +252,7 @@ fn jobs_over_their_memory_budget_give_the_same_tables() {
     ]);
     budget(&mut run);
     run_ok(&mut run);
-    let golden =
-        |name: &str| std::fs::read_to_string(repo_path(&format!("tests/golden/{name}"))).unwrap();
-    assert_eq!(csv(&sandbox, SEARCH_TERMS), golden("search_term_daily.csv"));
-    assert_eq!(
-        csv(&sandbox, REPORTED),
-        golden("reported_sticker_daily.csv")
-    );
+    assert_daily_tables_are_the_golden_ones(&sandbox);
 
     // The split is real: EXPLAIN ANALYZE shows the rows written to buckets.
     let mut explain = sandbox.cmd(&[
