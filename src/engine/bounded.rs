@@ -270,7 +270,7 @@ impl Run {
         mut input: SendableRecordBatchStream,
         level: u64,
     ) -> Result<Vec<Bucket>> {
-        let mut splitter = Splitter::new(self, level)?;
+        let mut splitter = Splitter::new(self, level);
         for batch in held {
             splitter.push(&batch)?;
         }
@@ -328,27 +328,35 @@ impl Run {
 struct Splitter<'a> {
     run: &'a Run,
     hash: RandomState,
-    coalescers: Vec<BatchCoalescer>,
-    files: Vec<Option<BucketFile>>,
-    bytes: Vec<usize>,
+    buckets: Vec<BucketWriter>,
     hashes: Vec<u64>,
 }
 
+/// One bucket being written: rows gathered into full batches, the file once it has one,
+/// and the bytes its batches held in memory.
+struct BucketWriter {
+    rows: BatchCoalescer,
+    file: Option<BucketFile>,
+    bytes: usize,
+}
+
 impl<'a> Splitter<'a> {
-    fn new(run: &'a Run, level: u64) -> Result<Self> {
+    fn new(run: &'a Run, level: u64) -> Self {
         let schema: SchemaRef = Arc::clone(run.spill.schema());
-        Ok(Self {
+        Self {
             run,
             // Not the seed of DataFusion's repartitioning (0): the rows of one partition
             // all share that hash's low bits.
             hash: RandomState::with_seed(0x5eed + level),
-            coalescers: (0..FANOUT)
-                .map(|_| BatchCoalescer::new(Arc::clone(&schema), BUCKET_BATCH_ROWS))
+            buckets: (0..FANOUT)
+                .map(|_| BucketWriter {
+                    rows: BatchCoalescer::new(Arc::clone(&schema), BUCKET_BATCH_ROWS),
+                    file: None,
+                    bytes: 0,
+                })
                 .collect(),
-            files: (0..FANOUT).map(|_| None).collect(),
-            bytes: vec![0; FANOUT],
             hashes: Vec::new(),
-        })
+        }
     }
 
     fn push(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -359,11 +367,14 @@ impl<'a> Splitter<'a> {
         self.hashes.resize(batch.num_rows(), 0);
         create_hashes(&keys, &self.hash, &mut self.hashes)?;
         let (order, ends) = rows_by_bucket(&self.hashes, FANOUT);
+        let order = UInt32Array::from(order);
         let mut start = 0;
         for (bucket, &end) in ends.iter().enumerate() {
             if end > start {
-                let indices = UInt32Array::from(order[start..end].to_vec());
-                self.coalescers[bucket].push_batch_with_indices(batch.clone(), &indices)?;
+                let rows = order.slice(start, end - start);
+                self.buckets[bucket]
+                    .rows
+                    .push_batch_with_indices(batch.clone(), &rows)?;
                 self.write_completed(bucket)?;
             }
             start = end;
@@ -380,17 +391,19 @@ impl<'a> Splitter<'a> {
     }
 
     fn write_completed(&mut self, bucket: usize) -> Result<()> {
-        while let Some(batch) = self.coalescers[bucket].next_completed_batch() {
-            let writer = match &mut self.files[bucket] {
+        let run = self.run;
+        let bucket = &mut self.buckets[bucket];
+        while let Some(batch) = bucket.rows.next_completed_batch() {
+            let file = match &mut bucket.file {
                 Some(file) => file,
                 empty => {
-                    self.run.metrics.spill_file_count.add(1);
-                    empty.insert(BucketFile::create(self.run)?)
+                    run.metrics.spill_file_count.add(1);
+                    empty.insert(BucketFile::create(run)?)
                 }
             };
-            writer.ipc.write(&batch)?;
-            self.bytes[bucket] += held_size(&batch);
-            self.run.metrics.spilled_rows.add(batch.num_rows());
+            file.ipc.write(&batch)?;
+            bucket.bytes += held_size(&batch);
+            run.metrics.spilled_rows.add(batch.num_rows());
         }
         Ok(())
     }
@@ -398,15 +411,16 @@ impl<'a> Splitter<'a> {
     fn finish(mut self) -> Result<Vec<Bucket>> {
         let mut buckets = Vec::new();
         for bucket in 0..FANOUT {
-            self.coalescers[bucket].finish_buffered_batch()?;
+            self.buckets[bucket].rows.finish_buffered_batch()?;
             self.write_completed(bucket)?;
-            if let Some(file) = self.files[bucket].take() {
+            let BucketWriter { file, bytes, .. } = &mut self.buckets[bucket];
+            if let Some(file) = file.take() {
                 let file = file.finish()?;
                 let written = file.size().unwrap_or(0);
                 self.run.metrics.spilled_bytes.add(written as usize);
                 buckets.push(Bucket {
                     file,
-                    bytes: self.bytes[bucket],
+                    bytes: *bytes,
                 });
             }
         }
