@@ -16,16 +16,19 @@ ROOT = os.path.dirname(HERE)
 DAY = "2026-11-23"
 
 
-def median_of_runs(cmd, runs, before=None):
-    """`run_measured` `runs` times (`before()` first each time, e.g. to empty an output):
-    the median wall time and the median peak RSS, and the last run's output."""
-    results = []
+def side_by_side(ours, theirs, runs):
+    """Runs the two commands alternately, `runs` times each, so that a machine getting
+    slower or faster during the benchmark affects both alike. Each is a (command, before)
+    pair, `before()` (e.g. emptying an output) called first each time, or None. Returns,
+    per command, the median wall time, the median peak RSS and the last run's output."""
+    results = ([], [])
     for _ in range(runs):
-        if before:
-            before()
-        results.append(run_measured(cmd))
+        for (cmd, before), out in zip((ours, theirs), results):
+            if before:
+                before()
+            out.append(run_measured(cmd))
     middle = lambda values: sorted(values)[len(values) // 2]
-    return middle([r[0] for r in results]), middle([r[1] for r in results]), results[-1][2]
+    return [(middle([r[0] for r in rs]), middle([r[1] for r in rs]), rs[-1][2]) for rs in results]
 
 
 def run_measured(cmd):
@@ -109,28 +112,30 @@ def main():
     lines = sum(1 for f in glob.glob(f"{logs}/*.jsonl") for _ in open(f, "rb"))
 
     rows = []
-    # Ingest.
-    t, rss, out = median_of_runs([args.bin, "--warehouse", wh, "tailer", "--source", f"{logs}/*.jsonl"],
-                                 args.runs, lambda: shutil.rmtree(wh, ignore_errors=True))
-    events = int(out.split(" events written")[0].split(", ")[-1])
-    rows.append(("ingest", "stickerlake tailer", t, rss, events / t, log_mib / t))
+    # Ingest, once the generated logs are on disk (their writeback would slow the first run).
+    os.sync()
     script = os.path.join(args.work, "duck_ingest.py")
     open(script, "w").write(DUCKDB_INGEST)
-    t_duck, rss_duck, _ = median_of_runs([sys.executable, script, f"{logs}/*.jsonl", duck_wh],
-                                         args.runs, lambda: shutil.rmtree(duck_wh, ignore_errors=True))
+    (t, rss, out), (t_duck, rss_duck, _) = side_by_side(
+        ([args.bin, "--warehouse", wh, "tailer", "--source", f"{logs}/*.jsonl"],
+         lambda: shutil.rmtree(wh, ignore_errors=True)),
+        ([sys.executable, script, f"{logs}/*.jsonl", duck_wh], lambda: shutil.rmtree(duck_wh, ignore_errors=True)),
+        args.runs)
+    events = int(out.split(" events written")[0].split(", ")[-1])
+    rows.append(("ingest", "stickerlake tailer", t, rss, events / t, log_mib / t))
     duck_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{duck_wh}/*/*.parquet')").fetchall()[0][0]
     rows.append(("ingest", "DuckDB COPY … PARTITION_BY", t_duck, rss_duck, duck_events / t_duck, log_mib / t_duck))
     ingest_ratio = t / t_duck
 
     # Daily jobs over the same Parquet (stickerlake's raw_events) for the day.
-    t_run, rss_run, _ = median_of_runs([args.bin, "--warehouse", wh, "run", "all", "--date", DAY,
-                                        "--sql-dir", os.path.join(ROOT, "sql")], args.runs)
-    day_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{wh}/raw_events/event_date={DAY}/*.parquet')").fetchall()[0][0]
-    rows.append(("daily jobs", "stickerlake run all", t_run, rss_run, day_events / t_run, None))
     script = os.path.join(args.work, "duck_jobs.py")
     open(script, "w").write(DUCKDB_JOBS)
-    t_djobs, rss_djobs, _ = median_of_runs([sys.executable, script, wh, os.path.join(ROOT, "sql"), DAY, duck_jobs],
-                                           args.runs)
+    (t_run, rss_run, _), (t_djobs, rss_djobs, _) = side_by_side(
+        ([args.bin, "--warehouse", wh, "run", "all", "--date", DAY, "--sql-dir", os.path.join(ROOT, "sql")], None),
+        ([sys.executable, script, wh, os.path.join(ROOT, "sql"), DAY, duck_jobs], None),
+        args.runs)
+    day_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{wh}/raw_events/event_date={DAY}/*.parquet')").fetchall()[0][0]
+    rows.append(("daily jobs", "stickerlake run all", t_run, rss_run, day_events / t_run, None))
     rows.append(("daily jobs", "DuckDB, same SQL files", t_djobs, rss_djobs, day_events / t_djobs, None))
     jobs_ratio = t_run / t_djobs
     for name in ("search_term_daily", "reported_sticker_daily"):
@@ -140,7 +145,7 @@ def main():
             sys.exit(f"{name}: stickerlake and DuckDB disagree ({len(ours)} vs {len(theirs)} rows)")
 
     print(f"\n{lines:,} log lines, {log_mib:.0f} MiB, {events:,} valid events (one day: {day_events:,}); "
-          f"DuckDB {duckdb.__version__}; {os.cpu_count()} cores; median of {args.runs} runs each\n")
+          f"DuckDB {duckdb.__version__}; {os.cpu_count()} cores; median of {args.runs} runs each, the two engines alternating\n")
     print("| step | engine | seconds | peak RSS MiB | events/s | MiB/s |")
     print("|---|---|---|---|---|---|")
     for step, engine, secs, rss, eps, mbs in rows:

@@ -3,8 +3,10 @@
 
 For each multiple m of --base events (one day, 4 servers): ingest with `tailer` into a new
 warehouse, then run the daily jobs; each step is its own process, wall time and peak RSS
-from os.wait4, median of --repeat runs. Prints, per step, time and RSS at each size and how
-far they are from linear (time(m) / (m * time(1))) and flat (rss(m) / rss(1)).
+from os.wait4, median of --repeat runs. The sizes take turns (x1, x4, x16, x1, ...) so that
+a machine getting slower or faster meanwhile shifts every size alike. Prints, per step, time
+and RSS at each size and how far they are from linear (time(m) / (m * time(1))) and flat
+(rss(m) / rss(1)).
 
     python3 bench/scale_bench.py --bin target/release/stickerlake --base 1000000 --sizes 1,4,16
 """
@@ -30,27 +32,34 @@ def main():
     parser.add_argument("--work", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "scale"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results = {}
+    logs = {}
     for m in sizes:
         work = os.path.join(args.work, f"x{m}")
         shutil.rmtree(work, ignore_errors=True)
-        logs = os.path.join(work, "logs")
-        subprocess.run([args.bin, "generate", "--out", logs, "--events", str(args.base * m), "--days", "1",
+        logs[m] = os.path.join(work, "logs")
+        subprocess.run([args.bin, "generate", "--out", logs[m], "--events", str(args.base * m), "--days", "1",
                         "--start", DAY, "--servers", "4", "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
-        os.remove(os.path.join(logs, "catalog.jsonl"))
-        ingest, jobs = [], []
-        for r in range(args.repeat):
-            wh = os.path.join(work, f"wh{r}")
-            ingest.append(run_measured([args.bin, "--warehouse", wh, "tailer", "--source", f"{logs}/*.jsonl"])[:2])
-            jobs.append(run_measured([args.bin, "--warehouse", wh, "run", "all", "--date", DAY])[:2])
-            if r:
-                shutil.rmtree(wh)
+        os.remove(os.path.join(logs[m], "catalog.jsonl"))
+    os.sync()  # the logs' writeback would slow the first runs
+    warehouse = lambda m: os.path.join(args.work, f"x{m}", "wh")
+    ingest, jobs = ({m: [] for m in sizes} for _ in range(2))
+    for _ in range(args.repeat):
+        for m in sizes:
+            shutil.rmtree(warehouse(m), ignore_errors=True)
+            ingest[m].append(run_measured([args.bin, "--warehouse", warehouse(m), "tailer",
+                                           "--source", f"{logs[m]}/*.jsonl"])[:2])
+    for _ in range(args.repeat):
+        for m in sizes:
+            jobs[m].append(run_measured([args.bin, "--warehouse", warehouse(m), "run", "all", "--date", DAY])[:2])
+    median = lambda runs, i: statistics.median(run[i] for run in runs)
+    results = {}
+    for m in sizes:
         results[m] = {
-            "log_mib": mib(logs),
-            "ingest": (statistics.median(t for t, _ in ingest), statistics.median(r for _, r in ingest)),
-            "jobs": (statistics.median(t for t, _ in jobs), statistics.median(r for _, r in jobs)),
+            "log_mib": mib(logs[m]),
+            "ingest": (median(ingest[m], 0), median(ingest[m], 1)),
+            "jobs": (median(jobs[m], 0), median(jobs[m], 1)),
         }
-        shutil.rmtree(logs)
+        shutil.rmtree(os.path.join(args.work, f"x{m}"))
         print(f"x{m}: {args.base * m:,} events, {results[m]['log_mib']:.0f} MiB: "
               f"ingest {results[m]['ingest'][0]:.2f} s {results[m]['ingest'][1]:.0f} MiB, "
               f"jobs {results[m]['jobs'][0]:.2f} s {results[m]['jobs'][1]:.0f} MiB", flush=True)

@@ -150,9 +150,9 @@ fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Resu
 
 /// Bytes of input one aggregation holds before it splits it into buckets on disk
 /// ([`BoundedAggregates`]): `$STICKERLAKE_AGGREGATE_MEMORY`, else a quarter of
-/// `--memory-limit`, at most 64 MiB.
+/// `--memory-limit`, at most 48 MiB.
 fn aggregate_budget(memory_limit: Option<u64>) -> anyhow::Result<usize> {
-    const DEFAULT: u64 = 64 << 20;
+    const DEFAULT: u64 = 48 << 20;
     let budget = match std::env::var("STICKERLAKE_AGGREGATE_MEMORY") {
         Ok(text) => parse_size(&text)
             .map_err(|e| anyhow::anyhow!("STICKERLAKE_AGGREGATE_MEMORY={text:?}: {e}"))?,

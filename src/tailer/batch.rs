@@ -114,20 +114,23 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
     }
     built.events = events.len() as u64;
     // One batch per date, its rows by type (a stable sort: in file order within a type),
-    // handed on as one slice per type.
-    events.sort_by(|a, b| (a.0, &a.1.kind).cmp(&(b.0, &b.1.kind)));
-    for day in events.chunk_by(|a, b| a.0 == b.0) {
+    // handed on as one slice per type. The indices are sorted, not the (large) events.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| (events[i].0, &events[i].1.kind));
+    for day in order.chunk_by(|&a, &b| events[a].0 == events[b].0) {
         let mut builder = RawEventsBuilder::default();
-        for (_, event, offset) in day {
+        for &i in day {
+            let (_, event, offset) = &events[i];
             builder.append(event, source, *offset);
         }
         let batch = builder.finish();
         let mut start = 0;
-        for kind in day.chunk_by(|a, b| a.1.kind == b.1.kind) {
+        for kind in day.chunk_by(|&a, &b| events[a].1.kind == events[b].1.kind) {
+            let (date, event, _) = &events[kind[0]];
             let slice = batch.slice(start, kind.len());
             built
                 .raw_events
-                .push((day[0].0, kind[0].1.kind.to_string(), slice));
+                .push((*date, event.kind.to_string(), slice));
             start += kind.len();
         }
     }

@@ -199,7 +199,12 @@ fn string_array(text: &str, array: Value) -> Option<Vec<Cow<'_, str>>> {
     if array.kind != Kind::Array {
         return None;
     }
-    let mut items = Vec::new();
+    // One allocation (for up to 64 items): an array has at most one more item than commas.
+    let commas = text.as_bytes()[array.start..array.end]
+        .iter()
+        .filter(|&&b| b == b',')
+        .count();
+    let mut items = Vec::with_capacity((commas + 1).min(64));
     let mut cursor = Cursor {
         text,
         pos: array.start,
