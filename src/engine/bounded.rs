@@ -429,7 +429,9 @@ impl<'a> Splitter<'a> {
 }
 
 /// A bucket's temporary file (in DataFusion's spill folder) being written as an Arrow IPC
-/// stream, which the spill reader reads back.
+/// stream, which the spill reader reads back. Not `SpillManager::create_in_progress_file`:
+/// its file type is private in DataFusion 55 (it cannot be kept in a field), and it writes
+/// each IPC message straight to the file, unbuffered.
 struct BucketFile {
     file: Arc<dyn SpillFile>,
     ipc: StreamWriter<BufWriter<Box<dyn SpillWriter>>>,

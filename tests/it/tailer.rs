@@ -156,13 +156,13 @@ fn small_batches_make_many_files_with_every_line_once(sandbox: Sandbox) {
     sandbox.tail(&["--max-rows", "7"]);
     let files = sandbox.tree("raw_events");
     assert_eq!(files.len(), 8);
-    let ids: BTreeSet<_> = strings(
+    // Every row counted, not only the distinct ids: a line written twice must fail this.
+    let ids = strings(
         &files.into_values().flatten().collect::<Vec<_>>(),
         "message_id",
-    )
-    .into_iter()
-    .collect();
+    );
     assert_eq!(ids.len(), 50);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 50);
 }
 
 #[test]
