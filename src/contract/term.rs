@@ -16,22 +16,31 @@ pub fn normalize_term(query: &str) -> Cow<'_, str> {
     }
 }
 
-/// The definition, applied in full.
+/// The definition, applied in full. Each string is allocated once at its final size where
+/// it can be: in the tailer this runs on every core at once, and a growing string's
+/// `realloc` takes a lock the cores share.
 fn normalize(query: &str) -> String {
-    let lowered = if query.is_ascii() {
-        // NFKC is the identity on ASCII: skip the allocation-heavy path for the common case.
-        query.to_ascii_lowercase()
-    } else {
-        query.nfkc().collect::<String>().to_lowercase()
-    };
-    let mut term = String::with_capacity(lowered.len());
-    for word in lowered.split_whitespace() {
-        if !term.is_empty() {
-            term.push(' ');
-        }
-        term.push_str(word);
+    if query.is_ascii() {
+        // NFKC is the identity on ASCII, and lowercasing ASCII moves no whitespace.
+        let mut term = join_words(query);
+        term.make_ascii_lowercase();
+        return term;
     }
-    term
+    let mut composed = String::with_capacity(query.len() * 2);
+    composed.extend(query.nfkc());
+    join_words(&composed.to_lowercase())
+}
+
+/// The words of `text` (split at runs of Unicode whitespace), one ASCII space between each.
+fn join_words(text: &str) -> String {
+    let mut joined = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(word);
+    }
+    joined
 }
 
 /// Printable ASCII without capitals, with single spaces between words only: a term already.
@@ -89,5 +98,32 @@ mod tests {
             assert_eq!(term, normalize(&query), "{query:?}");
         }
         assert!(shortcuts > 1000, "{shortcuts}");
+    }
+
+    /// The definition as written, one step at a time.
+    fn definition(query: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        let lowered = query.nfkc().collect::<String>().to_lowercase();
+        lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn normalization_is_the_definition_step_by_step() {
+        // Final sigma, a dotted capital I that lowercases longer, a ligature that NFKC
+        // expands, and every kind of whitespace, ASCII and not.
+        let alphabet = [
+            'a', 'Q', ' ', '\t', '\u{b}', '\u{c}', '\u{1f}', '\u{85}', '\u{3000}', 'Σ', 'İ', 'ﬃ',
+            'ｃ', '²', 'É', '~',
+        ];
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..10);
+            let query: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            assert_eq!(normalize(&query), definition(&query), "{query:?}");
+            let ascii: String = query.chars().filter(char::is_ascii).collect();
+            assert_eq!(normalize(&ascii), definition(&ascii), "{ascii:?}");
+        }
     }
 }

@@ -75,7 +75,7 @@ impl LineChunk {
 /// What a slice of a chunk became.
 #[derive(Default)]
 struct Built {
-    /// By event date and type.
+    /// By event date and type, in file order within each.
     raw_events: Vec<(NaiveDate, String, RecordBatch)>,
     quarantine: Option<RecordBatch>,
     events: u64,
@@ -84,8 +84,13 @@ struct Built {
 }
 
 /// Parses `lines` of `chunk` and builds their rows (pure; runs on any core).
+///
+/// Each event is appended to its (date, type) builder as soon as it is parsed, and dropped:
+/// what parsing allocated is freed on the same thread at once, so the allocator reuses it
+/// from its per-thread cache. Holding a task's events until the end made every one of those
+/// allocations go to a shared arena, and the threads queued on its lock.
 fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
-    let mut events = Vec::with_capacity(lines.len());
+    let mut builders: Vec<(NaiveDate, String, RawEventsBuilder)> = Vec::new();
     let mut quarantine = QuarantineBuilder::default();
     let mut built = Built::default();
     for line in lines {
@@ -104,7 +109,15 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
                     .expect("parsed timestamps are in range")
                     .date_naive();
                 built.latest_event_us = built.latest_event_us.max(Some(event.event_time_us));
-                events.push((date, event, line.offset));
+                built.events += 1;
+                let at = builders
+                    .iter()
+                    .position(|(d, kind, _)| *d == date && *kind == event.kind)
+                    .unwrap_or_else(|| {
+                        builders.push((date, event.kind.to_string(), RawEventsBuilder::new()));
+                        builders.len() - 1
+                    });
+                builders[at].2.append(&event, source, line.offset);
             }
             Err(reason) => {
                 quarantine.append(source, line.offset, bytes, &reason);
@@ -112,28 +125,10 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
             }
         }
     }
-    built.events = events.len() as u64;
-    // One batch per date, its rows by type (a stable sort: in file order within a type),
-    // handed on as one slice per type. The indices are sorted, not the (large) events.
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by_key(|&i| (events[i].0, &events[i].1.kind));
-    for day in order.chunk_by(|&a, &b| events[a].0 == events[b].0) {
-        let mut builder = RawEventsBuilder::default();
-        for &i in day {
-            let (_, event, offset) = &events[i];
-            builder.append(event, source, *offset);
-        }
-        let batch = builder.finish();
-        let mut start = 0;
-        for kind in day.chunk_by(|&a, &b| events[a].1.kind == events[b].1.kind) {
-            let (date, event, _) = &events[kind[0]];
-            let slice = batch.slice(start, kind.len());
-            built
-                .raw_events
-                .push((*date, event.kind.to_string(), slice));
-            start += kind.len();
-        }
-    }
+    built.raw_events = builders
+        .into_iter()
+        .map(|(date, kind, builder)| (date, kind, builder.finish()))
+        .collect();
     built.quarantine = (quarantine.len() > 0).then(|| quarantine.finish());
     built
 }

@@ -12,7 +12,6 @@ use super::parse::Event;
 use crate::contract::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
 
 /// Column builders for one `raw_events` partition.
-#[derive(Default)]
 pub struct RawEventsBuilder {
     message_id: StringBuilder,
     kind: StringBuilder,
@@ -27,7 +26,28 @@ pub struct RawEventsBuilder {
     source_offset: Int64Builder,
 }
 
+/// Rows a new builder has room for: small, as a task holds one builder per event type and
+/// a rare type's builder keeps its capacity until the batch is written; it doubles as needed.
+const FIRST_ROWS: usize = 128;
+
 impl RawEventsBuilder {
+    pub fn new() -> Self {
+        let strings = || StringBuilder::with_capacity(FIRST_ROWS, FIRST_ROWS * 32);
+        Self {
+            message_id: strings(),
+            kind: strings(),
+            event_time: TimestampMicrosecondBuilder::with_capacity(FIRST_ROWS),
+            user_id: strings(),
+            query: strings(),
+            term: strings(),
+            sticker_ids: ListBuilder::with_capacity(strings(), FIRST_ROWS),
+            properties: strings(),
+            context: strings(),
+            source: strings(),
+            source_offset: Int64Builder::with_capacity(FIRST_ROWS),
+        }
+    }
+
     pub fn append(&mut self, event: &Event, source: &str, offset: u64) {
         self.message_id.append_value(&event.message_id);
         self.kind.append_value(&event.kind);
@@ -116,7 +136,7 @@ mod tests {
     fn raw_events_round_trip_through_the_parquet_reader() {
         let line = br#"{"messageId":"m-1","type":"search","timestamp":"2026-11-23T10:00:00.123Z","userId":"u-42","properties":{"query":"Cat  in a park","results":["a","b"]}}"#;
         let event = parse_line(line).unwrap();
-        let mut builder = RawEventsBuilder::default();
+        let mut builder = RawEventsBuilder::new();
         builder.append(&event, "/logs/a.jsonl", 42);
         let bytes = encode_parquet(RAW_EVENTS_SCHEMA.clone(), &[builder.finish()]).unwrap();
 
