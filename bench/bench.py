@@ -16,19 +16,26 @@ ROOT = os.path.dirname(HERE)
 DAY = "2026-11-23"
 
 
-def side_by_side(ours, theirs, runs):
-    """Runs the two commands alternately, `runs` times each, so that a machine getting
-    slower or faster during the benchmark affects both alike. Each is a (command, before)
-    pair, `before()` (e.g. emptying an output) called first each time, or None. Returns,
-    per command, the median wall time, the median peak RSS and the last run's output."""
-    results = ([], [])
+def take_turns(commands, runs):
+    """Runs the commands in turn, `runs` times each, so that a machine getting slower or
+    faster meanwhile affects them alike. Each is a (command, before) pair, `before()` (e.g.
+    emptying an output) called first each time, or None. Returns, per command, its runs'
+    (seconds, peak RSS MiB, output)."""
+    results = [[] for _ in commands]
     for _ in range(runs):
-        for (cmd, before), out in zip((ours, theirs), results):
+        for (cmd, before), out in zip(commands, results):
             if before:
                 before()
             out.append(run_measured(cmd))
+    return results
+
+
+def side_by_side(ours, theirs, runs):
+    """`take_turns` for two commands: per command, the median wall time, the median peak RSS
+    and the last run's output."""
     middle = lambda values: sorted(values)[len(values) // 2]
-    return [(middle([r[0] for r in rs]), middle([r[1] for r in rs]), rs[-1][2]) for rs in results]
+    return [(middle([r[0] for r in rs]), middle([r[1] for r in rs]), rs[-1][2])
+            for rs in take_turns([ours, theirs], runs)]
 
 
 def run_measured(cmd):

@@ -32,16 +32,16 @@ def main():
     parser.add_argument("--work", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "scale"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    work = lambda m: os.path.join(args.work, f"x{m}")
     logs = {}
     for m in sizes:
-        work = os.path.join(args.work, f"x{m}")
-        shutil.rmtree(work, ignore_errors=True)
-        logs[m] = os.path.join(work, "logs")
+        shutil.rmtree(work(m), ignore_errors=True)
+        logs[m] = os.path.join(work(m), "logs")
         subprocess.run([args.bin, "generate", "--out", logs[m], "--events", str(args.base * m), "--days", "1",
                         "--start", DAY, "--servers", "4", "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
         os.remove(os.path.join(logs[m], "catalog.jsonl"))
     os.sync()  # the logs' writeback would slow the first runs
-    warehouse = lambda m: os.path.join(args.work, f"x{m}", "wh")
+    warehouse = lambda m: os.path.join(work(m), "wh")
     ingest, jobs = ({m: [] for m in sizes} for _ in range(2))
     for _ in range(args.repeat):
         for m in sizes:
@@ -59,7 +59,7 @@ def main():
             "ingest": (median(ingest[m], 0), median(ingest[m], 1)),
             "jobs": (median(jobs[m], 0), median(jobs[m], 1)),
         }
-        shutil.rmtree(os.path.join(args.work, f"x{m}"))
+        shutil.rmtree(work(m))
         print(f"x{m}: {args.base * m:,} events, {results[m]['log_mib']:.0f} MiB: "
               f"ingest {results[m]['ingest'][0]:.2f} s {results[m]['ingest'][1]:.0f} MiB, "
               f"jobs {results[m]['jobs'][0]:.2f} s {results[m]['jobs'][1]:.0f} MiB", flush=True)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import run_measured  # noqa: E402
+from bench import take_turns  # noqa: E402
 
 
 def main():
@@ -24,19 +24,16 @@ def main():
     parser.add_argument("--runs", type=int, default=8)
     args = parser.parse_args()
     warehouse = os.path.join(tempfile.mkdtemp(prefix="tailer-ab-"), "wh")
-    results = {b: [] for b in args.bins}
-    for _ in range(args.runs):
-        for binary in args.bins:
-            shutil.rmtree(warehouse, ignore_errors=True)
-            seconds, rss, _ = run_measured([binary, "--warehouse", warehouse, "tailer", "--source", args.logs])
-            results[binary].append((seconds, rss))
+    empty = lambda: shutil.rmtree(warehouse, ignore_errors=True)
+    commands = [([b, "--warehouse", warehouse, "tailer", "--source", args.logs], empty) for b in args.bins]
+    results = take_turns(commands, args.runs)
     shutil.rmtree(os.path.dirname(warehouse))
-    baseline = results[args.bins[0]]
-    for binary, runs in results.items():
-        times = [t for t, _ in runs]
-        ratio = statistics.median(t / b for (t, _), (b, _) in zip(runs, baseline))
+    baseline = results[0]
+    for binary, runs in zip(args.bins, results):
+        times = [t for t, _, _ in runs]
+        ratio = statistics.median(t[0] / b[0] for t, b in zip(runs, baseline))
         print(f"{binary}: median {statistics.median(times):.2f} s, peak RSS "
-              f"{statistics.median(r for _, r in runs):.0f} MiB, ratio to the first {ratio:.3f} "
+              f"{statistics.median(r for _, r, _ in runs):.0f} MiB, ratio to the first {ratio:.3f} "
               f"(runs: {' '.join(f'{t:.2f}' for t in times)})")
 
 
