@@ -14,7 +14,7 @@
 //! MiB of peak memory.
 
 /// Sets the allocator up as the module doc says; call it before the first thread starts.
-pub fn give_freed_memory_back() {
+pub fn tune_for_streaming() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; any thread may call it at any time.
     unsafe {

@@ -89,7 +89,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         _ => {}
     }
     if matches!(cli.command, Command::Tailer(_) | Command::Run(_)) {
-        stickerlake::allocator::give_freed_memory_back();
+        stickerlake::allocator::tune_for_streaming();
     }
     let warehouse = Warehouse::open(&cli.warehouse)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
