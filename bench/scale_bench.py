@@ -3,10 +3,10 @@
 
 For each multiple m of --base events (one day, 4 servers): ingest with `tailer` into a new
 warehouse, then run the daily jobs; each step is its own process, wall time and peak RSS
-from os.wait4, median of --repeat runs. The sizes take turns (x1, x4, x16, x1, ...) so that
-a machine getting slower or faster meanwhile shifts every size alike. Prints, per step, time
-and RSS at each size and how far they are from linear (time(m) / (m * time(1))) and flat
-(rss(m) / rss(1)).
+from os.wait4, median of --repeat runs (--job-repeat for the jobs). The sizes take turns
+(x1, x4, x16, x1, ...) so that a machine getting slower or faster meanwhile shifts every
+size alike. Prints, per step, time and RSS at each size and how far they are from linear
+(time(m) / (m * time(1))) and flat (rss(m) / rss(1)).
 
     python3 bench/scale_bench.py --bin target/release/stickerlake --base 1000000 --sizes 1,4,16
 """
@@ -29,6 +29,9 @@ def main():
     parser.add_argument("--base", type=int, default=1_000_000)
     parser.add_argument("--sizes", default="1,4,16")
     parser.add_argument("--repeat", type=int, default=3)
+    # The 1M day's jobs take 0.3 s, so 0.03 s of the machine's drift moves the ratio by a
+    # tenth: more runs of the (short) job step.
+    parser.add_argument("--job-repeat", type=int, default=7)
     parser.add_argument("--work", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "scale"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -48,7 +51,7 @@ def main():
             shutil.rmtree(warehouse(m), ignore_errors=True)
             ingest[m].append(run_measured([args.bin, "--warehouse", warehouse(m), "tailer",
                                            "--source", f"{logs[m]}/*.jsonl"])[:2])
-    for _ in range(args.repeat):
+    for _ in range(args.job_repeat):
         for m in sizes:
             jobs[m].append(run_measured([args.bin, "--warehouse", warehouse(m), "run", "all", "--date", DAY])[:2])
     median = lambda runs, i: statistics.median(run[i] for run in runs)

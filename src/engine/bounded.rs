@@ -19,7 +19,7 @@ use std::io::BufWriter;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::BatchCoalescer;
+use arrow::compute::{take_record_batch, BatchCoalescer};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::config::ConfigOptions;
@@ -367,14 +367,15 @@ impl<'a> Splitter<'a> {
         self.hashes.resize(batch.num_rows(), 0);
         create_hashes(&keys, &self.hash, &mut self.hashes)?;
         let (order, ends) = rows_by_bucket(&self.hashes, FANOUT);
-        let order = UInt32Array::from(order);
+        // One gather for the whole batch, then each bucket gets its run as a slice: a
+        // gather per bucket allocated 64 small arrays per column and batch.
+        let sorted = take_record_batch(batch, &UInt32Array::from(order))?;
         let mut start = 0;
         for (bucket, &end) in ends.iter().enumerate() {
             if end > start {
-                let rows = order.slice(start, end - start);
                 self.buckets[bucket]
                     .rows
-                    .push_batch_with_indices(batch.clone(), &rows)?;
+                    .push_batch(sorted.slice(start, end - start))?;
                 self.write_completed(bucket)?;
             }
             start = end;
