@@ -18,8 +18,10 @@ use super::parse::parse_line;
 use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
 use crate::warehouse::{data_file_name, encode_row_groups, partition_dir, row_groups_by_kind};
 
-/// Lines per parallel task.
-const LINES_PER_TASK: usize = 2048;
+/// Lines per parallel task. 4,096 rather than 2,048: the same speed, and half as many
+/// small batches held until the flush, which kept the allocator's heaps from creeping
+/// (peak RSS at 16M events 186 MiB instead of 202, against 172 and 174 at 1M).
+const LINES_PER_TASK: usize = 4096;
 
 /// Complete lines copied out of the reader, in file order, in one buffer.
 #[derive(Default)]
