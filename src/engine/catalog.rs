@@ -1,6 +1,7 @@
 //! Registering the warehouse's tables in a DataFusion session: one table per top-level
-//! folder (folders starting with `_` or `.` are not tables), its Hive partition column
-//! (`column=value` folders) as a column, so filters on it prune partitions.
+//! folder that is a Delta table (folders starting with `_` or `.` are not tables), read at
+//! one snapshot: exactly the files of its log, never a folder listing. The partition
+//! column is a column, so filters on it prune partitions.
 //!
 //! `*_date` partition columns are `Date32`; others are strings.
 
@@ -15,13 +16,14 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
+use datafusion::prelude::{col, lit, DataFrame, Expr, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use super::bounded::BoundedAggregates;
 use super::Engine;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
 use crate::progress::parse_size;
+use crate::warehouse::delta::{partition_type, Snapshot};
 use crate::warehouse::Warehouse;
 
 /// A registered table.
@@ -29,35 +31,43 @@ use crate::warehouse::Warehouse;
 pub struct TableInfo {
     pub name: String,
     pub partition_column: Option<String>,
+    /// The Delta version read.
+    pub version: u64,
 }
 
-/// The warehouse's tables, listed once.
+/// One table's snapshot, ready to scan: a listing table per partition over exactly the
+/// snapshot's files (never a folder listing, so files outside the snapshot are never read).
+struct SnapshotTable {
+    info: TableInfo,
+    file_schema: SchemaRef,
+    /// `(partition value, its files)`; one entry with an empty value when unpartitioned.
+    partitions: Vec<(String, Arc<ListingTable>)>,
+}
+
+/// The warehouse's tables, each at one snapshot, loaded once.
 pub struct WarehouseTables {
     warehouse: Warehouse,
-    tables: Vec<(TableInfo, Arc<ListingTable>)>,
+    tables: Vec<SnapshotTable>,
     engine: Engine,
 }
 
 impl WarehouseTables {
     pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
-        let ctx = new_context(warehouse, None)?;
         let mut tables = Vec::new();
         for name in warehouse.list_folders("").await? {
             if !is_table_name(&name) {
                 continue;
             }
-            let partition_column = partition_column(warehouse, &name).await?;
-            if let Some(table) =
-                listing_table(&ctx, warehouse, &name, partition_column.as_deref()).await?
-            {
-                tables.push((
-                    TableInfo {
-                        name,
-                        partition_column,
-                    },
-                    table,
-                ));
-            }
+            let Some(snapshot) = warehouse.latest_snapshot(&name).await? else {
+                if has_data(warehouse, &name).await? {
+                    anyhow::bail!(
+                        "{name} in warehouse {} is not a Delta table (it has no _delta_log): it was written by a stickerlake before Delta tables; run `stickerlake migrate` once",
+                        warehouse.location()
+                    );
+                }
+                continue;
+            };
+            tables.push(snapshot_table(warehouse, snapshot)?);
         }
         Ok(Self {
             warehouse: warehouse.clone(),
@@ -72,7 +82,7 @@ impl WarehouseTables {
     }
 
     pub fn infos(&self) -> Vec<TableInfo> {
-        self.tables.iter().map(|(info, _)| info.clone()).collect()
+        self.tables.iter().map(|t| t.info.clone()).collect()
     }
 
     /// A session with every table registered by name.
@@ -105,21 +115,111 @@ impl WarehouseTables {
     ) -> anyhow::Result<SessionContext> {
         // Attached before the tables are registered: Ballista's session starts a new catalog.
         let ctx = engine.attach(new_context(&self.warehouse, memory_limit)?)?;
-        for (info, table) in &self.tables {
-            match (day, info.partition_column.as_deref()) {
-                (Some(day), Some(EVENT_DATE)) => {
-                    let one_day = ctx
-                        .read_table(table.clone())?
-                        .filter(col(EVENT_DATE).eq(date_literal(day)))?;
-                    ctx.register_table(info.name.as_str(), one_day.into_view())?;
-                }
-                _ => {
-                    ctx.register_table(info.name.as_str(), table.clone())?;
-                }
-            }
+        for table in &self.tables {
+            let only = match (day, table.info.partition_column.as_deref()) {
+                (Some(day), Some(EVENT_DATE)) => Some(day.format("%Y-%m-%d").to_string()),
+                _ => None,
+            };
+            let view = table.frame(&ctx, only.as_deref())?.into_view();
+            ctx.register_table(table.info.name.as_str(), view)?;
         }
         Ok(ctx)
     }
+}
+
+impl SnapshotTable {
+    /// The table (or only partition `only`) as one frame: each partition's files with the
+    /// partition value as a constant column, after the file columns (as Hive tables show it).
+    fn frame(&self, ctx: &SessionContext, only: Option<&str>) -> anyhow::Result<DataFrame> {
+        let column = self.info.partition_column.as_deref();
+        let mut frames = Vec::new();
+        for (value, listing) in &self.partitions {
+            if only.is_some_and(|only| only != value) {
+                continue;
+            }
+            let frame = ctx.read_table(listing.clone())?;
+            frames.push(match column {
+                Some(column) => {
+                    let mut columns: Vec<Expr> = self
+                        .file_schema
+                        .fields()
+                        .iter()
+                        .map(|f| col(f.name()))
+                        .collect();
+                    columns.push(partition_value(column, value)?.alias(column));
+                    frame.select(columns)?
+                }
+                None => frame,
+            });
+        }
+        let mut frames = frames.into_iter();
+        match frames.next() {
+            Some(first) => Ok(frames.try_fold(first, |all, next| all.union(next))?),
+            None => self.empty(ctx),
+        }
+    }
+
+    /// No rows, with the table's columns and types.
+    fn empty(&self, ctx: &SessionContext) -> anyhow::Result<DataFrame> {
+        let mut columns: Vec<Expr> = Vec::new();
+        for field in self.file_schema.fields() {
+            let null = ScalarValue::try_from(field.data_type())?;
+            columns.push(lit(null).alias(field.name()));
+        }
+        if let Some(column) = &self.info.partition_column {
+            let null = ScalarValue::try_from(&partition_type(column))?;
+            columns.push(lit(null).alias(column));
+        }
+        Ok(ctx.read_empty()?.select(columns)?)
+    }
+}
+
+/// A partition value as a literal of its column's type.
+fn partition_value(column: &str, value: &str) -> anyhow::Result<Expr> {
+    Ok(match partition_type(column) {
+        DataType::Date32 => {
+            let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .with_context(|| format!("partition {column}={value} is not a date"))?;
+            date_literal(day)
+        }
+        _ => lit(value.to_owned()),
+    })
+}
+
+/// Whether a folder that is not a Delta table holds Parquet data (else it is just empty).
+async fn has_data(warehouse: &Warehouse, name: &str) -> anyhow::Result<bool> {
+    Ok(!warehouse.list_folders(name).await?.is_empty()
+        || !warehouse.list_files(name).await?.is_empty())
+}
+
+fn snapshot_table(warehouse: &Warehouse, snapshot: Snapshot) -> anyhow::Result<SnapshotTable> {
+    // The contract's tables keep the contract's schema (nullability, list item names).
+    let file_schema: SchemaRef = match Table::from_name(&snapshot.table) {
+        Some(table) => table.schema().clone(),
+        None => snapshot.file_schema.clone(),
+    };
+    let mut partitions = Vec::new();
+    for (value, files) in snapshot.by_partition() {
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(warehouse.location().object_url(&f.path).as_str()))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(file_schema.clone());
+        partitions.push((value, Arc::new(ListingTable::try_new(config)?)));
+    }
+    Ok(SnapshotTable {
+        info: TableInfo {
+            name: snapshot.table.clone(),
+            partition_column: snapshot.partition_column.clone(),
+            version: snapshot.version,
+        },
+        file_schema,
+        partitions,
+    })
 }
 
 fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Result<SessionContext> {
@@ -168,48 +268,6 @@ fn aggregate_budget(memory_limit: Option<u64>) -> anyhow::Result<usize> {
 /// in the Ballista scheduler and executors, which must know every function a plan names).
 pub fn register_functions(ctx: &mut SessionContext) -> anyhow::Result<()> {
     datafusion_functions_json::register_all(ctx).context("registering the JSON functions")
-}
-
-/// The column of the first `column=value` folder in the table, if any.
-async fn partition_column(warehouse: &Warehouse, table: &str) -> anyhow::Result<Option<String>> {
-    let folders = warehouse.list_folders(table).await?;
-    Ok(folders
-        .iter()
-        .find_map(|f| f.split_once('=').map(|(column, _)| column.to_owned())))
-}
-
-async fn listing_table(
-    ctx: &SessionContext,
-    warehouse: &Warehouse,
-    name: &str,
-    partition_column: Option<&str>,
-) -> anyhow::Result<Option<Arc<ListingTable>>> {
-    let url = ListingTableUrl::parse(warehouse.folder_url(name).as_str())?;
-    let partition_cols = partition_column
-        .map(|c| {
-            let kind = if c.ends_with("_date") {
-                DataType::Date32
-            } else {
-                DataType::Utf8
-            };
-            vec![(c.to_owned(), kind)]
-        })
-        .unwrap_or_default();
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols);
-    let schema: SchemaRef = match Table::from_name(name) {
-        Some(table) => table.schema().clone(),
-        None => match options.infer_schema(&ctx.state(), &url).await {
-            Ok(schema) if !schema.fields().is_empty() => schema,
-            // A folder with no Parquet file in it (yet) is not a table.
-            _ => return Ok(None),
-        },
-    };
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
 }
 
 /// A `DATE` literal, for filters on `*_date` partition columns.

@@ -11,6 +11,7 @@
 //! - memory is bounded by `--max-rows`/`--max-bytes`, not by the size of the logs.
 
 mod batch;
+mod commit;
 mod encode;
 mod fast_parse;
 mod lines;

@@ -13,6 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
+use super::commit::{commit_flush, TailerTables};
 use super::lines::LineReader;
 use super::state::StateStore;
 use super::{default_tailer_id, TailerArgs};
@@ -21,6 +22,7 @@ use crate::contract::checkpoint::{
 };
 use crate::contract::source::{fingerprint, scan, SourceError, SourceFile};
 use crate::progress;
+use crate::warehouse::delta::NewFile;
 use crate::warehouse::Warehouse;
 
 /// Lines parsed together (in parallel), at most.
@@ -34,7 +36,8 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
     let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
-    let checkpoint = recover(&warehouse, &mut state).await?;
+    let mut tables = TailerTables::open(&warehouse).await?;
+    let checkpoint = recover(&warehouse, &mut state, &mut tables, &id).await?;
     if args.retire {
         return retire(&mut state, checkpoint).await;
     }
@@ -47,6 +50,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         checkpoint,
         warehouse,
         state,
+        tables,
         id,
         batch: Batch::default(),
         encoding: None,
@@ -81,8 +85,15 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finishes or undoes a flush that a crash interrupted.
-async fn recover(warehouse: &Warehouse, state: &mut StateStore) -> anyhow::Result<Checkpoint> {
+/// Finishes or undoes a flush that a crash interrupted: when all its files were written it
+/// is committed (once: a commit that landed before the crash is not repeated), else its
+/// files were committed to no table and are deleted.
+async fn recover(
+    warehouse: &Warehouse,
+    state: &mut StateStore,
+    tables: &mut TailerTables,
+    id: &str,
+) -> anyhow::Result<Checkpoint> {
     let mut checkpoint = state.load().await?;
     let Some(pending) = &checkpoint.pending else {
         return Ok(checkpoint);
@@ -94,10 +105,20 @@ async fn recover(warehouse: &Warehouse, state: &mut StateStore) -> anyhow::Resul
         }
     }
     let recovery = checkpoint.recovery(|o| present.contains(o));
-    if let Recovery::RollBack(partial) = &recovery {
-        for output in partial {
-            warehouse.delete(&warehouse.path(output)).await?;
+    match &recovery {
+        Recovery::RollBack(partial) => {
+            for output in partial {
+                warehouse.delete(&warehouse.path(output)).await?;
+            }
         }
+        Recovery::RollForward => {
+            let mut files = Vec::new();
+            for output in &pending.outputs {
+                files.push(warehouse.describe_file(output).await?);
+            }
+            commit_flush(warehouse, tables, id, pending.seq, files).await?;
+        }
+        Recovery::Nothing => {}
     }
     for output in &pending.outputs {
         warehouse
@@ -148,6 +169,7 @@ struct Tailer {
     id: String,
     warehouse: Warehouse,
     state: StateStore,
+    tables: TailerTables,
     /// As last saved.
     checkpoint: Checkpoint,
     /// Offsets of what is in `batch` (or saved): the next checkpoint's files.
@@ -421,8 +443,16 @@ impl Tailer {
         next.progress = Some(self.progress(&encoding.files, Utc::now()));
         next.retired_at = None;
         if !outputs.is_empty() {
+            let files = outputs
+                .iter()
+                .map(|o| NewFile::from_bytes(&o.path, &o.bytes))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)
+                .context("reading back an encoded file")?;
             self.state.save(&next).await?;
             self.upload(outputs).await?;
+            let seq = next.pending.as_ref().map_or(next.seq, |p| p.seq);
+            commit_flush(&self.warehouse, &mut self.tables, &self.id, seq, files).await?;
         }
         next.recover(&Recovery::RollForward);
         self.state.save(&next).await?;

@@ -110,6 +110,13 @@ impl Location {
         }
     }
 
+    /// The URL of an object inside the warehouse.
+    pub fn object_url(&self, relative: &str) -> Url {
+        let folder = self.folder_url(relative);
+        Url::parse(folder.as_str().trim_end_matches('/'))
+            .expect("a folder URL without its slash is valid")
+    }
+
     /// The URL that identifies the object store (scheme and bucket) for DataFusion.
     pub fn store_url(&self) -> Url {
         match self {

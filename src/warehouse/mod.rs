@@ -7,6 +7,8 @@
 
 mod catalog_cache;
 pub mod compactions;
+pub mod delta;
+pub mod file_stats;
 mod layout;
 mod location;
 mod parquet;
@@ -64,6 +66,8 @@ fn relative(root: &Path, path: &Path) -> String {
 #[derive(Clone)]
 pub struct Warehouse {
     store: Arc<dyn ObjectStore>,
+    /// The same store without views or caches: Delta logs are read and committed through it.
+    raw: Arc<dyn ObjectStore>,
     root: Path,
     location: Location,
     /// Set when reads go through a [`CatalogCache`].
@@ -85,6 +89,12 @@ pub enum WarehouseError {
         location: String,
         path: String,
         source: object_store::Error,
+    },
+    #[error("table {table} in warehouse {location}: {reason}")]
+    Table {
+        location: String,
+        table: String,
+        reason: String,
     },
 }
 
@@ -130,7 +140,11 @@ impl Warehouse {
         let location = Location::parse(location)?;
         let (store, root) = location.build_store()?;
         Ok(Self {
-            store: Arc::new(compactions::CompactionView::new(store, root.clone())),
+            store: Arc::new(compactions::CompactionView::new(
+                store.clone(),
+                root.clone(),
+            )),
+            raw: store,
             root,
             location,
             catalog: None,
@@ -163,6 +177,11 @@ impl Warehouse {
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// The store itself, for the Delta logs (no listing view, no cache in front).
+    pub fn raw_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.raw
     }
 
     pub fn location(&self) -> &Location {

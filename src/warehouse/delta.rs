@@ -1,0 +1,532 @@
+//! Every warehouse table is a Delta Lake table: `<table>/_delta_log/` says which Parquet
+//! files make up the table at each version. stickerlake writes the Parquet files itself
+//! (see [`super::encode_row_groups`]) and decides *what* to commit; `deltalake-core` decides
+//! *how* (atomic commits by conditional PUT, log checkpoints, snapshots).
+//!
+//! Guarantees:
+//! - a commit is atomic: a reader of the log sees all of its files or none;
+//! - [`Change::Append`] with a transaction `(app, version)` is committed at most once: every
+//!   attempt first reads the table's `txn` for `app` (as kafka-delta-ingest does), so a retry
+//!   after a lost answer, or a recovery after `kill -9`, never commits a flush twice;
+//! - [`Change::Rewrite`] (compaction) commits only while every file it replaces is still in
+//!   the table. delta-rs does not treat two `dataChange=false` removes of one file as a
+//!   conflict, so this check is ours: two compactors at once never double a row;
+//! - tables are created at protocol reader 1 / writer 2 (no deletion vectors, no column
+//!   mapping), so every Delta reader reads them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake_core::kernel::engine::arrow_conversion::TryFromArrow;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake_core::kernel::{Action, Add, StructType, Transaction};
+use deltalake_core::logstore::{default_logstore, StorageConfig};
+use deltalake_core::operations::create::CreateBuilder;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError};
+use object_store::prefix::PrefixStore;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaDataReader;
+use serde_json::Value;
+
+use super::{Warehouse, WarehouseError};
+
+/// The log folder of every table.
+pub const DELTA_LOG: &str = "_delta_log";
+
+/// Attempts of one commit against writers committing at the same time.
+const COMMIT_ATTEMPTS: u32 = 100;
+
+/// A data file of a table's snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaFile {
+    /// Relative to the warehouse: `raw_events/event_date=2026-11-23/part-….parquet`.
+    pub path: String,
+    pub size: u64,
+    /// The value of the partition column (`2026-11-23`), if the table is partitioned.
+    pub partition: Option<String>,
+    pub rows: Option<u64>,
+}
+
+/// A new data file to commit, already written.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Relative to the warehouse.
+    pub path: String,
+    pub size: u64,
+    /// `(column, value)`.
+    pub partition: (String, String),
+    /// The `stats` JSON ([`super::file_stats::stats_json`]).
+    pub stats: Option<String>,
+}
+
+impl NewFile {
+    /// A file about to be written from `bytes` at `path` (`table/column=value/name`).
+    pub fn from_bytes(path: &str, bytes: &bytes::Bytes) -> Result<Self, String> {
+        let meta = super::file_stats::footer(bytes).map_err(|e| format!("{path}: {e}"))?;
+        Ok(Self {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+            partition: partition_of(path)?,
+            stats: Some(super::file_stats::stats_json(&meta)),
+        })
+    }
+}
+
+/// `(column, value)` of a data file's path `table/column=value/name`.
+pub fn partition_of(path: &str) -> Result<(String, String), String> {
+    let mut parts = path.split('/');
+    let folder = parts.nth(1).unwrap_or_default();
+    folder
+        .split_once('=')
+        .map(|(c, v)| (c.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{path}: not in a `column=value` partition folder"))
+}
+
+/// The table (first folder) of a path relative to the warehouse.
+pub fn table_of(path: &str) -> &str {
+    path.split('/').next().unwrap_or_default()
+}
+
+/// What a commit does to a table.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Adds files; with `txn = (app, version)`, once for that version of that app.
+    Append {
+        files: Vec<NewFile>,
+        txn: Option<(String, i64)>,
+    },
+    /// Replaces every file of one partition by `files` (a job re-run for a day).
+    ReplacePartition {
+        column: String,
+        value: String,
+        files: Vec<NewFile>,
+    },
+    /// Replaces `removed` (paths relative to the warehouse) by `added` without changing a
+    /// row (`dataChange = false`): compaction.
+    Rewrite {
+        removed: Vec<String>,
+        added: Vec<NewFile>,
+    },
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// As this version of the table.
+    Version(u64),
+    /// The transaction was in the table already (an earlier attempt or run committed it).
+    AlreadyCommitted,
+    /// A file to replace is no longer in the table (another writer replaced it): nothing
+    /// was committed.
+    Superseded,
+}
+
+/// The version and files of a table's snapshot.
+pub struct Snapshot {
+    pub table: String,
+    pub version: u64,
+    pub partition_column: Option<String>,
+    /// The data files' schema (without the partition column).
+    pub file_schema: SchemaRef,
+    pub files: Vec<DeltaFile>,
+}
+
+impl Snapshot {
+    /// The files by partition value (`""` for an unpartitioned table), each list sorted.
+    pub fn by_partition(&self) -> BTreeMap<String, Vec<&DeltaFile>> {
+        let mut partitions: BTreeMap<String, Vec<&DeltaFile>> = BTreeMap::new();
+        for file in &self.files {
+            let key = file.partition.clone().unwrap_or_default();
+            partitions.entry(key).or_default().push(file);
+        }
+        for files in partitions.values_mut() {
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        partitions
+    }
+}
+
+/// The Arrow type of a partition column: `*_date` columns are dates, others strings.
+pub fn partition_type(column: &str) -> DataType {
+    if column.ends_with("_date") {
+        DataType::Date32
+    } else {
+        DataType::Utf8
+    }
+}
+
+fn delta_error(
+    warehouse: &Warehouse,
+    table: &str,
+    error: impl std::fmt::Display,
+) -> WarehouseError {
+    WarehouseError::Table {
+        location: warehouse.location().to_string(),
+        table: table.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+impl Warehouse {
+    /// The Delta table in folder `table` (not loaded yet).
+    fn delta_table(&self, table: &str) -> Result<DeltaTable, WarehouseError> {
+        let url = self.location().folder_url(table);
+        let prefixed = Arc::new(PrefixStore::new(self.raw_store().clone(), self.path(table)));
+        let log_store = default_logstore(
+            prefixed,
+            self.raw_store().clone(),
+            &url,
+            &StorageConfig::default(),
+        );
+        Ok(DeltaTable::new(log_store))
+    }
+
+    /// Whether folder `table` has a Delta log.
+    pub async fn is_delta_table(&self, table: &str) -> Result<bool, WarehouseError> {
+        let log = self.path(&format!("{table}/{DELTA_LOG}"));
+        let mut listing = self.raw_store().list(Some(&log));
+        use futures::StreamExt;
+        match listing.next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(source)) => Err(self.read_error(&log, source)),
+        }
+    }
+
+    /// The latest version of table `table`; `None` when the folder has no Delta log.
+    pub async fn open_delta(&self, table: &str) -> Result<Option<DeltaTable>, WarehouseError> {
+        if !self.is_delta_table(table).await? {
+            return Ok(None);
+        }
+        let mut delta = self.delta_table(table)?;
+        delta
+            .load()
+            .await
+            .map_err(|e| delta_error(self, table, load_problem(e)))?;
+        Ok(Some(delta))
+    }
+
+    /// Table `table`, created (empty, with `file_schema` plus `partition_column`) when it
+    /// does not exist yet. Two writers creating it at once both end up with the one table.
+    pub async fn open_or_create_delta(
+        &self,
+        table: &str,
+        file_schema: &Schema,
+        partition_column: &str,
+    ) -> Result<DeltaTable, WarehouseError> {
+        if let Some(delta) = self.open_delta(table).await? {
+            return Ok(delta);
+        }
+        if !self.list_folders(table).await?.is_empty() {
+            return Err(delta_error(
+                self,
+                table,
+                "the folder holds data but no Delta log: it was written by a stickerlake \
+                 before Delta tables; run `stickerlake migrate` once, then run this again",
+            ));
+        }
+        let mut fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(
+            partition_column,
+            partition_type(partition_column),
+            true,
+        ));
+        let schema = StructType::try_from_arrow(&Schema::new(fields))
+            .map_err(|e| delta_error(self, table, e))?;
+        let created = CreateBuilder::new()
+            .with_log_store(self.delta_table(table)?.log_store())
+            .with_table_name(table)
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns([partition_column])
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(delta) => Ok(delta),
+            // Another writer created it first.
+            Err(_) if self.is_delta_table(table).await? => {
+                Ok(self.open_delta(table).await?.expect("the log exists"))
+            }
+            Err(e) => Err(delta_error(self, table, e)),
+        }
+    }
+
+    /// The version, schema and files of a loaded table.
+    pub fn snapshot(&self, table: &str, delta: &DeltaTable) -> Result<Snapshot, WarehouseError> {
+        let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+        let partition_column = state.metadata().partition_columns().first().cloned();
+        let full = state.snapshot().arrow_schema();
+        let file_schema = Arc::new(Schema::new(
+            full.fields()
+                .iter()
+                .filter(|f| Some(f.name()) != partition_column.as_ref())
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        let files = state
+            .log_data()
+            .iter()
+            .map(|view| DeltaFile {
+                path: format!("{table}/{}", view.path()),
+                size: view.size().max(0) as u64,
+                partition: partition_column
+                    .as_ref()
+                    .and_then(|c| view.partition_values_map().get(c).cloned().flatten()),
+                rows: view.num_records().map(|n| n as u64),
+            })
+            .collect();
+        Ok(Snapshot {
+            table: table.to_owned(),
+            version: state.version(),
+            partition_column,
+            file_schema,
+            files,
+        })
+    }
+
+    /// A data file already in the store, described from its footer for an `add` action.
+    pub async fn describe_file(&self, path: &str) -> Result<NewFile, WarehouseError> {
+        use object_store::ObjectStoreExt;
+        let location = self.path(path);
+        let store = self.raw_store();
+        let size = store
+            .head(&location)
+            .await
+            .map_err(|e| self.read_error(&location, e))?
+            .size;
+        let footer_error =
+            |e: &dyn std::fmt::Display| delta_error(self, table_of(path), format!("{path}: {e}"));
+        // The footer is at the end: read a suffix, larger if the footer says it is.
+        let mut suffix = 64 << 10;
+        let footer = loop {
+            let start = size.saturating_sub(suffix);
+            let bytes = store
+                .get_range(&location, start..size)
+                .await
+                .map_err(|e| self.read_error(&location, e))?;
+            let mut reader = ParquetMetaDataReader::new();
+            match reader.try_parse_sized(&bytes, size) {
+                Ok(()) => break reader.finish().map_err(|e| footer_error(&e))?,
+                Err(ParquetError::NeedMoreData(needed)) if start > 0 => suffix = needed as u64,
+                Err(e) => return Err(footer_error(&e)),
+            }
+        };
+        Ok(NewFile {
+            path: path.to_owned(),
+            size,
+            partition: partition_of(path).map_err(|e| delta_error(self, table_of(path), e))?,
+            stats: Some(super::file_stats::stats_json(&footer)),
+        })
+    }
+
+    /// The latest snapshot of `table`; `None` when it is not a Delta table.
+    pub async fn latest_snapshot(&self, table: &str) -> Result<Option<Snapshot>, WarehouseError> {
+        match self.open_delta(table).await? {
+            Some(delta) => Ok(Some(self.snapshot(table, &delta)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The version of `app`'s last committed transaction in the table.
+    pub async fn transaction_version(
+        &self,
+        table: &str,
+        delta: &DeltaTable,
+        app: &str,
+    ) -> Result<Option<i64>, WarehouseError> {
+        let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+        state
+            .transaction_version(delta.log_store().as_ref(), app)
+            .await
+            .map_err(|e| delta_error(self, table, e))
+    }
+
+    /// Commits `change` to `delta` (reloading it and trying again while other writers
+    /// commit first), with `info` in the commit's `commitInfo`.
+    pub async fn commit(
+        &self,
+        table: &str,
+        delta: &mut DeltaTable,
+        change: &Change,
+        info: serde_json::Map<String, Value>,
+    ) -> Result<Committed, WarehouseError> {
+        for attempt in 0..COMMIT_ATTEMPTS {
+            if attempt > 0 {
+                let jitter = rand::random::<u64>() % (10 * u64::from(attempt.min(20)) + 1);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                delta
+                    .update_state()
+                    .await
+                    .map_err(|e| delta_error(self, table, e))?;
+            }
+            let Some((actions, operation, txn)) = self.plan(table, delta, change).await? else {
+                return Ok(match change {
+                    Change::Append { .. } => Committed::AlreadyCommitted,
+                    _ => Committed::Superseded,
+                });
+            };
+            let mut properties = CommitProperties::default()
+                .with_max_retries(0)
+                .with_metadata(info.clone());
+            if let Some(txn) = txn {
+                properties = properties.with_application_transaction(txn);
+            }
+            let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+            let result = CommitBuilder::from(properties)
+                .with_actions(actions)
+                .build(Some(state), delta.log_store(), operation)
+                .await;
+            match result {
+                Ok(done) => {
+                    let version = done.version();
+                    delta
+                        .update_state()
+                        .await
+                        .map_err(|e| delta_error(self, table, e))?;
+                    return Ok(Committed::Version(version));
+                }
+                Err(DeltaTableError::Transaction {
+                    source:
+                        TransactionError::MaxCommitAttempts(_)
+                        | TransactionError::VersionAlreadyExists(_),
+                }) => continue,
+                Err(e) => return Err(delta_error(self, table, e)),
+            }
+        }
+        Err(delta_error(
+            self,
+            table,
+            format!("{COMMIT_ATTEMPTS} attempts to commit lost to other writers; run again"),
+        ))
+    }
+
+    /// The actions of `change` against the loaded snapshot; `None` when there is nothing to
+    /// commit (the transaction is in already, or a file to replace is gone).
+    async fn plan(
+        &self,
+        table: &str,
+        delta: &DeltaTable,
+        change: &Change,
+    ) -> Result<Option<(Vec<Action>, DeltaOperation, Option<Transaction>)>, WarehouseError> {
+        let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+        let partition_by = Some(state.metadata().partition_columns().to_vec());
+        let adds = |files: &[NewFile], data_change: bool| -> Vec<Action> {
+            files
+                .iter()
+                .map(|f| Action::Add(add_action(table, f, data_change)))
+                .collect()
+        };
+        Ok(Some(match change {
+            Change::Append { files, txn } => {
+                let txn = match txn {
+                    Some((app, version)) => {
+                        let committed = self.transaction_version(table, delta, app).await?;
+                        if committed.is_some_and(|v| v >= *version) {
+                            return Ok(None);
+                        }
+                        Some(Transaction::new_with_last_update(
+                            app,
+                            *version,
+                            Some(chrono::Utc::now().timestamp_millis()),
+                        ))
+                    }
+                    None => None,
+                };
+                let operation = DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by,
+                    predicate: None,
+                };
+                (adds(files, true), operation, txn)
+            }
+            Change::ReplacePartition {
+                column,
+                value,
+                files,
+            } => {
+                let mut actions: Vec<Action> = state
+                    .log_data()
+                    .iter()
+                    .filter(|view| {
+                        view.partition_values_map().get(column).cloned().flatten()
+                            == Some(value.clone())
+                    })
+                    .map(|view| Action::Remove(view.remove_action(true)))
+                    .collect();
+                actions.extend(adds(files, true));
+                let operation = DeltaOperation::Write {
+                    mode: SaveMode::Overwrite,
+                    partition_by,
+                    predicate: Some(format!("{column} = '{value}'")),
+                };
+                (actions, operation, None)
+            }
+            Change::Rewrite { removed, added } => {
+                let prefix = format!("{table}/");
+                let wanted: std::collections::HashSet<&str> = removed
+                    .iter()
+                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
+                    .collect();
+                let mut actions: Vec<Action> = state
+                    .log_data()
+                    .iter()
+                    .filter(|view| wanted.contains(view.path().as_ref()))
+                    .map(|view| Action::Remove(view.remove_action(false)))
+                    .collect();
+                if actions.len() != wanted.len() {
+                    return Ok(None);
+                }
+                actions.extend(adds(added, false));
+                let size = added.iter().map(|f| f.size).max().unwrap_or(0);
+                let operation = DeltaOperation::Optimize {
+                    predicate: None,
+                    target_size: size as i64,
+                };
+                (actions, operation, None)
+            }
+        }))
+    }
+}
+
+/// The `add` action of a file written under `table/`.
+fn add_action(table: &str, file: &NewFile, data_change: bool) -> Add {
+    let prefix = format!("{table}/");
+    Add {
+        path: file
+            .path
+            .strip_prefix(&prefix)
+            .unwrap_or(&file.path)
+            .to_owned(),
+        partition_values: HashMap::from([(
+            file.partition.0.clone(),
+            Some(file.partition.1.clone()),
+        )]),
+        size: file.size as i64,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change,
+        stats: file.stats.clone(),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    }
+}
+
+/// A load error in words a user can act on.
+fn load_problem(error: DeltaTableError) -> String {
+    let text = error.to_string();
+    if text.contains("unsupported") || text.contains("Unsupported") {
+        format!("{text}: the table was written with a newer Delta protocol than this stickerlake reads; upgrade stickerlake")
+    } else if text.contains("not found") || text.contains("NotFound") || text.contains("missing") {
+        format!("{text}: the log is incomplete (a commit file is missing); restore it from a backup or re-create the table")
+    } else {
+        text
+    }
+}
