@@ -18,6 +18,7 @@ pub mod exit;
 pub mod generate;
 pub mod jobs;
 pub mod lineage;
+pub mod migrate;
 pub mod output;
 pub mod progress;
 pub mod query;

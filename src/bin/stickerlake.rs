@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
-use stickerlake::{audit, compact, dialect, generate, jobs, query, report, search, status, tailer};
+use stickerlake::{
+    audit, compact, dialect, generate, jobs, migrate, query, report, search, status, tailer,
+};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Merge a day's small files into few large ones (rows unchanged, days stay fresh).
     Compact(compact::CompactArgs),
+    /// Convert a warehouse written before Delta tables, in place (safe to re-run).
+    Migrate(migrate::MigrateArgs),
     /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
     Audit(audit::AuditArgs),
     /// A self-contained HTML page of a day: searches, terms, reports, quarantine, tailers.
@@ -100,6 +104,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Status(args) => status::run(args, warehouse).await,
             Command::Audit(args) => audit::run(args, warehouse).await,
             Command::Compact(args) => done(compact::run(args, warehouse).await),
+            Command::Migrate(args) => done(migrate::run(args, warehouse).await),
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),

@@ -2,19 +2,18 @@
 //! streaming (a few row groups in memory at a time), without changing a row. Rows stay in
 //! row groups by event type, as the tailer writes them ([`crate::warehouse::HeldByKind`]).
 //!
-//! Protocol, per day (see [`crate::warehouse::compactions`] for how readers see it):
-//! 1. list the day's visible files; skip those of a tailer's pending flush (its recovery
-//!    may still delete them), read after the listing so none is missed;
-//! 2. write the `pending` manifest, then the outputs (`part-compact-<id>-NNNN.parquet`);
-//! 3. write the `committed` manifest (outputs with sizes and tags): readers now read the
-//!    outputs and not the inputs;
-//! 4. after `--delete-after` (queries that listed before the commit finish reading), delete
-//!    the inputs and write the `done` manifest, which stays as the record.
+//! Protocol, per day:
+//! 1. take the day's files from the table's latest Delta snapshot (files of a flush that
+//!    has not committed are not in it, so they are never merged);
+//! 2. write the outputs (`part-compact-<id>-NNNN.parquet`), invisible to every reader;
+//! 3. commit one Delta `OPTIMIZE`: the inputs removed, the outputs added, `dataChange =
+//!    false`, only while every input is still in the table. A compactor that lost the race
+//!    to another one deletes its outputs and commits nothing: rows are never doubled.
 //!
-//! A run first finishes what a killed one left: a pending compaction is rolled back (its
-//! outputs deleted), a committed one completed. One compactor per table at a time.
+//! Nothing is deleted from the table's folder: the inputs stay for readers of older
+//! snapshots until `stickerlake vacuum` removes them. A compactor killed before its commit
+//! leaves outputs that no snapshot names; `vacuum` removes those too.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -25,14 +24,12 @@ use object_store::buffered::BufWriter;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::AsyncArrowWriter;
+use serde_json::json;
 
-use crate::completeness::tailers;
 use crate::contract::Table;
 use crate::dates::{days, parse_date, parse_duration};
 use crate::progress::{self, parse_size};
-use crate::warehouse::compactions::{
-    manifest_names, manifest_path, read_manifests, superseded, Manifest, State, COMPACTIONS_DIR,
-};
+use crate::warehouse::delta::{Change, Committed};
 use crate::warehouse::{partition_dir, writer_properties, FileInfo, HeldByKind, Warehouse};
 
 /// Rows per row group of a compacted file, at most; memory holds about four row groups.
@@ -43,8 +40,9 @@ const ROW_GROUP_ROWS: usize = 128 * 1024;
   stickerlake compact                          # the 7 days before today, raw_events
   stickerlake compact --date 2026-11-23 --target-size 128MiB
   stickerlake compact --from 2026-11-01 --to 2026-11-23 --table quarantine
-Compaction does not change rows: `run` and `sql` see every row once throughout, and a
-compacted day does not become stale. Run one compactor per table at a time.")]
+Compaction does not change rows: every Delta reader sees every row once throughout, and a
+compacted day does not become stale. Compactors may overlap: one wins, the others commit
+nothing. Old files stay for readers of older snapshots until `stickerlake vacuum`.")]
 pub struct CompactArgs {
     /// One day.
     #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"])]
@@ -61,9 +59,9 @@ pub struct CompactArgs {
     /// Files at least this large are left alone; outputs are cut at about this size.
     #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_size)]
     pub target_size: u64,
-    /// How long the inputs stay after the commit, for queries that listed them before.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub delete_after: chrono::Duration,
+    /// Accepted for old crontabs: `stickerlake vacuum` now removes replaced files.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
+    pub delete_after: Option<chrono::Duration>,
 }
 
 pub async fn run(args: CompactArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -79,201 +77,98 @@ pub async fn run(args: CompactArgs, warehouse: Warehouse) -> anyhow::Result<()> 
     if to < from {
         bail!("--from {from} is after --to {to}");
     }
-    let mut committed = resume(&warehouse, table).await?;
+    if args.delete_after.is_some() {
+        eprintln!(
+            "compact: --delete-after is no longer needed: compaction deletes nothing, `stickerlake vacuum` removes replaced files once no snapshot within the retention needs them"
+        );
+    }
     let range = days(from, to);
     let bar = progress::count_bar(range.len() as u64, "compact");
     for day in range {
-        match compact_day(&warehouse, table, day, args.target_size).await? {
-            Some(manifest) => {
-                bar.suspend(|| println!("compact: {}", summary(&manifest)));
-                committed.push(manifest);
-            }
-            None => bar.suspend(|| println!("compact: {} {day}: nothing to merge", table.name())),
-        }
+        let done = compact_day(&warehouse, table, day, args.target_size).await?;
+        bar.suspend(|| println!("compact: {} {day}: {done}", table.name()));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    for manifest in committed {
-        let wait = manifest
-            .committed_at
-            .map(|at| at + args.delete_after - Utc::now())
-            .and_then(|left| left.to_std().ok())
-            .unwrap_or_default();
-        tokio::time::sleep(wait).await;
-        finish(&warehouse, manifest).await?;
-    }
     Ok(())
 }
 
-fn summary(m: &Manifest) -> String {
-    let bytes = |files: &[FileInfo]| files.iter().map(|f| f.size).sum::<u64>();
-    format!(
-        "{} {}: {} files ({}) -> {} ({}), {} rows, recorded as {}/{}/{}/{}",
-        m.table,
-        m.partition,
-        m.inputs.len(),
-        indicatif::HumanBytes(bytes(&m.inputs)),
-        m.outputs.len(),
-        indicatif::HumanBytes(bytes(&m.outputs)),
-        m.rows,
-        COMPACTIONS_DIR,
-        m.table,
-        m.partition,
-        m.id
-    )
-}
-
-/// Rolls back the pending compactions of `table` and returns the committed ones to finish.
-async fn resume(warehouse: &Warehouse, table: Table) -> anyhow::Result<Vec<Manifest>> {
-    let prefix = format!("{COMPACTIONS_DIR}/{}", table.name());
-    let names = manifest_names(warehouse.store().as_ref(), &warehouse.path(""), &prefix).await?;
-    for name in superseded(&names.iter().map(String::as_str).collect::<Vec<_>>()) {
-        warehouse.delete(&warehouse.path(name)).await?;
-    }
-    let mut committed = Vec::new();
-    for manifest in read_active(warehouse, &prefix).await? {
-        match manifest.state {
-            State::Pending => {
-                eprintln!(
-                    "compact: rolling back {} (interrupted before its commit)",
-                    manifest.relative_path()
-                );
-                delete_outputs(warehouse, &manifest).await?;
-                warehouse
-                    .delete(&warehouse.path(&manifest.relative_path()))
-                    .await?;
-            }
-            State::Committed => committed.push(manifest),
-            State::Done => {}
-        }
-    }
-    Ok(committed)
-}
-
-async fn read_active(warehouse: &Warehouse, prefix: &str) -> anyhow::Result<Vec<Manifest>> {
-    let store = warehouse.store();
-    let root = warehouse.path("");
-    Ok(read_manifests(store.as_ref(), &root, prefix, true).await?)
-}
-
-/// Deletes a pending compaction's outputs, however far their writing got.
-async fn delete_outputs(warehouse: &Warehouse, manifest: &Manifest) -> anyhow::Result<()> {
-    for n in 0.. {
-        let output = output_path(manifest, n);
-        warehouse.remove_interrupted_put(&output)?;
-        let path = warehouse.path(&output);
-        if !warehouse.exists(&path).await? {
-            return Ok(());
-        }
-        warehouse.delete(&path).await?;
-    }
-    Ok(())
-}
-
-fn output_path(manifest: &Manifest, n: usize) -> String {
-    format!("{}{n:04}.parquet", manifest.output_prefix)
-}
-
-/// Compacts one day up to its commit; `None` when it has fewer than two small files.
+/// Compacts one day; says what it did.
 async fn compact_day(
     warehouse: &Warehouse,
     table: Table,
     day: NaiveDate,
     target_size: u64,
-) -> anyhow::Result<Option<Manifest>> {
-    let column = table.partition_column();
-    let dir = partition_dir(table.name(), column, day);
-    let listed = warehouse.list_files(&dir).await?;
-    // After the listing: a flush pending now may be rolled back by its tailer's recovery.
-    let in_flight: HashSet<String> = tailers(warehouse)
-        .await?
-        .into_iter()
-        .filter_map(|t| t.pending)
-        .flat_map(|p| p.outputs)
-        .collect();
-    let inputs: Vec<FileInfo> = listed
-        .into_iter()
-        .filter(|f| f.size < target_size && !in_flight.contains(&f.path))
+) -> anyhow::Result<String> {
+    let Some(mut delta) = warehouse.open_delta(table.name()).await? else {
+        return Ok("no table yet".to_owned());
+    };
+    let snapshot = warehouse.snapshot(table.name(), &delta)?;
+    let inputs: Vec<FileInfo> = snapshot
+        .files
+        .iter()
+        .filter(|f| {
+            f.partition.as_deref() == Some(day.to_string().as_str()) && f.size < target_size
+        })
+        .map(|f| FileInfo {
+            path: f.path.clone(),
+            size: f.size,
+            etag: None,
+            rows: f.rows,
+        })
         .collect();
     if inputs.len() < 2 {
-        return Ok(None);
+        return Ok("nothing to merge".to_owned());
     }
     let id = format!(
         "{}-{:08x}",
         Utc::now().format("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>()
     );
-    let partition = format!("{column}={day}");
-    let mut manifest = Manifest {
-        output_prefix: format!("{dir}/part-compact-{id}-"),
-        id,
-        table: table.name().to_owned(),
-        partition,
-        state: State::Pending,
-        started_at: Utc::now(),
-        committed_at: None,
-        finished_at: None,
-        inputs,
-        outputs: Vec::new(),
-        rows: 0,
-    };
-    save(warehouse, &manifest, None).await?;
-    pause();
-    let (outputs, rows) = write_outputs(warehouse, &manifest, target_size).await?;
-    manifest.outputs = outputs;
-    manifest.rows = rows;
-    manifest.committed_at = Some(Utc::now());
-    move_to(warehouse, &mut manifest, State::Committed).await?;
-    Ok(Some(manifest))
-}
-
-/// Deletes a committed compaction's inputs and records it done.
-async fn finish(warehouse: &Warehouse, mut manifest: Manifest) -> anyhow::Result<()> {
-    for input in &manifest.inputs {
-        warehouse.delete(&warehouse.path(&input.path)).await?;
-        pause();
-    }
-    manifest.finished_at = Some(Utc::now());
-    move_to(warehouse, &mut manifest, State::Done).await
-}
-
-/// Writes the manifest in its next state, then removes the previous state's name.
-async fn move_to(
-    warehouse: &Warehouse,
-    manifest: &mut Manifest,
-    state: State,
-) -> anyhow::Result<()> {
-    let previous = manifest.relative_path();
-    manifest.state = state;
-    save(warehouse, manifest, Some(&previous)).await?;
-    pause();
-    Ok(())
-}
-
-async fn save(
-    warehouse: &Warehouse,
-    manifest: &Manifest,
-    previous: Option<&str>,
-) -> anyhow::Result<()> {
-    let json = serde_json::to_vec_pretty(manifest).expect("manifests serialize");
-    let path = manifest_path(
-        &manifest.table,
-        &manifest.partition,
-        &manifest.id,
-        manifest.state,
+    let prefix = format!(
+        "{}/part-compact-{id}-",
+        partition_dir(table.name(), table.partition_column(), day)
     );
-    warehouse.put(&warehouse.path(&path), json.into()).await?;
-    if let Some(previous) = previous {
-        warehouse.delete(&warehouse.path(previous)).await?;
+    pause();
+    let (outputs, rows) = write_outputs(warehouse, &inputs, &prefix, target_size).await?;
+    let mut added = Vec::new();
+    for output in &outputs {
+        added.push(warehouse.describe_file(&output.path).await?);
     }
-    Ok(())
+    pause();
+    let change = Change::Rewrite {
+        removed: inputs.iter().map(|f| f.path.clone()).collect(),
+        added,
+    };
+    let info = json!({"writer": "compact", "id": id, "rows": rows});
+    let info = serde_json::Map::from_iter([("stickerlake".to_owned(), info)]);
+    let bytes = |files: &[FileInfo]| indicatif::HumanBytes(files.iter().map(|f| f.size).sum());
+    match warehouse
+        .commit(table.name(), &mut delta, &change, info)
+        .await?
+    {
+        Committed::Version(version) => Ok(format!(
+            "{} files ({}) -> {} ({}), {rows} rows, committed as version {version}",
+            inputs.len(),
+            bytes(&inputs),
+            outputs.len(),
+            bytes(&outputs)
+        )),
+        Committed::Superseded | Committed::AlreadyCommitted => {
+            for output in &outputs {
+                warehouse.delete(&warehouse.path(&output.path)).await?;
+            }
+            Ok("another writer compacted these files first: nothing committed".to_owned())
+        }
+    }
 }
 
 /// Streams every input into outputs of about `target_size`; returns them (as listed) and
 /// the rows written, which must be the rows read.
 async fn write_outputs(
     warehouse: &Warehouse,
-    manifest: &Manifest,
+    inputs: &[FileInfo],
+    prefix: &str,
     target_size: u64,
 ) -> anyhow::Result<(Vec<FileInfo>, u64)> {
     let store = warehouse.store().clone();
@@ -286,7 +181,7 @@ async fn write_outputs(
     let mut held: Option<HeldByKind> = None;
     let mut written: Vec<String> = Vec::new();
     let (mut rows_read, mut rows_written) = (0u64, 0u64);
-    for input in &manifest.inputs {
+    for input in inputs {
         // One input (smaller than the target) in memory at a time; its rows stream out.
         let bytes = store
             .get(&warehouse.path(&input.path))
@@ -299,10 +194,9 @@ async fn write_outputs(
         let file_schema = builder.schema().clone();
         match &schema {
             Some(first) if first.fields() != file_schema.fields() => bail!(
-                "{} has another schema than {}: not compacting {} (rewrite it first)",
+                "{} has another schema than {}: not compacting its day (rewrite it first)",
                 input.path,
-                manifest.inputs[0].path,
-                manifest.partition
+                inputs[0].path,
             ),
             Some(_) => {}
             None => schema = Some(file_schema.clone()),
@@ -314,7 +208,7 @@ async fn write_outputs(
             let out = match &mut writer {
                 Some(out) => out,
                 None => {
-                    let path = output_path(manifest, written.len());
+                    let path = format!("{prefix}{:04}.parquet", written.len());
                     let object = BufWriter::new(store.clone(), warehouse.path(&path));
                     written.push(path);
                     writer.insert(AsyncArrowWriter::try_new(
@@ -346,6 +240,7 @@ async fn write_outputs(
             path,
             size: meta.size,
             etag: meta.e_tag,
+            rows: None,
         });
     }
     Ok((outputs, rows_written))

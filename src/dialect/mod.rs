@@ -95,16 +95,7 @@ pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> 
             .inner()
             .clone();
         let partition = match &info.partition_column {
-            Some(column) => {
-                let prefix = format!("{column}=");
-                let first = warehouse
-                    .list_folders(&info.name)
-                    .await?
-                    .iter()
-                    .filter_map(|f| f.strip_prefix(&prefix).map(str::to_owned))
-                    .min();
-                Some((column.clone(), first))
-            }
+            Some(column) => Some((column.clone(), info.partitions.keys().next().cloned())),
             None => None,
         };
         defs.push(TableDef {

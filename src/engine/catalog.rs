@@ -5,26 +5,29 @@
 //!
 //! `*_date` partition columns are `Date32`; others are strings.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use chrono::NaiveDate;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{col, lit, DataFrame, Expr, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use super::bounded::BoundedAggregates;
+use super::snapshot::{SnapshotFile, SnapshotProvider};
 use super::Engine;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
 use crate::progress::parse_size;
 use crate::warehouse::delta::{partition_type, Snapshot};
-use crate::warehouse::Warehouse;
+use crate::warehouse::{FileInfo, Warehouse};
 
 /// A registered table.
 #[derive(Debug, Clone)]
@@ -33,14 +36,19 @@ pub struct TableInfo {
     pub partition_column: Option<String>,
     /// The Delta version read.
     pub version: u64,
+    /// The snapshot's data files by partition value (`""` when unpartitioned).
+    pub partitions: BTreeMap<String, Vec<FileInfo>>,
 }
 
-/// One table's snapshot, ready to scan: a listing table per partition over exactly the
-/// snapshot's files (never a folder listing, so files outside the snapshot are never read).
+/// One table's snapshot, ready to scan exactly the snapshot's files (never a folder
+/// listing, so files outside the snapshot are never read).
 struct SnapshotTable {
     info: TableInfo,
     file_schema: SchemaRef,
-    /// `(partition value, its files)`; one entry with an empty value when unpartitioned.
+    /// For this process: the snapshot as one table.
+    provider: Arc<SnapshotProvider>,
+    /// For Ballista, which ships plans of plain Parquet scans: a listing table per
+    /// partition over its files (by URL), the value added as a constant column.
     partitions: Vec<(String, Arc<ListingTable>)>,
 }
 
@@ -85,6 +93,21 @@ impl WarehouseTables {
         self.tables.iter().map(|t| t.info.clone()).collect()
     }
 
+    /// Table `name` as loaded, if it is one.
+    pub fn info(&self, name: &str) -> Option<&TableInfo> {
+        self.tables
+            .iter()
+            .map(|t| &t.info)
+            .find(|info| info.name == name)
+    }
+
+    /// The files of table `name` by partition value (none for an unknown table).
+    pub fn partitions(&self, name: &str) -> BTreeMap<String, Vec<FileInfo>> {
+        self.info(name)
+            .map(|info| info.partitions.clone())
+            .unwrap_or_default()
+    }
+
     /// A session with every table registered by name.
     ///
     /// With `day`, tables partitioned by `event_date` show only that day: this is how a
@@ -117,11 +140,26 @@ impl WarehouseTables {
         let ctx = engine.attach(new_context(&self.warehouse, memory_limit)?)?;
         for table in &self.tables {
             let only = match (day, table.info.partition_column.as_deref()) {
-                (Some(day), Some(EVENT_DATE)) => Some(day.format("%Y-%m-%d").to_string()),
+                (Some(day), Some(EVENT_DATE)) => Some(day),
                 _ => None,
             };
-            let view = table.frame(&ctx, only.as_deref())?.into_view();
-            ctx.register_table(table.info.name.as_str(), view)?;
+            let name = table.info.name.as_str();
+            match (engine, only) {
+                (Engine::Local, None) => {
+                    ctx.register_table(name, table.provider.clone())?;
+                }
+                (Engine::Local, Some(day)) => {
+                    let one_day = ctx
+                        .read_table(table.provider.clone())?
+                        .filter(col(EVENT_DATE).eq(date_literal(day)))?;
+                    ctx.register_table(name, one_day.into_view())?;
+                }
+                (Engine::Ballista { .. }, only) => {
+                    let only = only.map(|d| d.format("%Y-%m-%d").to_string());
+                    let frame = table.frame(&ctx, only.as_deref())?;
+                    ctx.register_table(name, frame.into_view())?;
+                }
+            }
         }
         Ok(ctx)
     }
@@ -176,13 +214,17 @@ impl SnapshotTable {
 
 /// A partition value as a literal of its column's type.
 fn partition_value(column: &str, value: &str) -> anyhow::Result<Expr> {
+    Ok(lit(partition_scalar(column, value)?))
+}
+
+fn partition_scalar(column: &str, value: &str) -> anyhow::Result<ScalarValue> {
     Ok(match partition_type(column) {
         DataType::Date32 => {
             let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
                 .with_context(|| format!("partition {column}={value} is not a date"))?;
-            date_literal(day)
+            ScalarValue::Date32(Some(days_since_epoch(day)))
         }
-        _ => lit(value.to_owned()),
+        _ => ScalarValue::Utf8(Some(value.to_owned())),
     })
 }
 
@@ -199,7 +241,33 @@ fn snapshot_table(warehouse: &Warehouse, snapshot: Snapshot) -> anyhow::Result<S
         None => snapshot.file_schema.clone(),
     };
     let mut partitions = Vec::new();
+    let mut provided = Vec::new();
+    let mut files_by_partition = BTreeMap::new();
+    let column = snapshot.partition_column.as_deref();
     for (value, files) in snapshot.by_partition() {
+        let typed = match column {
+            Some(column) => Some(partition_scalar(column, &value)?),
+            None => None,
+        };
+        let objects = files
+            .iter()
+            .map(|f| SnapshotFile {
+                object_path: warehouse.path(&f.path).to_string(),
+                size: f.size,
+                rows: f.rows,
+            })
+            .collect();
+        provided.push((typed, objects));
+        let infos = files
+            .iter()
+            .map(|f| FileInfo {
+                path: f.path.clone(),
+                size: f.size,
+                etag: None,
+                rows: f.rows,
+            })
+            .collect();
+        files_by_partition.insert(value.clone(), infos);
         let urls = files
             .iter()
             .map(|f| ListingTableUrl::parse(warehouse.location().object_url(&f.path).as_str()))
@@ -211,11 +279,16 @@ fn snapshot_table(warehouse: &Warehouse, snapshot: Snapshot) -> anyhow::Result<S
             .with_schema(file_schema.clone());
         partitions.push((value, Arc::new(ListingTable::try_new(config)?)));
     }
+    let store_url = ObjectStoreUrl::parse(warehouse.location().store_url())?;
+    let partition_field = column.map(|c| Field::new(c, partition_type(c), false));
+    let provider = SnapshotProvider::new(store_url, file_schema.clone(), partition_field, provided);
     Ok(SnapshotTable {
+        provider: Arc::new(provider),
         info: TableInfo {
             name: snapshot.table.clone(),
             partition_column: snapshot.partition_column.clone(),
             version: snapshot.version,
+            partitions: files_by_partition,
         },
         file_schema,
         partitions,

@@ -8,6 +8,7 @@ mod catalog;
 mod execute;
 mod remote;
 pub mod scan;
+mod snapshot;
 
 pub use catalog::{
     date_between, date_literal, days_since_epoch, register_functions, TableInfo, WarehouseTables,

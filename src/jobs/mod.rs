@@ -127,7 +127,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
     for job in &jobs {
         if args.stale {
             let inputs = input_tables(&tables, job)?;
-            for state in job_days(&warehouse, &job.name, &inputs, &days).await? {
+            for state in job_days(&warehouse, &tables, &job.name, &inputs, &days).await? {
                 if state.stale {
                     todo.push((state.day, job));
                 }

@@ -1,11 +1,10 @@
-//! Lineage of the daily tables: what each run of a job for a day read (its input files
-//! with sizes and entity tags), and whether that input has changed since — a **stale**
-//! job-day. Decided from listings, never from clocks: a late event lands as a new file in
-//! its day's partition, so the listing differs from the one the last run recorded.
+//! Lineage of the daily tables: what each run of a job for a day read (its input tables'
+//! Delta versions and the day's files in them), and whether that input has changed since — a
+//! **stale** job-day. Decided from the Delta log, never from clocks: a late event is
+//! committed as a new file in its day's partition.
 //!
-//! Compaction swaps a day's files without changing its rows: a run's recorded listing is
-//! replayed through the day's compaction manifests before it is compared, so a compacted
-//! day stays fresh (and a day compacted together with new files does not).
+//! Compaction swaps a day's files without changing its rows (`dataChange = false`), so a
+//! compacted day stays fresh (and a day compacted together with new files does not).
 //!
 //! The latest successful run of each job-day is `<job>/_runs/latest/<day>.json`, replaced
 //! by one atomic put after the output is written; the history stays in `<job>/_runs/`.
@@ -16,9 +15,9 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contract::EVENT_DATE;
-use crate::warehouse::compactions::{replay, Manifest};
-use crate::warehouse::{partition_dir, FileInfo, Warehouse};
+use crate::contract::Table;
+use crate::engine::WarehouseTables;
+use crate::warehouse::{FileInfo, Warehouse};
 
 /// What one run of a job for a day did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,10 +33,13 @@ pub struct RunRecord {
     pub stickerlake_version: String,
 }
 
-/// One input table of a run: the day's files as listed before the query ran.
+/// One input table of a run: the day's files in the snapshot the query read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputRecord {
     pub table: String,
+    /// The table's Delta version read (absent in records from before Delta tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     pub files: usize,
     pub rows: i64,
     /// Absent in records written before staleness was tracked: such runs count as stale.
@@ -55,21 +57,19 @@ pub struct JobDay {
     pub stale: bool,
 }
 
-/// The state of `job` (reading `inputs`) on each of `days`: one listing per input table and
-/// one of the job's run records.
+/// The state of `job` (reading `inputs`) on each of `days`, against the snapshot in
+/// `tables` and the job's run records.
 pub async fn job_days(
     warehouse: &Warehouse,
+    tables: &WarehouseTables,
     job: &str,
     inputs: &[String],
     days: &[NaiveDate],
 ) -> anyhow::Result<Vec<JobDay>> {
-    let mut partitions = BTreeMap::new();
-    for table in inputs {
-        partitions.insert(
-            table.clone(),
-            warehouse.list_partitions(table, EVENT_DATE).await?,
-        );
-    }
+    let partitions: BTreeMap<String, _> = inputs
+        .iter()
+        .map(|table| (table.clone(), tables.partitions(table)))
+        .collect();
     let mut runs = latest_runs(warehouse, job).await?;
     let mut states = Vec::new();
     for day in days {
@@ -79,17 +79,10 @@ pub async fn job_days(
             .map(|(table, parts)| (table.clone(), parts.get(&key).cloned().unwrap_or_default()))
             .collect();
         let last_run = runs.remove(day);
-        let none = BTreeMap::new();
-        let mut stale = is_stale(last_run.as_ref(), &now, &none);
-        if stale && last_run.is_some() {
-            // Only a day whose files changed can have been compacted since its run.
-            let compacted = compactions(warehouse, inputs, *day).await?;
-            stale = is_stale(last_run.as_ref(), &now, &compacted);
-        }
         states.push(JobDay {
             job: job.to_owned(),
             day: *day,
-            stale,
+            stale: is_stale(last_run.as_ref(), &now),
             input_files: now.values().map(Vec::len).sum(),
             last_run,
         });
@@ -97,61 +90,49 @@ pub async fn job_days(
     Ok(states)
 }
 
-/// The compactions of `day` in each of `tables`.
-async fn compactions(
-    warehouse: &Warehouse,
-    tables: &[String],
+/// The files of `day` in each of `tables`, in the loaded snapshot.
+pub fn day_inputs(
+    tables: &WarehouseTables,
+    inputs: &[String],
     day: NaiveDate,
-) -> anyhow::Result<BTreeMap<String, Vec<Manifest>>> {
-    let mut compacted = BTreeMap::new();
-    for table in tables {
-        let partition = format!("{EVENT_DATE}={day}");
-        compacted.insert(
-            table.clone(),
-            warehouse.compactions(table, &partition).await?,
-        );
-    }
-    Ok(compacted)
-}
-
-/// The input partitions of `tables` for `day`, as listed now.
-pub async fn list_inputs(
-    warehouse: &Warehouse,
-    tables: &[String],
-    day: NaiveDate,
-) -> anyhow::Result<BTreeMap<String, Vec<FileInfo>>> {
-    let mut listings = BTreeMap::new();
-    for table in tables {
-        let files = warehouse
-            .list_files(&partition_dir(table, EVENT_DATE, day))
-            .await?;
-        listings.insert(table.clone(), files);
-    }
-    Ok(listings)
+) -> BTreeMap<String, Vec<FileInfo>> {
+    inputs
+        .iter()
+        .map(|table| {
+            let files = tables.partitions(table).remove(&day.to_string());
+            (table.clone(), files.unwrap_or_default())
+        })
+        .collect()
 }
 
 /// Whether a job-day must be (re)computed, given its last run and its input now (pure).
-/// Never run: stale when there is input. Run: stale when any input table's files differ
-/// (added, removed, or rewritten) from what the run read, once the table's `compacted`
-/// manifests are replayed over what it read.
-pub fn is_stale(
-    last: Option<&RunRecord>,
-    now: &BTreeMap<String, Vec<FileInfo>>,
-    compacted: &BTreeMap<String, Vec<Manifest>>,
-) -> bool {
+/// Never run: stale when there is input. Run: stale when a data-changing commit touched an
+/// input since: the day's files differ from those it read, unless the table is a tailer
+/// table whose rows did not change (only compaction, `dataChange = false`, swaps a tailer
+/// table's files without adding rows).
+pub fn is_stale(last: Option<&RunRecord>, now: &BTreeMap<String, Vec<FileInfo>>) -> bool {
     let Some(run) = last else {
         return now.values().any(|files| !files.is_empty());
     };
     run.inputs.iter().any(|input| match &input.listing {
         None => true,
-        Some(read) => now.get(&input.table).is_some_and(|files| {
-            let read = match compacted.get(&input.table) {
-                Some(manifests) => replay(read, manifests),
-                None => read.clone(),
-            };
-            *files != read
-        }),
+        Some(read) => now
+            .get(&input.table)
+            .is_some_and(|files| changed(&input.table, read, files)),
     })
+}
+
+fn changed(table: &str, read: &[FileInfo], now: &[FileInfo]) -> bool {
+    fn paths(files: &[FileInfo]) -> Vec<&str> {
+        let mut paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        paths.sort_unstable();
+        paths
+    }
+    if paths(read) == paths(now) {
+        return false;
+    }
+    let rows = |files: &[FileInfo]| files.iter().map(|f| f.rows).sum::<Option<u64>>();
+    Table::from_name(table).is_none() || rows(read).is_none() || rows(read) != rows(now)
 }
 
 fn latest_path(job: &str, day: NaiveDate) -> String {
@@ -200,22 +181,24 @@ pub async fn latest_runs(
 mod tests {
     use super::*;
 
-    fn file(path: &str, size: u64) -> FileInfo {
+    fn file(path: &str, rows: u64) -> FileInfo {
         FileInfo {
             path: path.into(),
-            size,
-            etag: Some(format!("{path}-{size}")),
+            size: rows * 10,
+            etag: None,
+            rows: Some(rows),
         }
     }
 
-    fn run(listing: Option<Vec<FileInfo>>) -> RunRecord {
+    fn run(table: &str, listing: Option<Vec<FileInfo>>) -> RunRecord {
         RunRecord {
             job: "j".into(),
             day: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
             started_at: Utc::now(),
             seconds: 0.0,
             inputs: vec![InputRecord {
-                table: "raw_events".into(),
+                table: table.into(),
+                version: Some(3),
                 files: listing.as_ref().map_or(0, Vec::len),
                 rows: 0,
                 listing,
@@ -228,31 +211,29 @@ mod tests {
     }
 
     #[test]
-    fn staleness_follows_the_files_not_the_clock() {
-        let is_stale = |last: Option<&RunRecord>, now: &BTreeMap<String, Vec<FileInfo>>| {
-            is_stale(last, now, &BTreeMap::new())
-        };
+    fn staleness_follows_the_commits_not_the_clock() {
         let now = |files: Vec<FileInfo>| BTreeMap::from([("raw_events".to_string(), files)]);
         let read = vec![file("a", 1), file("b", 2)];
-        assert!(!is_stale(
-            Some(&run(Some(read.clone()))),
-            &now(read.clone())
-        ));
-        // A late file, a deleted file, a rewritten file.
+        let last = run("raw_events", Some(read.clone()));
+        assert!(!is_stale(Some(&last), &now(read.clone())));
+        // A late file; a file gone with its rows.
         let mut late = read.clone();
         late.push(file("c", 3));
-        assert!(is_stale(Some(&run(Some(read.clone()))), &now(late)));
-        assert!(is_stale(
-            Some(&run(Some(read.clone()))),
-            &now(vec![file("a", 1)])
-        ));
-        assert!(is_stale(
-            Some(&run(Some(read.clone()))),
-            &now(vec![file("a", 1), file("b", 5)])
-        ));
+        assert!(is_stale(Some(&last), &now(late)));
+        assert!(is_stale(Some(&last), &now(vec![file("a", 1)])));
+        // Compacted: other files, the same rows. Compacted together with a late file: not.
+        assert!(!is_stale(Some(&last), &now(vec![file("ab", 3)])));
+        assert!(is_stale(Some(&last), &now(vec![file("abc", 4)])));
         // Never run: stale only when there is something to read. Old records: stale.
         assert!(is_stale(None, &now(read.clone())));
         assert!(!is_stale(None, &now(vec![])));
-        assert!(is_stale(Some(&run(None)), &now(read)));
+        assert!(is_stale(Some(&run("raw_events", None)), &now(read)));
+    }
+
+    #[test]
+    fn a_job_output_input_with_other_files_is_stale_whatever_its_rows() {
+        let now = BTreeMap::from([("search_term_daily".to_string(), vec![file("new", 3)])]);
+        let last = run("search_term_daily", Some(vec![file("old", 3)]));
+        assert!(is_stale(Some(&last), &now));
     }
 }

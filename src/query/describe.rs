@@ -48,9 +48,9 @@ pub async fn describe(session: &Session, name: &str, out: &mut impl Write) -> an
     writeln!(out, "{name}")?;
     write_results(out, Format::Table, columns, &[batch])?;
 
-    let files = match &info.partition_column {
+    let files: Vec<crate::warehouse::FileInfo> = match &info.partition_column {
         Some(column) => {
-            let partitions = session.warehouse.list_partitions(name, column).await?;
+            let partitions = info.partitions.clone();
             let values: Vec<&String> = partitions.keys().collect();
             match (values.first(), values.last()) {
                 (Some(first), Some(last)) => {
@@ -65,7 +65,7 @@ pub async fn describe(session: &Session, name: &str, out: &mut impl Write) -> an
             }
             partitions.into_values().flatten().collect()
         }
-        None => session.warehouse.list_files(name).await?,
+        None => info.partitions.values().flatten().cloned().collect(),
     };
     let rows = query_all(&session.ctx, &format!("SELECT count(*) FROM \"{name}\""))
         .await?

@@ -13,6 +13,7 @@ mod interrupt;
 mod pager;
 mod repl;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use crate::engine::scan::{by_table, scanned_files, TableScan};
 use crate::engine::{parse_statements, Engine, EngineArg, Query, TableInfo, WarehouseTables};
 use crate::output::{write_results, write_stream, Format};
 use crate::progress::{human_bytes, parse_size};
-use crate::warehouse::Warehouse;
+use crate::warehouse::{FileInfo, Warehouse};
 
 /// Arguments of `stickerlake sql`.
 #[derive(Debug, Args)]
@@ -253,7 +254,7 @@ impl Session {
             if scan.partitions.len() < 2 {
                 continue;
             }
-            let all = self.warehouse.list_partitions(&scan.table, column).await?;
+            let all = self.partitions_of(&scan.table);
             if scan.partitions.len() >= all.len() {
                 eprintln!(
                     "warning: the query reads all {} partitions of {} ({}): a filter on {column} reads only those it needs",
@@ -264,6 +265,15 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// The files of table `name` by partition, as loaded.
+    fn partitions_of(&self, name: &str) -> BTreeMap<String, Vec<FileInfo>> {
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.partitions.clone())
+            .unwrap_or_default()
     }
 
     /// The scans of partitioned tables, with their partition column.

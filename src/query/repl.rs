@@ -202,13 +202,9 @@ async fn vocabulary(session: &Session) -> anyhow::Result<Vocabulary> {
             let fields = frame.schema().fields().iter().map(|f| f.name().clone());
             vocabulary.columns.extend(fields);
         }
-        if let Some(column) = &table.partition_column {
-            let prefix = format!("{column}=");
-            for folder in session.warehouse.list_folders(&table.name).await? {
-                if let Some(value) = folder.strip_prefix(&prefix) {
-                    vocabulary.partition_values.push(value.to_owned());
-                }
-            }
+        if table.partition_column.is_some() {
+            let values = table.partitions.keys().cloned();
+            vocabulary.partition_values.extend(values);
         }
     }
     vocabulary.columns.sort();

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::completeness::{holding_back, stamp, tailers};
 use crate::contract::checkpoint::Checkpoint;
-use crate::contract::{Table, EVENT_DATE};
+use crate::contract::Table;
 use crate::dates::{days, end_of, parse_date, parse_duration};
 use crate::engine::{date_between, string_column, WarehouseTables};
 use crate::exit::Outcome;
@@ -196,11 +196,11 @@ pub async fn collect(
     let mut jobs = Vec::new();
     for job in discover(sql_dir)? {
         let inputs = input_tables(tables, &job)?;
-        let states = job_days(warehouse, &job.name, &inputs, &range).await?;
+        let states = job_days(warehouse, tables, &job.name, &inputs, &range).await?;
         jobs.extend(states.into_iter().map(JobDayReport::from));
     }
     let tailers = tailers(warehouse).await?;
-    let mut days = day_reports(warehouse, tables, from, to).await?;
+    let mut days = day_reports(tables, from, to).await?;
     for day in &mut days {
         day.complete = holding_back(&tailers, day.date).is_empty();
     }
@@ -217,14 +217,11 @@ pub async fn collect(
 }
 
 async fn day_reports(
-    warehouse: &Warehouse,
     tables: &WarehouseTables,
     from: NaiveDate,
     to: NaiveDate,
 ) -> anyhow::Result<Vec<DayReport>> {
-    let raw = warehouse
-        .list_partitions(Table::RawEvents.name(), EVENT_DATE)
-        .await?;
+    let raw = tables.partitions(Table::RawEvents.name());
     let rows = rows_per_day(tables, Table::RawEvents, from, to).await?;
     let quarantined = rows_per_day(tables, Table::Quarantine, from, to).await?;
     Ok(days(from, to)

@@ -28,7 +28,7 @@ use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableError};
 use object_store::prefix::PrefixStore;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use serde_json::Value;
 
 use super::{Warehouse, WarehouseError};
@@ -220,7 +220,9 @@ impl Warehouse {
         if let Some(delta) = self.open_delta(table).await? {
             return Ok(delta);
         }
-        if !self.list_folders(table).await?.is_empty() {
+        let partitions = self.list_folders(table).await?;
+        let files = self.list_files(table).await?;
+        if partitions.iter().any(|f| f.contains('=')) || !files.is_empty() {
             return Err(delta_error(
                 self,
                 table,
@@ -228,6 +230,19 @@ impl Warehouse {
                  before Delta tables; run `stickerlake migrate` once, then run this again",
             ));
         }
+        self.create_delta(table, file_schema, partition_column, Vec::new())
+            .await
+    }
+
+    /// Creates table `table` holding `files` (already written), in one commit: version 0.
+    /// When another writer created it first, opens that one (and `files` are not added).
+    pub async fn create_delta(
+        &self,
+        table: &str,
+        file_schema: &Schema,
+        partition_column: &str,
+        files: Vec<NewFile>,
+    ) -> Result<DeltaTable, WarehouseError> {
         let mut fields: Vec<Field> = file_schema
             .fields()
             .iter()
@@ -245,6 +260,11 @@ impl Warehouse {
             .with_table_name(table)
             .with_columns(schema.fields().cloned())
             .with_partition_columns([partition_column])
+            .with_actions(
+                files
+                    .iter()
+                    .map(|f| Action::Add(add_action(table, f, true))),
+            )
             .with_save_mode(SaveMode::Ignore)
             .await;
         match created {
@@ -292,6 +312,17 @@ impl Warehouse {
 
     /// A data file already in the store, described from its footer for an `add` action.
     pub async fn describe_file(&self, path: &str) -> Result<NewFile, WarehouseError> {
+        let (size, footer) = self.read_footer(path).await?;
+        Ok(NewFile {
+            path: path.to_owned(),
+            size,
+            partition: partition_of(path).map_err(|e| delta_error(self, table_of(path), e))?,
+            stats: Some(super::file_stats::stats_json(&footer)),
+        })
+    }
+
+    /// The size and footer of a Parquet file in the store.
+    async fn read_footer(&self, path: &str) -> Result<(u64, ParquetMetaData), WarehouseError> {
         use object_store::ObjectStoreExt;
         let location = self.path(path);
         let store = self.raw_store();
@@ -304,7 +335,7 @@ impl Warehouse {
             |e: &dyn std::fmt::Display| delta_error(self, table_of(path), format!("{path}: {e}"));
         // The footer is at the end: read a suffix, larger if the footer says it is.
         let mut suffix = 64 << 10;
-        let footer = loop {
+        loop {
             let start = size.saturating_sub(suffix);
             let bytes = store
                 .get_range(&location, start..size)
@@ -312,17 +343,20 @@ impl Warehouse {
                 .map_err(|e| self.read_error(&location, e))?;
             let mut reader = ParquetMetaDataReader::new();
             match reader.try_parse_sized(&bytes, size) {
-                Ok(()) => break reader.finish().map_err(|e| footer_error(&e))?,
+                Ok(()) => return Ok((size, reader.finish().map_err(|e| footer_error(&e))?)),
                 Err(ParquetError::NeedMoreData(needed)) if start > 0 => suffix = needed as u64,
                 Err(e) => return Err(footer_error(&e)),
             }
-        };
-        Ok(NewFile {
-            path: path.to_owned(),
-            size,
-            partition: partition_of(path).map_err(|e| delta_error(self, table_of(path), e))?,
-            stats: Some(super::file_stats::stats_json(&footer)),
-        })
+        }
+    }
+
+    /// The Arrow schema of a data file already in the store.
+    pub async fn file_schema(&self, path: &str) -> Result<SchemaRef, WarehouseError> {
+        let footer = self.read_footer(path).await?.1;
+        let meta = footer.file_metadata();
+        parquet::arrow::parquet_to_arrow_schema(meta.schema_descr(), meta.key_value_metadata())
+            .map(Arc::new)
+            .map_err(|e| delta_error(self, table_of(path), format!("{path}: {e}")))
     }
 
     /// The latest snapshot of `table`; `None` when it is not a Delta table.

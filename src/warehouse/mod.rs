@@ -6,15 +6,14 @@
 //! it), so a reader sees a whole file or none.
 
 mod catalog_cache;
-pub mod compactions;
 pub mod delta;
 pub mod file_stats;
 mod layout;
+pub mod legacy;
 mod location;
 mod parquet;
 mod row_groups;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -41,6 +40,9 @@ pub struct FileInfo {
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// Its rows, when the Delta log states them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 /// `relative` (slash-separated) under `root`.
@@ -140,10 +142,7 @@ impl Warehouse {
         let location = Location::parse(location)?;
         let (store, root) = location.build_store()?;
         Ok(Self {
-            store: Arc::new(compactions::CompactionView::new(
-                store.clone(),
-                root.clone(),
-            )),
+            store: store.clone(),
             raw: store,
             root,
             location,
@@ -361,60 +360,18 @@ impl Warehouse {
         Ok(paths)
     }
 
-    /// A table's data files by the value of its partition folder (`<column>=<value>/`), with
-    /// one recursive listing (cheaper on S3 than a listing per partition).
-    pub async fn list_partitions(
-        &self,
-        table: &str,
-        column: &str,
-    ) -> Result<BTreeMap<String, Vec<FileInfo>>, WarehouseError> {
-        let prefix = self.path(table);
-        let objects: Vec<object_store::ObjectMeta> = self
+    /// Every object under `relative`, at any depth (paths relative to the warehouse), sorted.
+    pub async fn list_objects_under(&self, relative: &str) -> Result<Vec<String>, WarehouseError> {
+        let prefix = self.path(relative);
+        let mut paths: Vec<String> = self
             .store
             .list(Some(&prefix))
+            .map_ok(|o| self.relative(&o.location))
             .try_collect()
             .await
             .map_err(|source| self.read_error(&prefix, source))?;
-        let mut partitions: BTreeMap<String, Vec<FileInfo>> = BTreeMap::new();
-        let folder = format!("{column}=");
-        for object in objects {
-            let path = self.relative(&object.location);
-            let mut parts = path.split('/').skip(1);
-            let (Some(partition), Some(name), None) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let Some(value) = partition.strip_prefix(&folder) else {
-                continue;
-            };
-            if !name.ends_with(".parquet") || name.starts_with(['_', '.']) {
-                continue;
-            }
-            partitions
-                .entry(value.to_owned())
-                .or_default()
-                .push(FileInfo {
-                    path,
-                    size: object.size,
-                    etag: object.e_tag,
-                });
-        }
-        for files in partitions.values_mut() {
-            files.sort_by(|a, b| a.path.cmp(&b.path));
-        }
-        Ok(partitions)
-    }
-
-    /// The compactions recorded for a partition folder (`column=value`) of `table`.
-    pub async fn compactions(
-        &self,
-        table: &str,
-        partition: &str,
-    ) -> Result<Vec<compactions::Manifest>, WarehouseError> {
-        let prefix = format!("{}/{table}/{partition}", compactions::COMPACTIONS_DIR);
-        compactions::read_manifests(self.store.as_ref(), &self.root, &prefix, false)
-            .await
-            .map_err(|source| self.read_error(&self.path(&prefix), source))
+        paths.sort();
+        Ok(paths)
     }
 
     /// The data files directly under `relative` (`*.parquet`, not hidden), sorted by path.
@@ -433,6 +390,7 @@ impl Warehouse {
                 path: self.relative(&o.location),
                 size: o.size,
                 etag: o.e_tag,
+                rows: None,
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));

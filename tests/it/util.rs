@@ -200,11 +200,49 @@ impl Sandbox {
         });
     }
 
-    /// Every Parquet file of a table, read with the `parquet` crate, by relative path.
+    /// The data files of a table's current Delta snapshot (paths relative to the table),
+    /// as delta-rs reads its log; empty when the folder is not a Delta table.
+    pub fn snapshot_files(&self, table: &str) -> Vec<String> {
+        use deltalake_core::logstore::{default_logstore, StorageConfig};
+        let (store, root) = self.store();
+        let url = match &self.s3 {
+            Some(s3) => url::Url::parse(&format!("s3://{}/wh/{table}/", s3.bucket)).unwrap(),
+            None => url::Url::from_directory_path(self.dir.path().join("warehouse").join(table))
+                .unwrap(),
+        };
+        let prefixed = Arc::new(object_store::prefix::PrefixStore::new(
+            store.clone(),
+            root.join(table),
+        ));
+        let log_store = default_logstore(prefixed, store, &url, &StorageConfig::default());
+        let mut delta = deltalake_core::DeltaTable::new(log_store);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        if runtime.block_on(delta.verify_deltatable_existence()).ok() != Some(true) {
+            return Vec::new();
+        }
+        runtime.block_on(delta.load()).unwrap();
+        let mut files: Vec<String> = delta
+            .snapshot()
+            .unwrap()
+            .log_data()
+            .iter()
+            .map(|f| f.path().to_string())
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every Parquet file of a table's current snapshot, read with the `parquet` crate, by
+    /// path relative to the table.
     pub fn tree(&self, table: &str) -> BTreeMap<String, Vec<RecordBatch>> {
+        let files: std::collections::HashSet<String> =
+            self.snapshot_files(table).into_iter().collect();
         self.objects(table)
             .into_iter()
-            .filter(|(name, _)| name.ends_with(".parquet"))
+            .filter(|(name, _)| files.contains(name))
             .map(|(name, bytes)| {
                 let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                     .unwrap_or_else(|e| panic!("{name} is not valid Parquet: {e}"))
