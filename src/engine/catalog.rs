@@ -20,6 +20,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{col, lit, DataFrame, Expr, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use futures::{StreamExt, TryStreamExt};
 
 use super::bounded::BoundedAggregates;
 use super::snapshot::{SnapshotFile, SnapshotProvider};
@@ -61,6 +62,20 @@ pub struct WarehouseTables {
 
 impl WarehouseTables {
     pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
+        Ok(Self::load_with(warehouse, false).await?.0)
+    }
+
+    /// The tables without the files their snapshot names but storage no longer has (a
+    /// damaged warehouse), and those files: for `audit`, which reports what they held.
+    pub async fn load_present(warehouse: &Warehouse) -> anyhow::Result<(Self, Vec<String>)> {
+        Self::load_with(warehouse, true).await
+    }
+
+    async fn load_with(
+        warehouse: &Warehouse,
+        check_files: bool,
+    ) -> anyhow::Result<(Self, Vec<String>)> {
+        let mut missing = Vec::new();
         let mut tables = Vec::new();
         for name in warehouse.list_folders("").await? {
             if !is_table_name(&name) {
@@ -75,13 +90,21 @@ impl WarehouseTables {
                 }
                 continue;
             };
+            let mut snapshot = snapshot;
+            if check_files {
+                let gone = missing_files(warehouse, &snapshot).await?;
+                snapshot.files.retain(|f| !gone.contains(&f.path));
+                missing.extend(gone);
+            }
+            warehouse.remember_files(snapshot.files.iter().map(|f| (f.path.as_str(), f.size)));
             tables.push(snapshot_table(warehouse, snapshot)?);
         }
-        Ok(Self {
+        let tables = Self {
             warehouse: warehouse.clone(),
             tables,
             engine: Engine::Local,
-        })
+        };
+        Ok((tables, missing))
     }
 
     /// The same tables, their statements run on `engine` (checked with [`Engine::check`]).
@@ -226,6 +249,19 @@ fn partition_scalar(column: &str, value: &str) -> anyhow::Result<ScalarValue> {
         }
         _ => ScalarValue::Utf8(Some(value.to_owned())),
     })
+}
+
+/// The files of `snapshot` that storage does not have.
+async fn missing_files(warehouse: &Warehouse, snapshot: &Snapshot) -> anyhow::Result<Vec<String>> {
+    let checks = snapshot.files.iter().map(|f| async move {
+        let present = warehouse.exists(&warehouse.path(&f.path)).await?;
+        Ok::<_, anyhow::Error>((!present).then(|| f.path.clone()))
+    });
+    let found: Vec<Option<String>> = futures::stream::iter(checks)
+        .buffered(16)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Whether a folder that is not a Delta table holds Parquet data (else it is just empty).

@@ -160,7 +160,6 @@ impl Session {
                 None => query.stream().await?,
             };
             write_stream(out, format, schema, stream, max_rows).await?;
-            self.warehouse.new_statement();
         }
         Ok(())
     }
@@ -195,7 +194,6 @@ impl Session {
             let (_, _, scans) = self.plan(statement).await?;
             self.warn_unpruned(&scans).await?;
             write_scans(out, &scans)?;
-            self.warehouse.new_statement();
             if let Some(limit) = self.max_scan_bytes {
                 let total: u64 = scans.iter().map(|s| s.bytes).sum();
                 let verdict = if total > limit {

@@ -144,7 +144,6 @@ async fn run_cancellable(
     timing: bool,
 ) {
     // The warehouse may have changed since the last command: list it again.
-    session.warehouse.new_statement();
     let mut out = Paged::new();
     let started = Instant::now();
     let work = async {

@@ -1,17 +1,13 @@
 //! A cached catalog for reading a remote warehouse: `sql` on S3 pays for requests, and a
-//! query plans by listing every partition it touches (through [`super::compactions`], three
-//! LISTs each) and reading every file's Parquet footer.
+//! query reads every file's Parquet footer.
 //!
-//! - **Listings**: the first listing under a table in a statement lists the whole table once
-//!   (recursively); every other listing of that table in the statement is answered from it.
-//!   [`CatalogCache::new_statement`] forgets them, so each statement sees the warehouse as it
-//!   is: nothing deleted is ever listed, nothing new is missed.
-//! - **Footers**: the tail of each Parquet file (where its footer is, up to 1 MiB; small files
-//!   whole) is kept on local disk, keyed by the warehouse URL and the file's path, and used
-//!   only while the file's current listing shows the same size, ETag and modification time.
-//!   A rewritten file is read again; a deleted one is not listed, so never read.
+//! **Footers**: the tail of each data file of a loaded Delta snapshot (where its footer is,
+//! up to 1 MiB; small files whole) is kept on local disk, keyed by the warehouse URL, the
+//! file's path and size. A Delta table's data files are never rewritten in place (every
+//! file has a name of its own), so a tail stays right for as long as the file exists; only
+//! files the snapshot names ([`CatalogCache::remember`]) are served from the cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -19,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload,
@@ -27,9 +23,6 @@ use object_store::{
     PutResult, Result,
 };
 use serde::{Deserialize, Serialize};
-
-use super::relative;
-use crate::contract::is_table_name;
 
 /// How far from a file's end a read counts as a footer read.
 const TAIL_REGION: u64 = 1 << 20;
@@ -41,15 +34,11 @@ pub struct CatalogCache(Arc<Shared>);
 
 struct Shared {
     inner: Arc<dyn ObjectStore>,
-    root: Path,
     /// `…/catalog/<hash of the warehouse URL>/`.
     dir: PathBuf,
-    /// Per table: its objects as listed in this statement.
-    snapshots: Mutex<HashMap<String, Arc<Snapshot>>>,
+    /// The data files of the loaded snapshots, by path.
+    known: Mutex<HashMap<Path, ObjectMeta>>,
 }
-
-/// A table's objects as listed, by path.
-type Snapshot = BTreeMap<Path, ObjectMeta>;
 
 /// The header of a cached tail; the bytes follow it after a newline.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -81,54 +70,38 @@ impl TailHeader {
 }
 
 impl CatalogCache {
-    pub fn new(inner: Arc<dyn ObjectStore>, root: Path, dir: PathBuf) -> Self {
+    pub fn new(inner: Arc<dyn ObjectStore>, dir: PathBuf) -> Self {
         Self(Arc::new(Shared {
             inner,
-            root,
             dir,
-            snapshots: Mutex::default(),
+            known: Mutex::default(),
         }))
     }
 
-    /// Forgets this statement's listings: the next statement lists again.
-    pub fn new_statement(&self) {
-        self.0.snapshots.lock().expect("not poisoned").clear();
+    /// The data files of a loaded snapshot: `(path, size)`.
+    pub fn remember(&self, files: impl IntoIterator<Item = (Path, u64)>) {
+        let mut known = self.0.known.lock().expect("not poisoned");
+        for (location, size) in files {
+            let meta = ObjectMeta {
+                location: location.clone(),
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size,
+                e_tag: None,
+                version: None,
+            };
+            known.insert(location, meta);
+        }
     }
 }
 
 impl Shared {
-    /// The table a listing of `prefix` is about, when it is inside one.
-    fn table_of(&self, prefix: Option<&Path>) -> Option<String> {
-        let relative = relative(&self.root, prefix?);
-        let table = relative.split('/').next()?;
-        (is_table_name(table) && !relative.is_empty()).then(|| table.to_owned())
-    }
-
-    /// The table's objects, listed once per statement.
-    async fn snapshot(&self, table: &str) -> Result<Arc<Snapshot>> {
-        if let Some(objects) = self.snapshots.lock().expect("not poisoned").get(table) {
-            return Ok(objects.clone());
-        }
-        let prefix = super::join(&self.root, table);
-        let objects: Vec<ObjectMeta> = self.inner.list(Some(&prefix)).try_collect().await?;
-        let objects: Arc<Snapshot> = Arc::new(
-            objects
-                .into_iter()
-                .map(|o| (o.location.clone(), o))
-                .collect(),
-        );
-        self.snapshots
+    /// A file of a loaded snapshot, as the log describes it.
+    fn listed(&self, location: &Path) -> Option<ObjectMeta> {
+        self.known
             .lock()
             .expect("not poisoned")
-            .insert(table.to_owned(), objects.clone());
-        Ok(objects)
-    }
-
-    /// The object at `location` as listed in this statement, if its table was listed.
-    fn listed(&self, location: &Path) -> Option<ObjectMeta> {
-        let table = self.table_of(Some(location))?;
-        let snapshots = self.snapshots.lock().expect("not poisoned");
-        snapshots.get(&table)?.get(location).cloned()
+            .get(location)
+            .cloned()
     }
 
     fn tail_file(&self, location: &Path) -> PathBuf {
@@ -191,32 +164,6 @@ fn plain(options: &GetOptions) -> bool {
         && options.if_modified_since.is_none()
         && options.if_unmodified_since.is_none()
         && options.version.is_none()
-}
-
-/// `list_with_delimiter` of `prefix`, answered from a recursive listing below it.
-fn delimited<'a>(objects: impl IntoIterator<Item = &'a ObjectMeta>, prefix: &Path) -> ListResult {
-    let mut common_prefixes = Vec::new();
-    let mut direct = Vec::new();
-    for object in objects {
-        let Some(parts) = object.location.prefix_match(prefix) else {
-            continue;
-        };
-        let parts: Vec<_> = parts.collect();
-        match parts.as_slice() {
-            [] => {}
-            [_] => direct.push(object.clone()),
-            [first, ..] => {
-                let folder = prefix.clone().join(first.as_ref());
-                if !common_prefixes.contains(&folder) {
-                    common_prefixes.push(folder);
-                }
-            }
-        }
-    }
-    ListResult {
-        common_prefixes,
-        objects: direct,
-    }
 }
 
 impl fmt::Display for CatalogCache {
@@ -294,35 +241,11 @@ impl ObjectStore for CatalogCache {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        let shared = &self.0;
-        let Some(table) = shared.table_of(prefix) else {
-            return shared.inner.list(prefix);
-        };
-        let (shared, prefix) = (shared.clone(), prefix.cloned().expect("a table's prefix"));
-        stream::once(async move {
-            let objects = shared.snapshot(&table).await?;
-            let inside: Vec<_> = objects
-                .values()
-                .filter(|o| o.location.prefix_matches(&prefix))
-                .cloned()
-                .map(Ok)
-                .collect();
-            Ok::<_, object_store::Error>(stream::iter(inside))
-        })
-        .try_flatten()
-        .boxed()
+        self.0.inner.list(prefix)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        let shared = &self.0;
-        let Some(table) = shared.table_of(prefix) else {
-            return shared.inner.list_with_delimiter(prefix).await;
-        };
-        let objects = shared.snapshot(&table).await?;
-        Ok(delimited(
-            objects.values(),
-            prefix.expect("a table's prefix"),
-        ))
+        self.0.inner.list_with_delimiter(prefix).await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
@@ -342,28 +265,6 @@ mod tests {
             e_tag: Some("e1".into()),
             version: None,
         }
-    }
-
-    #[test]
-    fn delimited_listings_come_from_the_recursive_one() {
-        let objects = [
-            meta("w/raw_events/event_date=2026-11-20/a.parquet"),
-            meta("w/raw_events/event_date=2026-11-20/b.parquet"),
-            meta("w/raw_events/event_date=2026-11-21/c.parquet"),
-            meta("w/raw_events/top.parquet"),
-        ];
-        let listed = delimited(&objects, &Path::from("w/raw_events"));
-        assert_eq!(
-            listed.common_prefixes,
-            [
-                Path::from("w/raw_events/event_date=2026-11-20"),
-                Path::from("w/raw_events/event_date=2026-11-21")
-            ]
-        );
-        assert_eq!(listed.objects, [meta("w/raw_events/top.parquet")]);
-        let day = delimited(&objects, &Path::from("w/raw_events/event_date=2026-11-21"));
-        assert_eq!(day.objects.len(), 1);
-        assert!(day.common_prefixes.is_empty());
     }
 
     #[test]

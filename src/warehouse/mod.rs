@@ -159,7 +159,7 @@ impl Warehouse {
         }
         let key = xxhash_rust::xxh3::xxh3_64(self.location.to_string().as_bytes());
         let dir = cache_home().join("catalog").join(format!("{key:016x}"));
-        let cache = CatalogCache::new(self.store.clone(), self.root.clone(), dir);
+        let cache = CatalogCache::new(self.store.clone(), dir);
         Self {
             store: Arc::new(cache.clone()),
             catalog: Some(cache),
@@ -167,10 +167,15 @@ impl Warehouse {
         }
     }
 
-    /// A new statement begins: listings cached for the last one are forgotten.
-    pub fn new_statement(&self) {
+    /// The data files (`(path relative to the warehouse, size)`) of a loaded snapshot: with
+    /// a catalog cache, their footers may come from it.
+    pub fn remember_files<'a>(&self, files: impl IntoIterator<Item = (&'a str, u64)>) {
         if let Some(catalog) = &self.catalog {
-            catalog.new_statement();
+            catalog.remember(
+                files
+                    .into_iter()
+                    .map(|(path, size)| (self.path(path), size)),
+            );
         }
     }
 

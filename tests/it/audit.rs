@@ -1,5 +1,6 @@
 //! `audit` reconciles source lines with warehouse rows: clean after plain tailing, and it
-//! catches a deleted raw file (gap), a duplicated raw file (doubles), a source rewritten
+//! catches a raw file deleted from under its snapshot (gap), a raw file committed twice
+//! (doubles), a source rewritten
 //! under the tailer (mismatched rows) and a source that is gone, on local disk and S3.
 
 use crate::util::*;
@@ -67,15 +68,19 @@ fn audit_is_clean_and_catches_deleted_duplicated_and_rewritten(sandbox: Sandbox)
     sandbox.set_object(&object, Some(bytes.clone()));
     assert_eq!(audit(&sandbox).0, Some(0));
 
-    // The same raw file twice: each of its lines is a double.
+    // The same raw file committed twice (a faulty writer): each of its lines is a double.
     let copy = object.replace(".parquet", "-copy.parquet");
+    let size = bytes.len();
     sandbox.set_object(&copy, Some(bytes));
+    let copy_name = copy.strip_prefix("raw_events/").unwrap();
+    sandbox.commit_file("raw_events", copy_name, Some(size));
     let (code, json) = audit(&sandbox);
     assert_eq!(code, Some(4));
     assert_eq!(count(&json, "doubles"), lost, "{json}");
     assert!(json["doubles"][0]["rows"] == 2);
     assert_eq!(count(&json, "gaps"), 0);
-    sandbox.set_object(&copy, None);
+    sandbox.commit_file("raw_events", copy_name, None);
+    assert_eq!(audit(&sandbox).0, Some(0));
 
     // A source rewritten under the tailer: same first line, another event in place of the
     // second, one byte longer.

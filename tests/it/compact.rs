@@ -1,6 +1,7 @@
-//! `compact` killed with SIGKILL at seeded random points while a `--follow` tailer writes the
-//! same day and `sql` counts it: no query sees a row twice or loses one it saw, the re-run
-//! finishes, counts are exact, a compacted day stays fresh and `audit` is clean.
+//! `compact` killed with SIGKILL at seeded random points while a `--follow` tailer commits to
+//! the same day and `sql` counts it: no query sees a row twice or loses one it saw, the re-run
+//! finishes, counts are exact, the day's snapshot is one file, a compacted day stays fresh
+//! and `audit` is clean.
 
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -145,12 +146,6 @@ fn compaction_killed_anywhere_never_shows_a_row_twice_or_loses_one(sandbox: Sand
     assert_eq!(json["stale"], 0, "compaction made the day stale: {json}");
     let audit = sandbox.cmd(&["audit"]).output().unwrap();
     assert!(audit.status.success(), "{}", stdout(&audit));
-    let manifests = sandbox.objects(&format!("_compactions/raw_events/event_date={DAY}"));
-    assert!(
-        manifests.keys().all(|name| name.ends_with(".done.json")),
-        "{manifests:?}"
-    );
-    assert!(!manifests.is_empty());
 }
 
 /// A compacted day keeps the tailer's layout: rows by event type, a row group per type

@@ -34,17 +34,21 @@ fn daily_tables_over_the_sample_match_the_independent_computation(sandbox: Sandb
     run_days(&sandbox, "all", SAMPLE_DAYS[0], SAMPLE_DAYS[2]);
     assert_daily_tables_are_the_golden_ones(&sandbox);
 
-    // The outputs are one file per day, readable by a second reader, with the contract's schema.
+    // The outputs are one file per day in the table's snapshot, readable by a second
+    // reader, with the contract's schema.
     let files = sandbox.tree("search_term_daily");
-    let names: Vec<&str> = files.keys().map(String::as_str).collect();
-    assert_eq!(
-        names,
-        SAMPLE_DAYS
-            .map(|d| format!("event_date={d}/data.parquet"))
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-    );
+    let days: Vec<&str> = files
+        .keys()
+        .map(|name| {
+            let (folder, file) = name.split_once('/').unwrap();
+            assert!(
+                file.starts_with("part-") && file.ends_with(".parquet"),
+                "{name}"
+            );
+            folder.strip_prefix("event_date=").unwrap()
+        })
+        .collect();
+    assert_eq!(days, SAMPLE_DAYS);
     let schema = files.values().next().unwrap()[0].schema();
     let columns: Vec<_> = schema
         .fields()
@@ -106,7 +110,9 @@ fn an_empty_day_gives_an_empty_valid_output(sandbox: Sandbox) {
     sandbox.tail(&[]);
     run_days(&sandbox, "all", "2026-11-24", "2026-11-24");
     let files = sandbox.tree("search_term_daily");
-    let batches = &files["event_date=2026-11-24/data.parquet"];
+    assert_eq!(files.len(), 1, "{:?}", files.keys());
+    let (name, batches) = files.iter().next().unwrap();
+    assert!(name.starts_with("event_date=2026-11-24/"), "{name}");
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
     assert_eq!(
         csv(&sandbox, "SELECT count(*) AS n FROM search_term_daily"),

@@ -235,6 +235,30 @@ impl Sandbox {
         files
     }
 
+    /// Commits, by hand, a Delta version that adds the file `name` (relative to the table)
+    /// of `Some(size)` bytes, or removes it (`None`): what a faulty writer would do.
+    pub fn commit_file(&self, table: &str, name: &str, size: Option<usize>) {
+        let log = self.objects(&format!("{table}/_delta_log"));
+        let version = log
+            .keys()
+            .filter(|k| k.ends_with(".json") && !k.starts_with('_'))
+            .count();
+        let action = if let Some(size) = size {
+            let (column, value) = name.split('/').next().unwrap().split_once('=').unwrap();
+            serde_json::json!({"add": {
+                "path": name, "partitionValues": {column: value}, "size": size,
+                "modificationTime": 0, "dataChange": true,
+            }})
+        } else {
+            serde_json::json!({"remove": {"path": name, "deletionTimestamp": 0, "dataChange": true}})
+        };
+        let info = serde_json::json!({"commitInfo": {"timestamp": 0, "operation": "WRITE"}});
+        self.set_object(
+            &format!("{table}/_delta_log/{version:020}.json"),
+            Some(Bytes::from(format!("{info}\n{action}\n"))),
+        );
+    }
+
     /// Every Parquet file of a table's current snapshot, read with the `parquet` crate, by
     /// path relative to the table.
     pub fn tree(&self, table: &str) -> BTreeMap<String, Vec<RecordBatch>> {
