@@ -26,4 +26,5 @@ pub mod report;
 pub mod search;
 pub mod status;
 pub mod tailer;
+pub mod vacuum;
 pub mod warehouse;

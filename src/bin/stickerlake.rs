@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
-    audit, compact, dialect, generate, jobs, migrate, query, report, search, status, tailer,
+    audit, compact, dialect, generate, jobs, migrate, query, report, search, status, tailer, vacuum,
 };
 
 #[derive(Parser)]
@@ -47,6 +47,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Merge a day's small files into few large ones (rows unchanged, days stay fresh).
     Compact(compact::CompactArgs),
+    /// Delete files no Delta snapshot within the retention needs (default 7 days).
+    Vacuum(vacuum::VacuumArgs),
     /// Convert a warehouse written before Delta tables, in place (safe to re-run).
     Migrate(migrate::MigrateArgs),
     /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
@@ -105,6 +107,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Audit(args) => audit::run(args, warehouse).await,
             Command::Compact(args) => done(compact::run(args, warehouse).await),
             Command::Migrate(args) => done(migrate::run(args, warehouse).await),
+            Command::Vacuum(args) => done(vacuum::run(args, warehouse).await),
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),

@@ -1,5 +1,6 @@
-//! CREATE statements that let Spark, Trino or Athena read the warehouse where it is: the
-//! same Parquet files, the same Hive partitions. Pure: table descriptions in, SQL text out.
+//! Statements that declare the warehouse's Delta tables to Spark, Trino or Athena where
+//! they are, so each engine reads the tables' snapshots through their logs. Pure: table
+//! descriptions in, SQL text out.
 
 use arrow::datatypes::DataType;
 
@@ -11,8 +12,10 @@ pub struct TableDef {
     pub name: String,
     /// Data columns, in file order (the partition column is not one of them).
     pub columns: Vec<(String, DataType)>,
-    /// `event_date`-style partition column: name, and its first existing value if any.
-    pub partition: Option<(String, Option<String>)>,
+    /// `event_date`-style partition column.
+    pub partition: Option<String>,
+    /// Whether the table has a Delta log yet (a job's output before its first run has not).
+    pub exists: bool,
 }
 
 /// The statements for every table, then what makes each engine see the partitions.
@@ -34,116 +37,69 @@ pub fn create_statements(
     Ok(sql)
 }
 
+/// Delta Lake in Spark (`delta-spark`): the table at its location, with its columns, so a
+/// job output not written yet is declared too (and created by Spark's first write).
 fn spark(table: &TableDef, folder: &str) -> anyhow::Result<String> {
     let mut columns = column_list(table, Dialect::Spark)?;
     let mut tail = String::new();
-    if let Some((column, _)) = &table.partition {
+    if let Some(column) = &table.partition {
         columns.push(format!(
             "  `{column}` {}",
             partition_type(column, Dialect::Spark)
         ));
         tail = format!("\nPARTITIONED BY (`{column}`)");
     }
-    let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS `{}` (\n{}\n) USING PARQUET{tail}\nLOCATION '{}';\n",
+    Ok(format!(
+        "CREATE TABLE IF NOT EXISTS `{}` (\n{}\n) USING DELTA{tail}\nLOCATION '{}';\n",
         table.name,
         columns.join(",\n"),
         quote(folder)
-    );
-    if table.partition.is_some() {
-        sql.push_str(&format!("MSCK REPAIR TABLE `{}`;\n", table.name));
-    }
-    Ok(sql)
+    ))
 }
 
+/// Trino's Delta Lake connector: an existing table is registered (its log says the rest);
+/// one not written yet is created at its location.
 fn trino(table: &TableDef, folder: &str) -> anyhow::Result<String> {
+    if table.exists {
+        return Ok(format!(
+            "CALL system.register_table(schema_name => CURRENT_SCHEMA, table_name => '{}', table_location => '{}');\n",
+            table.name,
+            quote(folder)
+        ));
+    }
     let mut columns = column_list(table, Dialect::Trino)?;
-    let mut properties = vec![
-        "format = 'PARQUET'".to_string(),
-        format!("external_location = '{}'", quote(folder)),
-    ];
-    if let Some((column, _)) = &table.partition {
-        // Trino's Hive connector wants partition columns last.
+    let mut properties = vec![format!("location = '{}'", quote(folder))];
+    if let Some(column) = &table.partition {
         columns.push(format!(
             "  \"{column}\" {}",
             partition_type(column, Dialect::Trino)
         ));
         properties.push(format!("partitioned_by = ARRAY['{column}']"));
     }
-    let mut sql = format!(
+    Ok(format!(
         "CREATE TABLE IF NOT EXISTS \"{}\" (\n{}\n)\nWITH ({});\n",
         table.name,
         columns.join(",\n"),
         properties.join(", ")
-    );
-    if table.partition.is_some() {
+    ))
+}
+
+/// Athena's Delta Lake tables: columns and partitions come from the log, so a table must
+/// have one first.
+fn athena(table: &TableDef, folder: &str) -> anyhow::Result<String> {
+    let mut sql = String::new();
+    if !table.exists {
         sql.push_str(&format!(
-            "CALL system.sync_partition_metadata(CURRENT_SCHEMA, '{}', 'FULL');\n",
+            "-- {} has no Delta log yet: run this after its first `stickerlake run`.\n",
             table.name
         ));
     }
-    Ok(sql)
-}
-
-fn athena(table: &TableDef, folder: &str) -> anyhow::Result<String> {
-    let columns = column_list(table, Dialect::Athena)?;
-    let mut sql = format!(
-        "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)",
+    sql.push_str(&format!(
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `{}`\nLOCATION '{}/'\nTBLPROPERTIES ('table_type' = 'DELTA');\n",
         table.name,
-        columns.join(",\n")
-    );
-    if let Some((column, first)) = &table.partition {
-        sql.push_str(&format!(
-            "\nPARTITIONED BY (`{column}` {})",
-            partition_type(column, Dialect::Athena)
-        ));
-        sql.push_str(&format!(
-            "\nSTORED AS PARQUET\nLOCATION '{}/'\nTBLPROPERTIES (\n{}\n);\n",
-            quote(folder),
-            projection(column, first.as_deref(), folder).join(",\n")
-        ));
-    } else {
-        sql.push_str(&format!(
-            "\nSTORED AS PARQUET\nLOCATION '{}/';\n",
-            quote(folder)
-        ));
-    }
+        quote(folder)
+    ));
     Ok(sql)
-}
-
-/// Athena partition projection: partitions are computed from the query's filter, never
-/// listed or repaired.
-fn projection(column: &str, first: Option<&str>, folder: &str) -> Vec<String> {
-    let properties: Vec<(String, String)> = if column.ends_with("_date") {
-        vec![
-            ("projection.enabled".into(), "true".into()),
-            (format!("projection.{column}.type"), "date".into()),
-            (format!("projection.{column}.format"), "yyyy-MM-dd".into()),
-            (
-                format!("projection.{column}.range"),
-                format!("{},NOW", first.unwrap_or("2020-01-01")),
-            ),
-            (format!("projection.{column}.interval"), "1".into()),
-            (format!("projection.{column}.interval.unit"), "DAYS".into()),
-            (
-                "storage.location.template".into(),
-                format!("{}/{column}=${{{column}}}", quote(folder)),
-            ),
-        ]
-    } else {
-        vec![
-            ("projection.enabled".into(), "true".into()),
-            (format!("projection.{column}.type"), "injected".into()),
-            (
-                "storage.location.template".into(),
-                format!("{}/{column}=${{{column}}}", quote(folder)),
-            ),
-        ]
-    };
-    properties
-        .into_iter()
-        .map(|(key, value)| format!("  '{key}' = '{value}'"))
-        .collect()
 }
 
 fn column_list(table: &TableDef, dialect: Dialect) -> anyhow::Result<Vec<String>> {
@@ -230,7 +186,7 @@ mod tests {
 
     use super::*;
 
-    fn raw() -> TableDef {
+    fn raw(exists: bool) -> TableDef {
         TableDef {
             name: "raw_events".into(),
             columns: vec![
@@ -245,41 +201,56 @@ mod tests {
                 ),
                 ("source_offset".into(), DataType::Int64),
             ],
-            partition: Some(("event_date".into(), Some("2026-11-20".into()))),
+            partition: Some("event_date".into()),
+            exists,
         }
     }
 
     #[test]
-    fn spark_declares_the_partition_and_repairs_it() {
-        let sql = create_statements(&[raw()], Dialect::Spark, "s3://lake/prod/").unwrap();
+    fn spark_declares_a_delta_table_with_its_columns_and_partition() {
+        let sql = create_statements(&[raw(true)], Dialect::Spark, "s3://lake/prod/").unwrap();
         assert!(sql.contains("`event_time` TIMESTAMP,"), "{sql}");
         assert!(sql.contains("`sticker_ids` ARRAY<STRING>"), "{sql}");
-        assert!(sql.contains("`event_date` DATE\n) USING PARQUET\nPARTITIONED BY (`event_date`)"));
+        assert!(sql.contains("`event_date` DATE\n) USING DELTA\nPARTITIONED BY (`event_date`)"));
         assert!(sql.contains("LOCATION 's3://lake/prod/raw_events';"));
-        assert!(sql.contains("MSCK REPAIR TABLE `raw_events`;"));
-    }
-
-    #[test]
-    fn trino_puts_the_partition_last_and_athena_projects_it() {
-        let sql = create_statements(&[raw()], Dialect::Trino, "s3://lake/prod").unwrap();
-        assert!(
-            sql.contains("\"source_offset\" BIGINT,\n  \"event_date\" DATE\n)"),
-            "{sql}"
-        );
-        assert!(sql.contains("partitioned_by = ARRAY['event_date']"));
-        assert!(sql.contains("\"event_time\" TIMESTAMP(6)"));
-        let sql = create_statements(&[raw()], Dialect::Athena, "s3://lake/prod").unwrap();
-        assert!(sql.contains("PARTITIONED BY (`event_date` date)"), "{sql}");
-        assert!(sql.contains("'projection.event_date.range' = '2026-11-20,NOW'"));
-        assert!(sql.contains(
-            "'storage.location.template' = 's3://lake/prod/raw_events/event_date=${event_date}'"
-        ));
         assert!(!sql.contains("MSCK"));
     }
 
     #[test]
+    fn trino_registers_existing_tables_and_creates_new_ones() {
+        let sql = create_statements(&[raw(true)], Dialect::Trino, "s3://lake/prod").unwrap();
+        assert!(
+            sql.contains("register_table(schema_name => CURRENT_SCHEMA, table_name => 'raw_events', table_location => 's3://lake/prod/raw_events')"),
+            "{sql}"
+        );
+        let sql = create_statements(&[raw(false)], Dialect::Trino, "s3://lake/prod").unwrap();
+        assert!(
+            sql.contains("\"source_offset\" BIGINT,\n  \"event_date\" DATE\n)"),
+            "{sql}"
+        );
+        assert!(sql.contains(
+            "location = 's3://lake/prod/raw_events', partitioned_by = ARRAY['event_date']"
+        ));
+    }
+
+    #[test]
+    fn athena_reads_the_log() {
+        let sql = create_statements(&[raw(true)], Dialect::Athena, "s3://lake/prod").unwrap();
+        assert!(
+            sql.contains("LOCATION 's3://lake/prod/raw_events/'"),
+            "{sql}"
+        );
+        assert!(sql.contains("TBLPROPERTIES ('table_type' = 'DELTA');"));
+        let sql = create_statements(&[raw(false)], Dialect::Athena, "s3://lake/prod").unwrap();
+        assert!(
+            sql.starts_with("-- raw_events has no Delta log yet"),
+            "{sql}"
+        );
+    }
+
+    #[test]
     fn a_type_without_an_equivalent_is_named() {
-        let mut table = raw();
+        let mut table = raw(false);
         table
             .columns
             .push(("wait".into(), DataType::Duration(TimeUnit::Second)));

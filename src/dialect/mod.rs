@@ -42,8 +42,10 @@ impl std::fmt::Display for Dialect {
   stickerlake --warehouse s3://lake/prod ddl --dialect athena > tables.sql
   stickerlake ddl --dialect spark --location s3a://lake/prod | spark-sql -f /dev/stdin
   stickerlake ddl --dialect trino
-Every table of the warehouse (raw_events, quarantine, each job's output) with types that read
-its Parquet files as they are and its partition column declared.")]
+Every Delta table of the warehouse (raw_events, quarantine, each job's output, also a job's
+output not written yet), declared at its location so the engine reads its log: Spark
+`USING DELTA` (with delta-spark), Trino's Delta Lake `register_table`, Athena's
+`table_type = 'DELTA'`.")]
 pub struct DdlArgs {
     #[arg(long, value_enum)]
     pub dialect: Dialect,
@@ -94,20 +96,25 @@ pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> 
             .schema()
             .inner()
             .clone();
-        let partition = match &info.partition_column {
-            Some(column) => Some((column.clone(), info.partitions.keys().next().cloned())),
-            None => None,
-        };
-        defs.push(TableDef {
-            columns: schema
-                .fields()
-                .iter()
-                .filter(|f| Some(f.name()) != info.partition_column.as_ref())
-                .map(|f| (f.name().clone(), f.data_type().clone()))
-                .collect(),
-            name: info.name,
-            partition,
-        });
+        defs.push(table_def(
+            &info.name,
+            &schema,
+            info.partition_column.clone(),
+            true,
+        ));
+    }
+    // Job outputs not written yet: their columns are what their query returns.
+    for job in discover(None)? {
+        if tables.info(&job.name).is_some() || input_tables(&tables, &job).is_err() {
+            continue;
+        }
+        let schema = ctx.sql(&job.sql).await?.schema().inner().clone();
+        defs.push(table_def(
+            &job.name,
+            &schema,
+            Some(job.partition_column.clone()),
+            false,
+        ));
     }
     if defs.is_empty() {
         bail!(
@@ -129,6 +136,25 @@ pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> 
     )?;
     out.write_all(sql.as_bytes())?;
     Ok(())
+}
+
+fn table_def(
+    name: &str,
+    schema: &arrow::datatypes::Schema,
+    partition: Option<String>,
+    exists: bool,
+) -> TableDef {
+    TableDef {
+        name: name.to_owned(),
+        columns: schema
+            .fields()
+            .iter()
+            .filter(|f| Some(f.name()) != partition.as_ref())
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect(),
+        partition,
+        exists,
+    }
 }
 
 pub async fn run_export_jobs(args: ExportJobsArgs, warehouse: Warehouse) -> anyhow::Result<()> {

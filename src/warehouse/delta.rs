@@ -359,6 +359,36 @@ impl Warehouse {
             .map_err(|e| delta_error(self, table_of(path), format!("{path}: {e}")))
     }
 
+    /// Deletes the files of `table` that no snapshot of the last `retain` needs: files
+    /// removed by commits older than that, and files no commit ever added (a killed flush's
+    /// or compaction's) written before that. Returns them (relative to the warehouse); with
+    /// `dry_run`, deletes nothing.
+    pub async fn vacuum(
+        &self,
+        table: &str,
+        retain: chrono::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>, WarehouseError> {
+        let Some(delta) = self.open_delta(table).await? else {
+            return Ok(Vec::new());
+        };
+        let (_, metrics) = delta
+            .vacuum()
+            .with_retention_period(retain)
+            .with_enforce_retention_duration(false)
+            .with_mode(deltalake_core::operations::vacuum::VacuumMode::Full)
+            .with_dry_run(dry_run)
+            .await
+            .map_err(|e| delta_error(self, table, e))?;
+        let mut files: Vec<String> = metrics
+            .files_deleted
+            .iter()
+            .map(|f| format!("{table}/{}", f.trim_start_matches('/')))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
     /// The latest snapshot of `table`; `None` when it is not a Delta table.
     pub async fn latest_snapshot(&self, table: &str) -> Result<Option<Snapshot>, WarehouseError> {
         match self.open_delta(table).await? {
