@@ -16,6 +16,7 @@ pub mod dialect;
 pub mod engine;
 pub mod exit;
 pub mod generate;
+pub mod history;
 pub mod jobs;
 pub mod lineage;
 pub mod migrate;

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
-    audit, compact, dialect, generate, jobs, migrate, query, report, search, status, tailer, vacuum,
+    audit, compact, dialect, generate, history, jobs, migrate, query, report, search, status,
+    tailer, vacuum,
 };
 
 #[derive(Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Merge a day's small files into few large ones (rows unchanged, days stay fresh).
     Compact(compact::CompactArgs),
+    /// A table's commits: version, time, operation, files and rows, writer.
+    History(history::HistoryArgs),
     /// Delete files no Delta snapshot within the retention needs (default 7 days).
     Vacuum(vacuum::VacuumArgs),
     /// Convert a warehouse written before Delta tables, in place (safe to re-run).
@@ -108,6 +111,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Compact(args) => done(compact::run(args, warehouse).await),
             Command::Migrate(args) => done(migrate::run(args, warehouse).await),
             Command::Vacuum(args) => done(vacuum::run(args, warehouse).await),
+            Command::History(args) => done(history::run(args, warehouse).await),
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),

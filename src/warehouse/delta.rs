@@ -389,6 +389,32 @@ impl Warehouse {
         Ok(files)
     }
 
+    /// The last `limit` commits of `table`, newest first (those whose entries the log still
+    /// keeps: old ones go with log cleanup, after a checkpoint covers them).
+    pub async fn history(
+        &self,
+        table: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<CommitSummary>>, WarehouseError> {
+        let Some(delta) = self.open_delta(table).await? else {
+            return Ok(None);
+        };
+        let latest = delta.version().unwrap_or(0);
+        let log_store = delta.log_store();
+        let mut commits = Vec::new();
+        for version in (0..=latest).rev().take(limit) {
+            let entry = log_store
+                .read_commit_entry(version)
+                .await
+                .map_err(|e| delta_error(self, table, e))?;
+            match entry {
+                Some(entry) => commits.push(summarize_commit(version, &entry)),
+                None => break,
+            }
+        }
+        Ok(Some(commits))
+    }
+
     /// The latest snapshot of `table`; `None` when it is not a Delta table.
     pub async fn latest_snapshot(&self, table: &str) -> Result<Option<Snapshot>, WarehouseError> {
         match self.open_delta(table).await? {
@@ -429,15 +455,21 @@ impl Warehouse {
                     .await
                     .map_err(|e| delta_error(self, table, e))?;
             }
-            let Some((actions, operation, txn)) = self.plan(table, delta, change).await? else {
+            let Some((actions, operation, txn, removed_rows)) =
+                self.plan(table, delta, change).await?
+            else {
                 return Ok(match change {
                     Change::Append { .. } => Committed::AlreadyCommitted,
                     _ => Committed::Superseded,
                 });
             };
+            let mut info = info.clone();
+            if let Some(Value::Object(ours)) = info.get_mut("stickerlake") {
+                ours.insert("rowsRemoved".into(), removed_rows.into());
+            }
             let mut properties = CommitProperties::default()
                 .with_max_retries(0)
-                .with_metadata(info.clone());
+                .with_metadata(info);
             if let Some(txn) = txn {
                 properties = properties.with_application_transaction(txn);
             }
@@ -477,7 +509,7 @@ impl Warehouse {
         table: &str,
         delta: &DeltaTable,
         change: &Change,
-    ) -> Result<Option<(Vec<Action>, DeltaOperation, Option<Transaction>)>, WarehouseError> {
+    ) -> Result<Option<Planned>, WarehouseError> {
         let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
         let partition_by = Some(state.metadata().partition_columns().to_vec());
         let adds = |files: &[NewFile], data_change: bool| -> Vec<Action> {
@@ -507,20 +539,27 @@ impl Warehouse {
                     partition_by,
                     predicate: None,
                 };
-                (adds(files, true), operation, txn)
+                (adds(files, true), operation, txn, 0)
             }
             Change::ReplacePartition {
                 column,
                 value,
                 files,
             } => {
-                let mut actions: Vec<Action> = state
+                let replaced: Vec<_> = state
                     .log_data()
                     .iter()
                     .filter(|view| {
                         view.partition_values_map().get(column).cloned().flatten()
                             == Some(value.clone())
                     })
+                    .collect();
+                let rows = replaced
+                    .iter()
+                    .filter_map(|v| v.num_records())
+                    .sum::<usize>();
+                let mut actions: Vec<Action> = replaced
+                    .iter()
                     .map(|view| Action::Remove(view.remove_action(true)))
                     .collect();
                 actions.extend(adds(files, true));
@@ -529,7 +568,7 @@ impl Warehouse {
                     partition_by,
                     predicate: Some(format!("{column} = '{value}'")),
                 };
-                (actions, operation, None)
+                (actions, operation, None, rows as u64)
             }
             Change::Rewrite { removed, added } => {
                 let prefix = format!("{table}/");
@@ -537,10 +576,17 @@ impl Warehouse {
                     .iter()
                     .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
                     .collect();
-                let mut actions: Vec<Action> = state
+                let replaced: Vec<_> = state
                     .log_data()
                     .iter()
                     .filter(|view| wanted.contains(view.path().as_ref()))
+                    .collect();
+                let rows = replaced
+                    .iter()
+                    .filter_map(|v| v.num_records())
+                    .sum::<usize>();
+                let mut actions: Vec<Action> = replaced
+                    .iter()
                     .map(|view| Action::Remove(view.remove_action(false)))
                     .collect();
                 if actions.len() != wanted.len() {
@@ -552,10 +598,75 @@ impl Warehouse {
                     predicate: None,
                     target_size: size as i64,
                 };
-                (actions, operation, None)
+                (actions, operation, None, rows as u64)
             }
         }))
     }
+}
+
+/// A commit's actions, its operation, its transaction, and the rows it removes.
+type Planned = (Vec<Action>, DeltaOperation, Option<Transaction>, u64);
+
+/// One commit of a table, as `stickerlake history` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommitSummary {
+    pub version: u64,
+    /// Commit time, RFC 3339.
+    pub time: Option<String>,
+    pub operation: String,
+    /// `tailer <id>`, `job <name>`, `compact`, or the engine of another writer.
+    pub writer: String,
+    pub files_added: u64,
+    pub files_removed: u64,
+    pub rows_added: Option<u64>,
+    pub rows_removed: Option<u64>,
+}
+
+/// What one commit entry (JSON lines of actions) says (pure).
+pub fn summarize_commit(version: u64, entry: &[u8]) -> CommitSummary {
+    let mut summary = CommitSummary {
+        version,
+        time: None,
+        operation: String::new(),
+        writer: String::new(),
+        files_added: 0,
+        files_removed: 0,
+        rows_added: Some(0),
+        rows_removed: None,
+    };
+    for line in entry.split(|&b| b == b'\n') {
+        let Ok(action) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        if let Some(info) = action.get("commitInfo") {
+            summary.time = info["timestamp"]
+                .as_i64()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            summary.operation = info["operation"].as_str().unwrap_or_default().to_owned();
+            let ours = &info["stickerlake"];
+            summary.writer = match ours["writer"].as_str() {
+                Some("tailer") => format!("tailer {}", ours["tailerId"].as_str().unwrap_or("?")),
+                Some("job") => format!("job {}", ours["job"].as_str().unwrap_or("?")),
+                Some(writer) => writer.to_owned(),
+                None => info["engineInfo"].as_str().unwrap_or("unknown").to_owned(),
+            };
+            summary.rows_removed = ours["rowsRemoved"].as_u64();
+        } else if let Some(add) = action.get("add") {
+            summary.files_added += 1;
+            let rows = add["stats"]
+                .as_str()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .and_then(|s| s["numRecords"].as_u64());
+            summary.rows_added = summary.rows_added.zip(rows).map(|(a, b)| a + b);
+        } else if action.get("remove").is_some() {
+            summary.files_removed += 1;
+        }
+    }
+    if summary.files_removed == 0 {
+        summary.rows_removed = Some(0);
+    }
+    summary
 }
 
 /// The `add` action of a file written under `table/`.
