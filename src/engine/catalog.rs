@@ -27,7 +27,7 @@ use super::snapshot::{SnapshotFile, SnapshotProvider};
 use super::Engine;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
 use crate::progress::parse_size;
-use crate::warehouse::delta::{partition_type, Snapshot};
+use crate::warehouse::delta::{partition_type, AsOf, Snapshot};
 use crate::warehouse::{FileInfo, Warehouse};
 
 /// A registered table.
@@ -62,27 +62,54 @@ pub struct WarehouseTables {
 
 impl WarehouseTables {
     pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
-        Ok(Self::load_with(warehouse, false).await?.0)
+        Ok(Self::load_with(warehouse, None, false).await?.0)
+    }
+
+    /// Every table as it was at `as_of` (time travel): a version of `raw_events` pins the
+    /// other tables at that version's commit time. Tables that did not exist then are left
+    /// out.
+    pub async fn load_as_of(warehouse: &Warehouse, as_of: Option<AsOf>) -> anyhow::Result<Self> {
+        Ok(Self::load_with(warehouse, as_of, false).await?.0)
     }
 
     /// The tables without the files their snapshot names but storage no longer has (a
     /// damaged warehouse), and those files: for `audit`, which reports what they held.
     pub async fn load_present(warehouse: &Warehouse) -> anyhow::Result<(Self, Vec<String>)> {
-        Self::load_with(warehouse, true).await
+        Self::load_with(warehouse, None, true).await
     }
 
     async fn load_with(
         warehouse: &Warehouse,
+        as_of: Option<AsOf>,
         check_files: bool,
     ) -> anyhow::Result<(Self, Vec<String>)> {
+        let moment = match as_of {
+            Some(AsOf::Version(version)) => {
+                let raw = Table::RawEvents.name();
+                let time = warehouse.commit_time(raw, version).await?.with_context(|| {
+                    format!("{raw} has no version {version} in its log (`stickerlake history {raw}` lists them)")
+                })?;
+                Some(AsOf::Time(time))
+            }
+            other => other,
+        };
         let mut missing = Vec::new();
         let mut tables = Vec::new();
         for name in warehouse.list_folders("").await? {
             if !is_table_name(&name) {
                 continue;
             }
-            let Some(snapshot) = warehouse.latest_snapshot(&name).await? else {
-                if has_data(warehouse, &name).await? {
+            let pinned = match as_of {
+                Some(AsOf::Version(_)) if name == Table::RawEvents.name() => as_of,
+                _ => moment,
+            };
+            let delta = warehouse.open_delta_as_of(&name, pinned).await?;
+            let snapshot = match &delta {
+                Some(delta) => Some(warehouse.snapshot(&name, delta)?),
+                None => None,
+            };
+            let Some(snapshot) = snapshot else {
+                if pinned.is_none() && has_data(warehouse, &name).await? {
                     anyhow::bail!(
                         "{name} in warehouse {} is not a Delta table (it has no _delta_log): it was written by a stickerlake before Delta tables; run `stickerlake migrate` once",
                         warehouse.location()
@@ -114,6 +141,16 @@ impl WarehouseTables {
 
     pub fn infos(&self) -> Vec<TableInfo> {
         self.tables.iter().map(|t| t.info.clone()).collect()
+    }
+
+    /// Which version of each table was read: `raw_events v12, quarantine v3, …`.
+    pub fn versions(&self) -> String {
+        let versions: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| format!("{} v{}", t.info.name, t.info.version))
+            .collect();
+        versions.join(", ")
     }
 
     /// Table `name` as loaded, if it is one.

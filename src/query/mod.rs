@@ -28,6 +28,7 @@ use crate::engine::scan::{by_table, scanned_files, TableScan};
 use crate::engine::{parse_statements, Engine, EngineArg, Query, TableInfo, WarehouseTables};
 use crate::output::{write_results, write_stream, Format};
 use crate::progress::{human_bytes, parse_size};
+use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::{FileInfo, Warehouse};
 
 /// Arguments of `stickerlake sql`.
@@ -69,6 +70,10 @@ pub struct SqlArgs {
     /// Refuse a statement that would read more than this many bytes (`500MiB`, `2GiB`).
     #[arg(long, value_name = "BYTES", env = "STICKERLAKE_MAX_SCAN_BYTES", value_parser = parse_size)]
     pub max_scan_bytes: Option<u64>,
+    /// Read every table as it was then: a version of raw_events (`stickerlake history
+    /// raw_events`; the other tables as of its commit time) or an RFC 3339 timestamp.
+    #[arg(long, value_name = "VERSION|TIMESTAMP", value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -101,9 +106,12 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     };
     let engine = args.engine.engine;
     engine.check().await?;
-    let tables = WarehouseTables::load(&warehouse)
+    let tables = WarehouseTables::load_as_of(&warehouse, args.as_of)
         .await?
         .on_engine(engine.clone());
+    if let Some(as_of) = args.as_of {
+        eprintln!("sql: as of {as_of}: {}", tables.versions());
+    }
     let session = Session {
         ctx: tables.session_with_memory_limit(args.memory_limit)?,
         local: match engine {

@@ -19,6 +19,7 @@ use crate::engine::{date_literal, string_column, WarehouseTables};
 use crate::output::{write_results, Format};
 use crate::report::evaluation::{self, ModelResults, ScoredQuery};
 use crate::report::write_page;
+use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake eval`.
@@ -47,6 +48,10 @@ pub struct EvalArgs {
     /// losses, the worst queries with their results and labels.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Label from the warehouse as it was then, so an evaluation can be repeated exactly: a
+    /// version of raw_events or an RFC 3339 timestamp (the versions read are printed).
+    #[arg(long, value_name = "VERSION|TIMESTAMP", value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
 }
 
 pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -56,7 +61,7 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         .iter()
         .map(|path| read_results(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let labels = load_labels(&warehouse, args.from, args.to).await?;
+    let labels = load_labels(&warehouse, args.as_of, args.from, args.to).await?;
     let mut models = Vec::new();
     for (path, rankings) in args.results.iter().zip(all_rankings) {
         let empty = Labels::default();
@@ -117,10 +122,17 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
 /// Per normalized term: stickers selected (positives) and reported (negatives).
 async fn load_labels(
     warehouse: &Warehouse,
+    as_of: Option<AsOf>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> anyhow::Result<HashMap<String, Labels>> {
-    let ctx = WarehouseTables::load(warehouse).await?.session(None)?;
+    let tables = WarehouseTables::load_as_of(warehouse, as_of).await?;
+    eprintln!(
+        "eval: labels from {} ({})",
+        as_of.map_or("the latest snapshot".to_owned(), |a| a.to_string()),
+        tables.versions()
+    );
+    let ctx = tables.session(None)?;
     if !ctx.table_exist("raw_events")? {
         bail!(
             "the warehouse {} has no raw_events: labels come from users' selections and reports",

@@ -149,6 +149,35 @@ impl Snapshot {
     }
 }
 
+/// A past state of the warehouse: a version of `raw_events` (the source of truth; every
+/// other table is read as of that version's commit time), or a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Version(u64),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::fmt::Display for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AsOf::Version(version) => write!(f, "raw_events version {version}"),
+            AsOf::Time(time) => write!(f, "{}", time.to_rfc3339()),
+        }
+    }
+}
+
+/// `--as-of`: a number (a version of `raw_events`) or an RFC 3339 timestamp.
+pub fn parse_as_of(text: &str) -> Result<AsOf, String> {
+    if let Ok(version) = text.parse::<u64>() {
+        return Ok(AsOf::Version(version));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| AsOf::Time(t.with_timezone(&chrono::Utc)))
+        .map_err(|_| {
+            format!("{text:?} is neither a version of raw_events (a number) nor an RFC 3339 timestamp (2026-11-23T10:00:00Z)")
+        })
+}
+
 /// The Arrow type of a partition column: `*_date` columns are dates, others strings.
 pub fn partition_type(column: &str) -> DataType {
     if column.ends_with("_date") {
@@ -413,6 +442,64 @@ impl Warehouse {
             }
         }
         Ok(Some(commits))
+    }
+
+    /// Table `table` as of `as_of` (`None`: latest). `None` when it is not a Delta table or
+    /// did not exist yet then. A version is a version of this table; resolve other tables'
+    /// moments with [`Self::commit_time`] first.
+    pub async fn open_delta_as_of(
+        &self,
+        table: &str,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<DeltaTable>, WarehouseError> {
+        let Some(as_of) = as_of else {
+            return self.open_delta(table).await;
+        };
+        if !self.is_delta_table(table).await? {
+            return Ok(None);
+        }
+        let mut delta = self.delta_table(table)?;
+        let loaded = match as_of {
+            AsOf::Version(version) => delta.load_version(version).await,
+            AsOf::Time(time) => {
+                if self
+                    .commit_time(table, 0)
+                    .await?
+                    .is_some_and(|created| created > time)
+                {
+                    return Ok(None);
+                }
+                delta.load_with_datetime(time).await
+            }
+        };
+        loaded.map_err(|e| {
+            delta_error(
+                self,
+                table,
+                format!("cannot read it as of {as_of:?}: {e} (the log keeps 30 days of commits, `vacuum` removes files older than its retention)"),
+            )
+        })?;
+        Ok(Some(delta))
+    }
+
+    /// When `version` of `table` was committed; `None` when the log no longer has it.
+    pub async fn commit_time(
+        &self,
+        table: &str,
+        version: u64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, WarehouseError> {
+        let entry = self
+            .delta_table(table)?
+            .log_store()
+            .read_commit_entry(version)
+            .await
+            .map_err(|e| delta_error(self, table, e))?;
+        Ok(entry.and_then(|entry| {
+            let time = summarize_commit(version, &entry).time?;
+            chrono::DateTime::parse_from_rfc3339(&time)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        }))
     }
 
     /// The latest snapshot of `table`; `None` when it is not a Delta table.
