@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use clap::Args;
 
 pub use job::{discover, Job, Origin};
-pub use runner::{input_tables, run_job_for_day};
+pub use runner::{input_tables, referenced_tables, run_job_for_day};
 
 use crate::completeness::{holding_back, tailers};
 use crate::dates::{day_range, days, parse_date};
@@ -151,10 +151,23 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
     }
     let bar = progress::count_bar(todo.len() as u64, "run");
     let mut failures = Vec::new();
+    let mut tables = tables;
+    // Tables this run committed to since its snapshot was loaded.
+    let mut written = std::collections::HashSet::new();
     for (day, job) in &todo {
         bar.set_message(format!("{} {day}", job.name));
+        // A job reading another job's output reads what this run wrote.
+        if referenced_tables(job)?.iter().any(|t| written.contains(t)) {
+            tables = WarehouseTables::load(&warehouse)
+                .await?
+                .on_engine(args.engine.engine.clone());
+            written.clear();
+        }
         match run_job_for_day(&warehouse, &tables, job, *day).await {
-            Ok(record) => bar.suspend(|| println!("{}", summary(&record))),
+            Ok(record) => {
+                written.insert(job.name.clone());
+                bar.suspend(|| println!("{}", summary(&record)))
+            }
             Err(e) => {
                 bar.suspend(|| eprintln!("run: {} {day} failed: {e:#}", job.name));
                 failures.push(format!("{} {day}", job.name));

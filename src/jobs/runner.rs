@@ -102,6 +102,21 @@ pub fn input_tables(tables: &WarehouseTables, job: &Job) -> anyhow::Result<Vec<S
     Ok(parse(&tables.session(None)?, job)?.1)
 }
 
+/// Every table name `job`'s query refers to, whether the warehouse has it yet or not.
+pub fn referenced_tables(job: &Job) -> anyhow::Result<Vec<String>> {
+    let ctx = SessionContext::new();
+    let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
+    let Some(statement) = statements.pop() else {
+        return Ok(Vec::new());
+    };
+    Ok(ctx
+        .state()
+        .resolve_table_references(&statement)?
+        .iter()
+        .map(|r| r.table().to_owned())
+        .collect())
+}
+
 /// The job's one statement, parsed once, and the warehouse tables it reads.
 fn parse(ctx: &SessionContext, job: &Job) -> anyhow::Result<(Statement, Vec<String>)> {
     let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
