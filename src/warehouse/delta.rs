@@ -7,7 +7,10 @@
 //! - a commit is atomic: a reader of the log sees all of its files or none;
 //! - [`Change::Append`] with a transaction `(app, version)` is committed at most once: every
 //!   attempt first reads the table's `txn` for `app` (as kafka-delta-ingest does), so a retry
-//!   after a lost answer, or a recovery after `kill -9`, never commits a flush twice;
+//!   after a lost answer, or a recovery after `kill -9`, never commits a flush twice. Appends
+//!   racing other writers take the next version through delta-rs's own retries, which read
+//!   only the winning commits; one of them carrying our app id is a conflict, and the flush
+//!   is planned again from a reloaded table (where its `txn` shows it already committed);
 //! - [`Change::Rewrite`] (compaction) commits only while every file it replaces is still in
 //!   the table. delta-rs does not treat two `dataChange=false` removes of one file as a
 //!   conflict, so this check is ours: two compactors at once never double a row;
@@ -38,6 +41,10 @@ pub const DELTA_LOG: &str = "_delta_log";
 
 /// Attempts of one commit against writers committing at the same time.
 const COMMIT_ATTEMPTS: u32 = 100;
+
+/// delta-rs's own retries of a blind append, per attempt: each checks only the commits that
+/// won, not the whole table.
+const APPEND_RETRIES: usize = 50;
 
 /// A data file of a table's snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +117,16 @@ pub enum Change {
         removed: Vec<String>,
         added: Vec<NewFile>,
     },
+}
+
+impl Change {
+    /// The files it adds.
+    fn added(&self) -> &[NewFile] {
+        match self {
+            Change::Append { files, .. } | Change::ReplacePartition { files, .. } => files,
+            Change::Rewrite { added, .. } => added,
+        }
+    }
 }
 
 /// How a commit ended.
@@ -551,11 +568,25 @@ impl Warehouse {
                 });
             };
             let mut info = info.clone();
+            // As Delta writers fill it; delta-rs adds `num_retries` (races lost) to it.
+            let removed_files = actions
+                .iter()
+                .filter(|a| matches!(a, Action::Remove(_)))
+                .count();
+            let metrics = operation_metrics(change.added(), removed_files, removed_rows);
+            info.insert("operationMetrics".into(), metrics);
             if let Some(Value::Object(ours)) = info.get_mut("stickerlake") {
                 ours.insert("rowsRemoved".into(), removed_rows.into());
+                // Attempts above 1 lost the race to another writer: the log's contention.
+                ours.insert("attempt".into(), (attempt + 1).into());
             }
+            // A replacement or a rewrite checks its files against a reloaded table instead.
+            let retries = match change {
+                Change::Append { .. } => APPEND_RETRIES,
+                _ => 0,
+            };
             let mut properties = CommitProperties::default()
-                .with_max_retries(0)
+                .with_max_retries(retries)
                 .with_metadata(info);
             if let Some(txn) = txn {
                 properties = properties.with_application_transaction(txn);
@@ -577,7 +608,8 @@ impl Warehouse {
                 Err(DeltaTableError::Transaction {
                     source:
                         TransactionError::MaxCommitAttempts(_)
-                        | TransactionError::VersionAlreadyExists(_),
+                        | TransactionError::VersionAlreadyExists(_)
+                        | TransactionError::CommitConflict(_),
                 }) => continue,
                 Err(e) => return Err(delta_error(self, table, e)),
             }
@@ -754,6 +786,25 @@ pub fn summarize_commit(version: u64, entry: &[u8]) -> CommitSummary {
         summary.rows_removed = Some(0);
     }
     summary
+}
+
+/// `operationMetrics` of a commit, in Delta's names (values as strings, as Spark writes them).
+fn operation_metrics(added: &[NewFile], removed_files: usize, removed_rows: u64) -> Value {
+    let rows: u64 = added
+        .iter()
+        .filter_map(|f| f.stats.as_deref())
+        .filter_map(|s| serde_json::from_str::<Value>(s).ok()?["numRecords"].as_u64())
+        .sum();
+    let mut metrics = serde_json::json!({
+        "numFiles": added.len().to_string(),
+        "numOutputRows": rows.to_string(),
+        "numOutputBytes": added.iter().map(|f| f.size).sum::<u64>().to_string(),
+    });
+    if removed_files != 0 {
+        metrics["numRemovedFiles"] = removed_files.to_string().into();
+        metrics["numRemovedRows"] = removed_rows.to_string().into();
+    }
+    metrics
 }
 
 /// The `add` action of a file written under `table/`.
