@@ -198,6 +198,13 @@ impl WarehouseTables {
     ) -> anyhow::Result<SessionContext> {
         // Attached before the tables are registered: Ballista's session starts a new catalog.
         let ctx = engine.attach(new_context(&self.warehouse, memory_limit)?)?;
+        if matches!(engine, Engine::Ballista { .. }) {
+            // These move expressions (JSON functions) below the union of a table's
+            // partitions, and the plan they leave does not survive the trip to the
+            // scheduler; the scheduler optimizes what it receives anyway.
+            ctx.remove_optimizer_rule("extract_leaf_expressions");
+            ctx.remove_optimizer_rule("push_down_leaf_projections");
+        }
         for table in &self.tables {
             let only = match (day, table.info.partition_column.as_deref()) {
                 (Some(day), Some(EVENT_DATE)) => Some(day),
