@@ -835,10 +835,23 @@ fn add_action(table: &str, file: &NewFile, data_change: bool) -> Add {
 /// A load error in words a user can act on.
 fn load_problem(error: DeltaTableError) -> String {
     let text = error.to_string();
-    if text.contains("unsupported") || text.contains("Unsupported") {
+    if text.contains("contiguous") {
+        // The kernel names the commit files around the gap in its debug text.
+        let names: Vec<&str> = text
+            .split("filename: \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        let around = match (names.first(), names.last()) {
+            (Some(a), Some(b)) => format!(" between {DELTA_LOG}/{a} and {DELTA_LOG}/{b}"),
+            _ => String::new(),
+        };
+        return format!(
+            "its log is missing a commit{around}: no version after the gap can be read; restore the missing commit file from a backup"
+        );
+    }
+    if text.contains("nsupported") {
         format!("{text}: the table was written with a newer Delta protocol than this stickerlake reads; upgrade stickerlake")
-    } else if text.contains("not found") || text.contains("NotFound") || text.contains("missing") {
-        format!("{text}: the log is incomplete (a commit file is missing); restore it from a backup or re-create the table")
     } else {
         text
     }

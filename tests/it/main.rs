@@ -6,6 +6,7 @@ mod audit;
 mod compact;
 mod completeness;
 mod crash;
+mod delta;
 mod dialect;
 mod install;
 mod jobs;

@@ -1,0 +1,305 @@
+//! The warehouse as Delta tables: compactors racing each other, history and time travel,
+//! vacuum, migrating a warehouse written before Delta tables, and damaged logs.
+
+use std::process::Stdio;
+
+use crate::util::*;
+
+on_both_stores!(
+    compactors_at_once_never_double_a_row,
+    history_and_time_travel_read_the_log,
+    vacuum_removes_only_what_no_snapshot_needs,
+);
+
+const DAY: &str = "2026-11-20";
+
+fn counts(sandbox: &Sandbox) -> String {
+    stdout(&run_ok(&mut sandbox.cmd(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n, count(DISTINCT source || ':' || CAST(source_offset AS VARCHAR)) AS lines FROM raw_events",
+    ])))
+}
+
+fn history(sandbox: &Sandbox, table: &str) -> Vec<serde_json::Value> {
+    let out = run_ok(&mut sandbox.cmd(&["history", table, "--format", "json", "--limit", "1000"]));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A day of many small files (one flush per 300 rows).
+fn small_files(sandbox: &Sandbox) {
+    generate_logs(sandbox, 4000, 2);
+    sandbox.tail(&["--max-rows", "300"]);
+}
+
+/// Three compactions of the same day started together (a nightly one overlapping a hand-run
+/// one): one commits, the others commit nothing; every row stays exactly once.
+fn compactors_at_once_never_double_a_row(sandbox: Sandbox) {
+    small_files(&sandbox);
+    let before = counts(&sandbox);
+    let compactors: Vec<_> = (0..3)
+        .map(|_| {
+            sandbox
+                .cmd(&["compact", "--date", DAY])
+                .env("STICKERLAKE_COMPACT_PAUSE_MS", "200")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<String> = compactors
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            stdout(&out)
+        })
+        .collect();
+    assert_eq!(counts(&sandbox), before, "{outputs:?}");
+    let optimizes = history(&sandbox, "raw_events")
+        .iter()
+        .filter(|c| c["operation"] == "OPTIMIZE")
+        .count();
+    assert_eq!(optimizes, 1, "{outputs:?}");
+    let lost = outputs
+        .iter()
+        .filter(|o| o.contains("another writer compacted these files first"))
+        .count();
+    assert_eq!(lost, 2, "{outputs:?}");
+    // The day is one file in the snapshot; the losers' outputs were deleted.
+    let day: Vec<String> = sandbox
+        .snapshot_files("raw_events")
+        .into_iter()
+        .filter(|f| f.starts_with(&format!("event_date={DAY}/")))
+        .collect();
+    assert_eq!(day.len(), 1, "{day:?}");
+    let on_disk = sandbox
+        .objects(&format!("raw_events/event_date={DAY}"))
+        .into_keys()
+        .filter(|name| name.contains("compact"))
+        .count();
+    assert_eq!(on_disk, 1);
+}
+
+fn history_and_time_travel_read_the_log(sandbox: Sandbox) {
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "Cat").as_bytes(),
+    );
+    sandbox.tail(&["--tailer-id", "host-a"]);
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-2", "search", "2026-11-23T11:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&["--tailer-id", "host-a"]);
+    run_days(&sandbox, "search_term_daily", "2026-11-23", "2026-11-23");
+
+    let commits = history(&sandbox, "raw_events");
+    let versions: Vec<u64> = commits
+        .iter()
+        .map(|c| c["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 1, 0]);
+    let newest = &commits[0];
+    for field in [
+        "time",
+        "operation",
+        "writer",
+        "files_added",
+        "files_removed",
+        "rows_added",
+        "rows_removed",
+    ] {
+        assert!(newest.get(field).is_some(), "{field}: {newest}");
+    }
+    assert_eq!(newest["writer"], "tailer host-a");
+    assert_eq!(
+        (
+            newest["files_added"].as_u64(),
+            newest["rows_added"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let job = &history(&sandbox, "search_term_daily")[0];
+    assert_eq!(job["writer"], "job search_term_daily");
+
+    // As of version 1 (the first flush): one event; the job table did not exist yet.
+    let query = "SELECT count(*) AS n FROM raw_events";
+    let then = run_ok(&mut sandbox.cmd(&["sql", "--as-of", "1", "--format", "csv", query]));
+    assert_eq!(stdout(&then), "n\n1\n");
+    assert!(String::from_utf8_lossy(&then.stderr).contains("raw_events v1"));
+    let now = stdout(&run_ok(
+        &mut sandbox.cmd(&["sql", "--format", "csv", query]),
+    ));
+    assert_eq!(now, "n\n2\n");
+    let time = newest["time"].as_str().unwrap();
+    let at = run_ok(&mut sandbox.cmd(&["sql", "--as-of", time, "--format", "csv", query]));
+    assert_eq!(stdout(&at), "n\n2\n");
+    let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "9", query]));
+    assert!(err.contains("raw_events has no version 9"), "{err}");
+    let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "yesterday", query]));
+    assert!(err.contains("RFC 3339"), "{err}");
+}
+
+fn vacuum_removes_only_what_no_snapshot_needs(sandbox: Sandbox) {
+    small_files(&sandbox);
+    let before = counts(&sandbox);
+    run_ok(&mut sandbox.cmd(&["compact", "--date", DAY]));
+    // A file no commit added (a killed flush's), and the compacted inputs: on disk, not in
+    // the snapshot.
+    let orphan = format!("raw_events/event_date={DAY}/part-orphan-00000001-0.parquet");
+    sandbox.set_object(&orphan, Some(bytes::Bytes::from_static(b"PAR1")));
+    let on_disk = |sandbox: &Sandbox| {
+        let mut files: Vec<String> = sandbox
+            .objects("raw_events")
+            .into_keys()
+            .filter(|k| k.ends_with(".parquet") && !k.starts_with('_'))
+            .collect();
+        files.sort();
+        files
+    };
+    assert!(on_disk(&sandbox).len() > sandbox.snapshot_files("raw_events").len());
+
+    let err = run_err(&mut sandbox.cmd(&["vacuum", "--retain", "1h"]));
+    assert!(err.contains("--force"), "{err}");
+    let dry = stdout(&run_ok(&mut sandbox.cmd(&[
+        "vacuum",
+        "--retain",
+        "0s",
+        "--force",
+        "--dry-run",
+    ])));
+    assert!(dry.contains("part-orphan-00000001-0.parquet"), "{dry}");
+    assert!(
+        on_disk(&sandbox).iter().any(|f| f.contains("orphan")),
+        "a dry run deletes nothing"
+    );
+    run_ok(&mut sandbox.cmd(&["vacuum", "--retain", "0s", "--force"]));
+    assert_eq!(on_disk(&sandbox), sandbox.snapshot_files("raw_events"));
+    assert_eq!(counts(&sandbox), before);
+}
+
+/// A warehouse from before Delta tables (the same folders, no logs): nothing reads or writes
+/// it until `migrate`, which converts it once, safely again.
+#[test]
+fn migrate_converts_a_warehouse_written_before_delta_tables() {
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 3000, 2);
+    sandbox.tail(&["--max-rows", "700"]);
+    run_days(&sandbox, "all", DAY, "2026-11-21");
+    let before = counts(&sandbox);
+    let jobs_before = stdout(&run_ok(&mut sandbox.cmd(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT event_date, sum(searches) AS s FROM search_term_daily GROUP BY 1 ORDER BY 1",
+    ])));
+    let warehouse = sandbox.dir.path().join("warehouse");
+    for table in [
+        "raw_events",
+        "quarantine",
+        "search_term_daily",
+        "reported_sticker_daily",
+    ] {
+        std::fs::remove_dir_all(warehouse.join(table).join("_delta_log")).unwrap();
+    }
+
+    let err = run_err(&mut sandbox.cmd(&["sql", "SELECT 1"]));
+    assert!(err.contains("stickerlake migrate"), "{err}");
+    let glob = format!("{}/*", sandbox.logs().display());
+    let err = run_err(&mut sandbox.cmd(&["tailer", "--source", &glob]));
+    assert!(err.contains("stickerlake migrate"), "{err}");
+
+    let dry = stdout(&run_ok(&mut sandbox.cmd(&["migrate", "--dry-run"])));
+    assert!(dry.contains("raw_events: would convert"), "{dry}");
+    assert!(!warehouse.join("raw_events/_delta_log").exists());
+    let out = stdout(&run_ok(&mut sandbox.cmd(&["migrate"])));
+    assert!(out.contains("raw_events: now a Delta table"), "{out}");
+    assert_eq!(counts(&sandbox), before);
+    let again = stdout(&run_ok(&mut sandbox.cmd(&["migrate"])));
+    assert!(
+        again.contains("raw_events: already a Delta table"),
+        "{again}"
+    );
+    assert_eq!(
+        stdout(&run_ok(&mut sandbox.cmd(&[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT event_date, sum(searches) AS s FROM search_term_daily GROUP BY 1 ORDER BY 1",
+        ]))),
+        jobs_before
+    );
+    // Writers go on: nothing is read twice, the migrated days are not stale.
+    sandbox.tail(&[]);
+    assert_eq!(counts(&sandbox), before);
+    let status = sandbox
+        .cmd(&[
+            "status",
+            "--from",
+            DAY,
+            "--to",
+            "2026-11-21",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["stale"], 0, "{json}");
+}
+
+/// A log this stickerlake cannot read is named, with what to do, and nothing is written.
+#[test]
+fn damaged_or_newer_logs_are_refused_by_name() {
+    let sandbox = Sandbox::local();
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-1", "search", "2026-11-23T10:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    sandbox.append(
+        "a.jsonl",
+        event_line("m-2", "search", "2026-11-23T11:00:00Z", "cat").as_bytes(),
+    );
+    sandbox.tail(&[]);
+    let log = sandbox.dir.path().join("warehouse/raw_events/_delta_log");
+
+    // A commit missing from the middle of the log.
+    let first = log.join(format!("{:020}.json", 1));
+    let kept = std::fs::read(&first).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    let err = run_err(&mut sandbox.cmd(&["sql", "SELECT count(*) FROM raw_events"]));
+    assert!(
+        err.contains("table raw_events") && err.contains("missing a commit"),
+        "{err}"
+    );
+    std::fs::write(&first, kept).unwrap();
+
+    // A newer protocol (a reader feature this version does not know).
+    let newer = serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
+        "readerFeatures": ["aFutureFeature"], "writerFeatures": ["aFutureFeature"]}});
+    std::fs::write(log.join(format!("{:020}.json", 3)), format!("{newer}\n")).unwrap();
+    let err = run_err(&mut sandbox.cmd(&["sql", "SELECT count(*) FROM raw_events"]));
+    assert!(
+        err.contains("table raw_events") && err.contains("newer"),
+        "{err}"
+    );
+    let before = std::fs::read_dir(&log).unwrap().count();
+    let err = run_err(&mut sandbox.cmd(&[
+        "tailer",
+        "--source",
+        &format!("{}/*", sandbox.logs().display()),
+    ]));
+    assert!(err.contains("table raw_events"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&log).unwrap().count(),
+        before,
+        "nothing was committed"
+    );
+}
