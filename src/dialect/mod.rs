@@ -15,7 +15,7 @@ use clap::{Args, ValueEnum};
 use crate::contract::EVENT_DATE;
 use crate::dates::{day_range, days, parse_date};
 use crate::engine::WarehouseTables;
-use crate::jobs::{discover, input_tables};
+use crate::jobs::{discover, input_tables, referenced_tables};
 use crate::warehouse::Warehouse;
 use ddl::TableDef;
 
@@ -105,7 +105,8 @@ pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> 
     }
     // Job outputs not written yet: their columns are what their query returns.
     for job in discover(None)? {
-        if tables.info(&job.name).is_some() || input_tables(&tables, &job).is_err() {
+        let inputs = referenced_tables(&job)?;
+        if tables.info(&job.name).is_some() || inputs.iter().any(|t| tables.info(t).is_none()) {
             continue;
         }
         let schema = ctx.sql(&job.sql).await?.schema().inner().clone();
