@@ -1,4 +1,4 @@
-//! The tables of the contract (`shared/DESIGN.md`): their names, schemas and partition
+//! The tables of the contract (`docs/contract.md`): their names, schemas and partition
 //! columns, and the one rule for what may be a table's name. Every reader and writer takes
 //! them from here.
 

@@ -1,5 +1,5 @@
 //! Rows to Arrow batches to Parquet bytes, in the `raw_events` and `quarantine` schemas of
-//! `shared/DESIGN.md`. Pure: nothing here touches storage.
+//! `docs/contract.md`. Pure: nothing here touches storage.
 
 use std::sync::Arc;
 

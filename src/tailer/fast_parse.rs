@@ -78,7 +78,7 @@ impl Envelope {
         set_once(slot, value)
     }
 
-    /// The validity rules of `shared/DESIGN.md`, as `parse::parse_line` applies them.
+    /// The validity rules of `docs/contract.md`, as `parse::parse_line` applies them.
     fn event(self, text: &str) -> Option<Event<'_>> {
         let message_id = non_empty_string(text, self.message_id)?;
         let kind = non_empty_string(text, self.kind)?;

@@ -1,6 +1,6 @@
 //! `stickerlake tailer`: JSON-lines logs into date-partitioned Parquet, exactly once.
 //!
-//! Guarantees (see `shared/DESIGN.md`):
+//! Guarantees (see `docs/contract.md`):
 //! - every complete line of a matched file ends up exactly once in `raw_events` (valid) or
 //!   `quarantine` (anything else), whatever kills the process: data files are written before
 //!   the checkpoint that covers them, and an interrupted flush is finished or undone on the

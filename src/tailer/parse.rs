@@ -1,6 +1,6 @@
 //! Turning one log line into an [`Event`] or a readable reason to quarantine it.
 //!
-//! Pure: bytes in, value out. The validity rules are those of `shared/DESIGN.md` ("Events");
+//! Pure: bytes in, value out. The validity rules are those of `docs/contract.md` ("Events");
 //! every rejection names the field that was wrong so that whoever reads the quarantine
 //! can fix the producer.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent computation of the daily tables over sample_events/, from shared/DESIGN.md.
+"""Independent computation of the daily tables over sample_events/, from docs/contract.md.
 
 Shares no code with stickerlake: plain json, unicodedata and datetime. `--check` compares
 with the committed CSVs (what the integration tests hold the binary to); without it, the
