@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod output;
 pub mod progress;
 pub mod query;
+pub mod replay;
 pub mod report;
 pub mod search;
 pub mod status;

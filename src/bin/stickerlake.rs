@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
-    audit, compact, dialect, generate, history, jobs, migrate, query, report, search, status,
-    tailer, vacuum,
+    audit, compact, dialect, generate, history, jobs, migrate, query, replay, report, search,
+    status, tailer, vacuum,
 };
 
 #[derive(Parser)]
@@ -48,6 +48,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Merge a day's small files into few large ones (rows unchanged, days stay fresh).
     Compact(compact::CompactArgs),
+    /// The events of some days back as the JSON lines that were sent (or the quarantined lines).
+    Replay(replay::ReplayArgs),
     /// A table's commits: version, time, operation, files and rows, writer.
     History(history::HistoryArgs),
     /// Delete files no Delta snapshot within the retention needs (default 7 days).
@@ -112,6 +114,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Migrate(args) => done(migrate::run(args, warehouse).await),
             Command::Vacuum(args) => done(vacuum::run(args, warehouse).await),
             Command::History(args) => done(history::run(args, warehouse).await),
+            Command::Replay(args) => done(replay::run(args, warehouse).await),
             Command::Tailer(args) => done(tailer::run(args, warehouse).await),
             Command::Run(args) => jobs::run(args, warehouse).await,
             Command::Sql(args) => done(query::run(args, warehouse).await),

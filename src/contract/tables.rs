@@ -73,6 +73,9 @@ pub static RAW_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("context", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, true),
         Field::new("source_offset", DataType::Int64, true),
+        // The lossless raw zone (added later: older rows hold null).
+        Field::new("anonymous_id", DataType::Utf8, true),
+        Field::new("envelope", DataType::Utf8, true),
     ]))
 });
 

@@ -9,7 +9,8 @@
 //! Version 0 is one atomic commit, so a `migrate` killed anywhere is simply run again:
 //! converted tables are skipped. Files left out stay in the folders until `vacuum`.
 //! The legacy compaction records (`_compactions/`) are deleted once every table is
-//! converted: nothing reads them any more.
+//! converted: nothing reads them any more. A Delta table of an older schema gains the
+//! newer columns (a metadata commit; older rows read as null).
 
 use std::collections::HashSet;
 
@@ -50,6 +51,13 @@ pub async fn run(args: MigrateArgs, warehouse: Warehouse) -> anyhow::Result<()> 
             continue;
         }
         if warehouse.is_delta_table(&name).await? {
+            // A table of an older schema gains the newer columns (nothing is rewritten).
+            if let (Some(table), false) = (Table::from_name(&name), args.dry_run) {
+                let delta = warehouse.open_delta(&name).await?.expect("a Delta table");
+                warehouse
+                    .add_missing_columns(&name, delta, table.schema())
+                    .await?;
+            }
             println!("migrate: {name}: already a Delta table");
             continue;
         }

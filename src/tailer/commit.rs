@@ -29,6 +29,9 @@ impl TailerTables {
             let delta = warehouse
                 .open_or_create_delta(table.name(), table.schema(), table.partition_column())
                 .await?;
+            let delta = warehouse
+                .add_missing_columns(table.name(), delta, table.schema())
+                .await?;
             open.insert(table.name(), delta);
         }
         Ok(Self { open })

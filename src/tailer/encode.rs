@@ -24,6 +24,8 @@ pub struct RawEventsBuilder {
     context: StringBuilder,
     source: StringBuilder,
     source_offset: Int64Builder,
+    anonymous_id: StringBuilder,
+    envelope: StringBuilder,
 }
 
 /// Rows a new builder has room for: small, as a task holds one builder per event type and
@@ -45,6 +47,8 @@ impl RawEventsBuilder {
             context: strings(),
             source: strings(),
             source_offset: Int64Builder::with_capacity(FIRST_ROWS),
+            anonymous_id: strings(),
+            envelope: strings(),
         }
     }
 
@@ -68,6 +72,9 @@ impl RawEventsBuilder {
         self.context.append_option(event.context.as_deref());
         self.source.append_value(source);
         self.source_offset.append_value(offset as i64);
+        self.anonymous_id
+            .append_option(event.anonymous_id.as_deref());
+        self.envelope.append_value(&event.envelope);
     }
 
     pub fn finish(mut self) -> RecordBatch {
@@ -83,6 +90,8 @@ impl RawEventsBuilder {
             Arc::new(self.context.finish()),
             Arc::new(self.source.finish()),
             Arc::new(self.source_offset.finish()),
+            Arc::new(self.anonymous_id.finish()),
+            Arc::new(self.envelope.finish()),
         ];
         RecordBatch::try_new(RAW_EVENTS_SCHEMA.clone(), columns)
             .expect("builders match the raw_events schema")

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::parse::{parse_timestamp, replace_lone_surrogates, Event};
+use super::parse::{envelope_object, parse_timestamp, replace_lone_surrogates, Event, OWN_COLUMNS};
 use crate::contract::normalize_term;
 
 /// Deeper values go to the reference parser (serde_json's own limit is 128).
@@ -51,7 +51,9 @@ enum Kind {
 
 /// The envelope's fields as found; `None` when absent.
 #[derive(Default)]
-struct Envelope {
+struct Envelope<'a> {
+    /// Members without a column of their own, in line order.
+    others: Vec<(&'a str, Value)>,
     message_id: Option<Value>,
     kind: Option<Value>,
     timestamp: Option<Value>,
@@ -61,10 +63,17 @@ struct Envelope {
     context: Option<Value>,
 }
 
-impl Envelope {
+impl<'a> Envelope<'a> {
     /// Records a field; a second `messageId` (say) is the reference's to reject, and an
     /// escaped key the reference's to read.
-    fn set(&mut self, key: &str, value: Value) -> Option<()> {
+    fn set(&mut self, key: &'a str, value: Value) -> Option<()> {
+        if !OWN_COLUMNS.contains(&key) {
+            // A repeated member: the reference decides which one stays.
+            if self.others.iter().any(|(seen, _)| *seen == key) {
+                return None;
+            }
+            self.others.push((key, value));
+        }
         let slot = match key {
             "messageId" => &mut self.message_id,
             "type" => &mut self.kind,
@@ -79,7 +88,7 @@ impl Envelope {
     }
 
     /// The validity rules of `docs/contract.md`, as `parse::parse_line` applies them.
-    fn event(self, text: &str) -> Option<Event<'_>> {
+    fn event(self, text: &'a str) -> Option<Event<'a>> {
         let message_id = non_empty_string(text, self.message_id)?;
         let kind = non_empty_string(text, self.kind)?;
         let timestamp = non_empty_string(text, self.timestamp)?;
@@ -109,7 +118,14 @@ impl Envelope {
             (string(text, props.query), None)
         };
         let as_sent = |value: Value| Cow::Borrowed(&text[value.start..value.end]);
+        let members = self
+            .others
+            .iter()
+            .map(|(key, value)| (Cow::Borrowed(*key), &text[value.start..value.end]))
+            .collect();
         Some(Event {
+            anonymous_id: not_null(self.anonymous_id).map(|value| lenient_string(text, value)),
+            envelope: Cow::Owned(envelope_object(members)),
             term: query.as_ref().map(|query| match query {
                 Cow::Borrowed(query) => normalize_term(query),
                 Cow::Owned(query) => Cow::Owned(normalize_term(query).into_owned()),

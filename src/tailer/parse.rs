@@ -36,6 +36,34 @@ pub struct Event<'a> {
     pub properties: Option<Cow<'a, str>>,
     /// `context` exactly as sent (JSON text).
     pub context: Option<Cow<'a, str>>,
+    /// `anonymousId` (a non-string one as its JSON text), also when `userId` is there.
+    pub anonymous_id: Option<Cow<'a, str>>,
+    /// Every member without a column of its own ([`envelope_object`]).
+    pub envelope: Cow<'a, str>,
+}
+
+/// The members whose columns keep them exactly: every other one goes in `envelope`.
+pub(super) const OWN_COLUMNS: [&str; 4] = ["messageId", "type", "properties", "context"];
+
+/// The members of an event that have no column of their own (the timestamp as sent,
+/// `userId`, `anonymousId`, `sentAt`, `integrations`, …) as one JSON object: keys in sorted
+/// order, values exactly as sent (numbers as written, escapes kept). With `messageId`,
+/// `type`, `properties` and `context`, it gives the event back as it was sent.
+pub(super) fn envelope_object<'k>(mut members: Vec<(Cow<'k, str>, &str)>) -> String {
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let size: usize = members.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('{');
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key.as_ref()).expect("a string serializes"));
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
 }
 
 /// The envelope as it appears on the wire. Values stay raw so that each one can be checked
@@ -99,6 +127,9 @@ pub(super) fn parse_reference(line: &[u8]) -> Result<Event<'static>, String> {
     let parsed = replace_lone_surrogates(text);
     let envelope: Envelope =
         serde_json::from_str(&parsed).map_err(|e| format!("invalid JSON: {e}"))?;
+    // Every member, for those without a column of their own (a repeated key: the last one).
+    let members: std::collections::HashMap<Cow<str>, &RawValue> =
+        serde_json::from_str(&parsed).map_err(|e| format!("invalid JSON: {e}"))?;
     // JSON text columns are cut from the line as sent.
     let as_sent = |raw: &RawValue| {
         let start = raw.get().as_ptr() as usize - parsed.as_ptr() as usize;
@@ -131,6 +162,15 @@ pub(super) fn parse_reference(line: &[u8]) -> Result<Event<'static>, String> {
             .map(|ids| ids.into_iter().map(Cow::Owned).collect()),
         properties: envelope.properties.map(|raw| as_sent(raw).into()),
         context: envelope.context.map(|raw| as_sent(raw).into()),
+        anonymous_id: envelope.anonymous_id.map(|raw| lenient_string(raw).into()),
+        envelope: {
+            let sent: Vec<(Cow<str>, String)> = members
+                .into_iter()
+                .filter(|(key, _)| !OWN_COLUMNS.contains(&key.as_ref()))
+                .map(|(key, raw)| (key, as_sent(raw)))
+                .collect();
+            envelope_object(sent.iter().map(|(k, v)| (k.clone(), v.as_str())).collect()).into()
+        },
     })
 }
 

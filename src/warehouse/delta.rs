@@ -323,6 +323,56 @@ impl Warehouse {
         }
     }
 
+    /// Adds to `delta` the columns of `file_schema` it lacks (nullable: older rows read as
+    /// null), in one metadata commit that rewrites no data. A table created by an older
+    /// stickerlake gains the newer columns this way on its first write.
+    pub async fn add_missing_columns(
+        &self,
+        table: &str,
+        delta: DeltaTable,
+        file_schema: &Schema,
+    ) -> Result<DeltaTable, WarehouseError> {
+        let has = self.snapshot(table, &delta)?.file_schema;
+        let missing: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .filter(|f| has.field_with_name(f.name()).is_err())
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        if missing.is_empty() {
+            return Ok(delta);
+        }
+        let names: Vec<String> = missing.iter().map(|f| f.name().clone()).collect();
+        let fields = StructType::try_from_arrow(&Schema::new(missing))
+            .map_err(|e| delta_error(self, table, e))?;
+        let evolved = delta
+            .add_columns()
+            .with_fields(fields.fields().cloned().collect::<Vec<_>>())
+            .await;
+        match evolved {
+            Ok(delta) => {
+                eprintln!(
+                    "{table}: added the columns {} (older rows read as null)",
+                    names.join(", ")
+                );
+                Ok(delta)
+            }
+            // Another writer added them first.
+            Err(_) => {
+                let delta = self.open_delta(table).await?.expect("the table exists");
+                let has = self.snapshot(table, &delta)?.file_schema;
+                match names.iter().all(|n| has.field_with_name(n).is_ok()) {
+                    true => Ok(delta),
+                    false => Err(delta_error(
+                        self,
+                        table,
+                        format!("cannot add the columns {}", names.join(", ")),
+                    )),
+                }
+            }
+        }
+    }
+
     /// The version, schema and files of a loaded table.
     pub fn snapshot(&self, table: &str, delta: &DeltaTable) -> Result<Snapshot, WarehouseError> {
         let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
@@ -475,20 +525,15 @@ impl Warehouse {
         if !self.is_delta_table(table).await? {
             return Ok(None);
         }
-        let mut delta = self.delta_table(table)?;
-        let loaded = match as_of {
-            AsOf::Version(version) => delta.load_version(version).await,
-            AsOf::Time(time) => {
-                if self
-                    .commit_time(table, 0)
-                    .await?
-                    .is_some_and(|created| created > time)
-                {
-                    return Ok(None);
-                }
-                delta.load_with_datetime(time).await
-            }
+        let version = match as_of {
+            AsOf::Version(version) => version,
+            AsOf::Time(time) => match self.version_at(table, time).await? {
+                Some(version) => version,
+                None => return Ok(None),
+            },
         };
+        let mut delta = self.delta_table(table)?;
+        let loaded = delta.load_version(version).await;
         loaded.map_err(|e| {
             delta_error(
                 self,
@@ -497,6 +542,40 @@ impl Warehouse {
             )
         })?;
         Ok(Some(delta))
+    }
+
+    /// The last version of `table` committed at or before `time`, by the commits' own
+    /// timestamps (what `history` shows; a commit file's modification time comes a little
+    /// later). `None` when the table did not exist yet.
+    async fn version_at(
+        &self,
+        table: &str,
+        time: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<u64>, WarehouseError> {
+        let latest = self
+            .delta_table(table)?
+            .get_latest_version()
+            .await
+            .map_err(|e| delta_error(self, table, e))?;
+        let too_old = || {
+            let reason =
+                format!("its log no longer has the commits of {time} (the log keeps 30 days)");
+            delta_error(self, table, reason)
+        };
+        if self.commit_time(table, 0).await?.ok_or_else(too_old)? > time {
+            return Ok(None);
+        }
+        // Versions committed at or before `time` come first: find the last of them.
+        let (mut low, mut high) = (0, latest);
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            let at = self.commit_time(table, middle).await?.ok_or_else(too_old)?;
+            match at <= time {
+                true => low = middle,
+                false => high = middle - 1,
+            }
+        }
+        Ok(Some(low))
     }
 
     /// When `version` of `table` was committed; `None` when the log no longer has it.

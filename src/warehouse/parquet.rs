@@ -83,7 +83,13 @@ pub fn encode_row_groups(schema: SchemaRef, row_groups: &[Vec<RecordBatch>]) -> 
 
 /// `raw_events` columns whose values are nearly all different: a dictionary would be built
 /// and then abandoned for every column chunk, so none is tried.
-const DISTINCT_COLUMNS: [&str; 4] = ["message_id", "event_time", "source_offset", "properties"];
+const DISTINCT_COLUMNS: [&str; 5] = [
+    "message_id",
+    "event_time",
+    "source_offset",
+    "properties",
+    "envelope",
+];
 
 /// How stickerlake writes every Parquet file: zstd level 1, its name as the creator.
 pub fn writer_properties() -> Result<WriterProperties> {

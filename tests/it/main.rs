@@ -12,6 +12,7 @@ mod install;
 mod jobs;
 mod json;
 mod readme;
+mod replay;
 mod report;
 mod s3;
 mod search;
