@@ -7,7 +7,9 @@ delta-rs's Python binding read every table, and their counts equal stickerlake's
    (both readers, taking turns) never sees a row twice or a count go down;
 3. after `kill -9` of the tailer and of compactions at random points, and a clean re-run:
    every line is there exactly once;
-4. after `vacuum --retain 0s --force`.
+4. after `vacuum --retain 0s --force`;
+5. on a table written with the previous schema (no `anonymous_id`, `envelope`) that the
+   tailer then evolved: old rows read as null, new rows whole, in every reader.
 
 Nothing is downloaded: the DuckDB extension comes from its PyPI wheel.
 
@@ -73,6 +75,60 @@ def check_every_table(bin, warehouse, failures):
               f"{len(mine_days)} days {'equal' if mine_days == duck_days else 'DIFFERENT'}")
         if not same:
             failures.append(table)
+
+
+def to_previous_schema(table):
+    """Rewrites a fresh raw_events as the previous release wrote it: the log's schema and the
+    data files without `anonymous_id` and `envelope`."""
+    import pyarrow.parquet as pq
+    log = f"{table}/_delta_log"
+    with open(f"{log}/{0:020}.json") as f:
+        actions = [json.loads(l) for l in f if l.strip()]
+    for action in actions:
+        if "metaData" in action:
+            schema = json.loads(action["metaData"]["schemaString"])
+            schema["fields"] = [f for f in schema["fields"] if f["name"] not in ("anonymous_id", "envelope")]
+            action["metaData"]["schemaString"] = json.dumps(schema)
+    with open(f"{log}/{0:020}.json", "w") as f:
+        f.write("".join(json.dumps(a) + "\n" for a in actions))
+    with open(f"{log}/{1:020}.json") as f:
+        actions = [json.loads(l) for l in f if l.strip()]
+    for action in actions:
+        if "add" in action:
+            path = f"{table}/{action['add']['path']}"
+            pq.write_table(pq.read_table(path).drop_columns(["anonymous_id", "envelope"]), path)
+            action["add"]["size"] = os.path.getsize(path)
+            action["add"].pop("stats", None)
+    with open(f"{log}/{1:020}.json", "w") as f:
+        f.write("".join(json.dumps(a) + "\n" for a in actions))
+
+
+def check_schema_evolution(bin, work, failures):
+    os.makedirs(work)
+    warehouse, source = f"{work}/warehouse", f"{work}/a.jsonl"
+
+    def event(n):
+        with open(source, "a") as out:
+            out.write(json.dumps({"messageId": f"v-{n}", "type": "search", "anonymousId": "a-1",
+                                  "timestamp": "2026-11-23T10:00:00Z", "sentAt": "x",
+                                  "properties": {"query": "cat"}}) + "\n")
+        sh(bin, "--warehouse", warehouse, "tailer", "--source", source)
+
+    event(0)
+    to_previous_schema(f"{warehouse}/raw_events")
+    event(1)
+    raw = f"{warehouse}/raw_events"
+    query = "SELECT message_id, anonymous_id, envelope IS NULL AS old FROM {} ORDER BY message_id"
+    duck_rows = duck().execute(query.format(f"delta_scan('{raw}')")).fetchall()
+    table = DeltaTable(raw).to_pyarrow_table().sort_by("message_id")
+    rs_rows = list(zip(table.column("message_id").to_pylist(), table.column("anonymous_id").to_pylist(),
+                       [e is None for e in table.column("envelope").to_pylist()]))
+    mine = [(r["message_id"], r.get("anonymous_id"), r["old"])
+            for r in ours(bin, warehouse, query.format("raw_events"))]
+    expected = [("v-0", None, True), ("v-1", "a-1", False)]
+    print(f"evolved schema: DuckDB {duck_rows}, delta-rs {rs_rows}, stickerlake {mine}")
+    if not (list(map(tuple, duck_rows)) == rs_rows == mine == expected):
+        failures.append("the evolved table reads differently")
 
 
 def sh(*args):
@@ -196,6 +252,8 @@ def main():
         if not (duck_n == (LINES, LINES) and rs_n == LINES and (mine["n"], mine["d"]) == (LINES, LINES)):
             failures.append(f"{moment}: counts differ")
         sh(bin, "--warehouse", warehouse, "vacuum", "--retain", "0s", "--force")
+
+    check_schema_evolution(bin, f"{work}/evolved", failures)
 
     if failures:
         print("DIFFERENT: " + "; ".join(failures))
