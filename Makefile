@@ -108,8 +108,8 @@ clean-demo:
 	rm -rf $(DEMO)
 
 bench: venv
-	@$(PY) -c "import duckdb, faiss, numpy, pyarrow" 2>/dev/null || \
-	  $(VENV)/bin/pip install --quiet 'duckdb==2.0.0' faiss-cpu numpy pyarrow
+	@$(PY) -c "import duckdb, faiss, numpy, pyarrow; from deltalake import DeltaTable" 2>/dev/null || \
+	  $(VENV)/bin/pip install --quiet 'duckdb==2.0.0' faiss-cpu numpy pyarrow 'deltalake==1.6.6'
 	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
 	$(PY) bench/bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search
