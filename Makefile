@@ -74,7 +74,7 @@ test: venv model browser readers
 test-scale: venv
 	@command -v java >/dev/null || $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1; }
-	@$(PY) -c "import pyspark, sqlglot, deltalake" 2>/dev/null || $(VENV)/bin/pip install --quiet 'pyspark==4.3.0' 'sqlglot==30.30.0' 'deltalake==1.6.6'
+	@$(PY) -c "import pyspark, sqlglot; from deltalake import DeltaTable" 2>/dev/null || $(VENV)/bin/pip install --quiet 'pyspark==4.3.0' 'sqlglot==30.30.0' 'deltalake==1.6.6'
 	cargo build
 	SPARK_LOCAL_IP=127.0.0.1 $(PY) tests/scale/spark_check.py --bin $(BIN_DEBUG) --work $(CURDIR)/target/scale
 	CARGO_TARGET_DIR=$(BALLISTA_TARGET_DIR) cargo build --features ballista
