@@ -1,0 +1,309 @@
+//! Commits: what a change adds and removes, planned against the loaded snapshot and
+//! retried while other writers commit first (see the guarantees in [`super`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake_core::kernel::{Action, Add, Transaction};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError};
+use serde_json::Value;
+
+use super::{delta_error, NewFile};
+use crate::warehouse::{Warehouse, WarehouseError};
+
+/// Attempts of one commit against writers committing at the same time.
+const COMMIT_ATTEMPTS: u32 = 100;
+
+/// delta-rs's own retries of a blind append, per attempt: each checks only the commits that
+/// won, not the whole table.
+const APPEND_RETRIES: usize = 50;
+
+/// What a commit does to a table.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Adds files; with `txn = (app, version)`, once for that version of that app.
+    Append {
+        files: Vec<NewFile>,
+        txn: Option<(String, i64)>,
+    },
+    /// Replaces every file of one partition by `files` (a job re-run for a day).
+    ReplacePartition {
+        column: String,
+        value: String,
+        files: Vec<NewFile>,
+    },
+    /// Replaces `removed` (paths relative to the warehouse) by `added` without changing a
+    /// row (`dataChange = false`): compaction.
+    Rewrite {
+        removed: Vec<String>,
+        added: Vec<NewFile>,
+    },
+}
+
+impl Change {
+    /// The files it adds.
+    fn added(&self) -> &[NewFile] {
+        match self {
+            Change::Append { files, .. } | Change::ReplacePartition { files, .. } => files,
+            Change::Rewrite { added, .. } => added,
+        }
+    }
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// As this version of the table.
+    Version(u64),
+    /// The transaction was in the table already (an earlier attempt or run committed it).
+    AlreadyCommitted,
+    /// A file to replace is no longer in the table (another writer replaced it): nothing
+    /// was committed.
+    Superseded,
+}
+
+/// A commit's actions, its operation, its transaction, and the rows it removes.
+type Planned = (Vec<Action>, DeltaOperation, Option<Transaction>, u64);
+
+impl Warehouse {
+    /// The version of `app`'s last committed transaction in the table.
+    pub async fn transaction_version(
+        &self,
+        table: &str,
+        delta: &DeltaTable,
+        app: &str,
+    ) -> Result<Option<i64>, WarehouseError> {
+        let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+        state
+            .transaction_version(delta.log_store().as_ref(), app)
+            .await
+            .map_err(|e| delta_error(self, table, e))
+    }
+
+    /// Commits `change` to `delta` (reloading it and trying again while other writers
+    /// commit first), with `info` in the commit's `commitInfo`.
+    pub async fn commit(
+        &self,
+        table: &str,
+        delta: &mut DeltaTable,
+        change: &Change,
+        info: serde_json::Map<String, Value>,
+    ) -> Result<Committed, WarehouseError> {
+        for attempt in 0..COMMIT_ATTEMPTS {
+            if attempt > 0 {
+                let jitter = rand::random::<u64>() % (10 * u64::from(attempt.min(20)) + 1);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                delta
+                    .update_state()
+                    .await
+                    .map_err(|e| delta_error(self, table, e))?;
+            }
+            let Some((actions, operation, txn, removed_rows)) =
+                self.plan(table, delta, change).await?
+            else {
+                return Ok(match change {
+                    Change::Append { .. } => Committed::AlreadyCommitted,
+                    _ => Committed::Superseded,
+                });
+            };
+            let mut info = info.clone();
+            // As Delta writers fill it; delta-rs adds `num_retries` (races lost) to it.
+            let removed_files = actions
+                .iter()
+                .filter(|a| matches!(a, Action::Remove(_)))
+                .count();
+            let metrics = operation_metrics(change.added(), removed_files, removed_rows);
+            info.insert("operationMetrics".into(), metrics);
+            if let Some(Value::Object(ours)) = info.get_mut("stickerlake") {
+                ours.insert("rowsRemoved".into(), removed_rows.into());
+                // Attempts above 1 lost the race to another writer: the log's contention.
+                ours.insert("attempt".into(), (attempt + 1).into());
+            }
+            // A replacement or a rewrite checks its files against a reloaded table instead.
+            let retries = match change {
+                Change::Append { .. } => APPEND_RETRIES,
+                _ => 0,
+            };
+            let mut properties = CommitProperties::default()
+                .with_max_retries(retries)
+                .with_metadata(info);
+            if let Some(txn) = txn {
+                properties = properties.with_application_transaction(txn);
+            }
+            let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+            let result = CommitBuilder::from(properties)
+                .with_actions(actions)
+                .build(Some(state), delta.log_store(), operation)
+                .await;
+            match result {
+                Ok(done) => {
+                    let version = done.version();
+                    delta
+                        .update_state()
+                        .await
+                        .map_err(|e| delta_error(self, table, e))?;
+                    return Ok(Committed::Version(version));
+                }
+                Err(DeltaTableError::Transaction {
+                    source:
+                        TransactionError::MaxCommitAttempts(_)
+                        | TransactionError::VersionAlreadyExists(_)
+                        | TransactionError::CommitConflict(_),
+                }) => continue,
+                Err(e) => return Err(delta_error(self, table, e)),
+            }
+        }
+        Err(delta_error(
+            self,
+            table,
+            format!("{COMMIT_ATTEMPTS} attempts to commit lost to other writers; run again"),
+        ))
+    }
+
+    /// The actions of `change` against the loaded snapshot; `None` when there is nothing to
+    /// commit (the transaction is in already, or a file to replace is gone).
+    async fn plan(
+        &self,
+        table: &str,
+        delta: &DeltaTable,
+        change: &Change,
+    ) -> Result<Option<Planned>, WarehouseError> {
+        let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+        let partition_by = Some(state.metadata().partition_columns().to_vec());
+        let adds = |files: &[NewFile], data_change: bool| -> Vec<Action> {
+            files
+                .iter()
+                .map(|f| Action::Add(add_action(table, f, data_change)))
+                .collect()
+        };
+        Ok(Some(match change {
+            Change::Append { files, txn } => {
+                let txn = match txn {
+                    Some((app, version)) => {
+                        let committed = self.transaction_version(table, delta, app).await?;
+                        if committed.is_some_and(|v| v >= *version) {
+                            return Ok(None);
+                        }
+                        Some(Transaction::new_with_last_update(
+                            app,
+                            *version,
+                            Some(chrono::Utc::now().timestamp_millis()),
+                        ))
+                    }
+                    None => None,
+                };
+                let operation = DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by,
+                    predicate: None,
+                };
+                (adds(files, true), operation, txn, 0)
+            }
+            Change::ReplacePartition {
+                column,
+                value,
+                files,
+            } => {
+                let replaced: Vec<_> = state
+                    .log_data()
+                    .iter()
+                    .filter(|view| {
+                        view.partition_values_map().get(column).cloned().flatten()
+                            == Some(value.clone())
+                    })
+                    .collect();
+                let rows = replaced
+                    .iter()
+                    .filter_map(|v| v.num_records())
+                    .sum::<usize>();
+                let mut actions: Vec<Action> = replaced
+                    .iter()
+                    .map(|view| Action::Remove(view.remove_action(true)))
+                    .collect();
+                actions.extend(adds(files, true));
+                let operation = DeltaOperation::Write {
+                    mode: SaveMode::Overwrite,
+                    partition_by,
+                    predicate: Some(format!("{column} = '{value}'")),
+                };
+                (actions, operation, None, rows as u64)
+            }
+            Change::Rewrite { removed, added } => {
+                let prefix = format!("{table}/");
+                let wanted: std::collections::HashSet<&str> = removed
+                    .iter()
+                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
+                    .collect();
+                let replaced: Vec<_> = state
+                    .log_data()
+                    .iter()
+                    .filter(|view| wanted.contains(view.path().as_ref()))
+                    .collect();
+                let rows = replaced
+                    .iter()
+                    .filter_map(|v| v.num_records())
+                    .sum::<usize>();
+                let mut actions: Vec<Action> = replaced
+                    .iter()
+                    .map(|view| Action::Remove(view.remove_action(false)))
+                    .collect();
+                if actions.len() != wanted.len() {
+                    return Ok(None);
+                }
+                actions.extend(adds(added, false));
+                let size = added.iter().map(|f| f.size).max().unwrap_or(0);
+                let operation = DeltaOperation::Optimize {
+                    predicate: None,
+                    target_size: size as i64,
+                };
+                (actions, operation, None, rows as u64)
+            }
+        }))
+    }
+}
+
+/// `operationMetrics` of a commit, in Delta's names (values as strings, as Spark writes them).
+fn operation_metrics(added: &[NewFile], removed_files: usize, removed_rows: u64) -> Value {
+    let rows: u64 = added
+        .iter()
+        .filter_map(|f| f.stats.as_deref())
+        .filter_map(|s| serde_json::from_str::<Value>(s).ok()?["numRecords"].as_u64())
+        .sum();
+    let mut metrics = serde_json::json!({
+        "numFiles": added.len().to_string(),
+        "numOutputRows": rows.to_string(),
+        "numOutputBytes": added.iter().map(|f| f.size).sum::<u64>().to_string(),
+    });
+    if removed_files != 0 {
+        metrics["numRemovedFiles"] = removed_files.to_string().into();
+        metrics["numRemovedRows"] = removed_rows.to_string().into();
+    }
+    metrics
+}
+
+/// The `add` action of a file written under `table/`.
+pub(super) fn add_action(table: &str, file: &NewFile, data_change: bool) -> Add {
+    let prefix = format!("{table}/");
+    Add {
+        path: file
+            .path
+            .strip_prefix(&prefix)
+            .unwrap_or(&file.path)
+            .to_owned(),
+        partition_values: HashMap::from([(
+            file.partition.0.clone(),
+            Some(file.partition.1.clone()),
+        )]),
+        size: file.size as i64,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change,
+        stats: file.stats.clone(),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    }
+}
