@@ -31,6 +31,7 @@ $(PY):
 
 venv: $(PY)
 	@$(PY) -c "import moto.server" 2>/dev/null || $(VENV)/bin/pip install --quiet 'moto[server]==5.2.1'
+	@$(PY) -c "from scipy.stats import ttest_rel; import numpy" 2>/dev/null || $(VENV)/bin/pip install --quiet scipy numpy
 
 $(READERS_PY):
 	python3 -m venv $(READERS_VENV)

@@ -5,6 +5,8 @@
 pub const EXIT_STALE: u8 = 3;
 /// `audit`: the warehouse and the source files disagree (gaps, doubles, mismatches, gone).
 pub const EXIT_AUDIT_FAULTS: u8 = 4;
+/// `eval`: a model failed a `--gate` or `--max-regression` (nothing is to be published).
+pub const EXIT_GATE: u8 = 5;
 /// "Try again later" (EX_TEMPFAIL): a day asked for is not complete yet.
 pub const EXIT_INCOMPLETE: u8 = 75;
 
@@ -14,6 +16,7 @@ pub enum Outcome {
     Stale,
     Incomplete,
     Faults,
+    GateFailed,
 }
 
 impl Outcome {
@@ -23,6 +26,7 @@ impl Outcome {
             Outcome::Stale => EXIT_STALE,
             Outcome::Incomplete => EXIT_INCOMPLETE,
             Outcome::Faults => EXIT_AUDIT_FAULTS,
+            Outcome::GateFailed => EXIT_GATE,
         }
     }
 }

@@ -122,7 +122,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Ddl(args) => done(dialect::run_ddl(args, warehouse).await),
             Command::ExportJobs(args) => done(dialect::run_export_jobs(args, warehouse).await),
             Command::Search(args) => done(search::run_search(args, warehouse).await),
-            Command::Eval(args) => done(search::run_eval(args, warehouse).await),
+            Command::Eval(args) => search::run_eval(args, warehouse).await,
             #[cfg(feature = "ballista")]
             Command::Ballista(args) => done(stickerlake::ballista::run(args, warehouse).await),
             Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {

@@ -180,6 +180,16 @@ pub fn empty(message: &str) -> String {
 
 /// Vertical bars, grouped when there are several series, with a y axis from zero.
 pub fn columns(labels: &[String], series: &[Series], height: f64) -> String {
+    columns_with_intervals(labels, series, &[], height)
+}
+
+/// [`columns`], each bar with an error bar where `intervals[series][label]` gives one.
+pub fn columns_with_intervals(
+    labels: &[String],
+    series: &[Series],
+    intervals: &[Vec<Option<(f64, f64)>>],
+    height: f64,
+) -> String {
     let (plot, mut svg) = Plot::open(labels, series, height);
     let slot = plot.width() / labels.len().max(1) as f64;
     let bar = (slot * 0.8 / series.len().max(1) as f64).max(1.0);
@@ -197,6 +207,22 @@ pub fn columns(labels: &[String], series: &[Series], height: f64) -> String {
                     escape(label),
                     series_name(series, s),
                     number(value)
+                );
+            }
+            if let Some((low, high)) = intervals
+                .get(s)
+                .and_then(|one| one.get(i))
+                .copied()
+                .flatten()
+            {
+                let x = x0 + bar * (s as f64 + 0.5);
+                let _ = write!(
+                    svg,
+                    "<path class=\"interval\" d=\"M{:.1} {:.1}V{:.1}M{:.1} {:.1}h{:.1}M{:.1} {:.1}h{:.1}\" stroke=\"#222\" fill=\"none\"><title>95% interval {} to {}</title></path>",
+                    x, plot.y(high), plot.y(low),
+                    x - bar / 4.0, plot.y(high), bar / 2.0,
+                    x - bar / 4.0, plot.y(low), bar / 2.0,
+                    number(low), number(high)
                 );
             }
         }

@@ -1,9 +1,8 @@
 //! Pictures: `stickerlake report` writes a self-contained HTML page of one day and the days
-//! before it ([`daily`]); `eval --html` writes the evaluation page ([`evaluation`]). Both are
+//! before it ([`daily`]); `eval --html` writes the evaluation page (`search::eval_page`). Both are
 //! drawn by [`html`] (inline SVG, no script), so they open offline from a mail or a share.
 
 pub mod daily;
-pub mod evaluation;
 pub mod html;
 
 use std::path::{Path, PathBuf};

@@ -12,12 +12,14 @@ use clap::Args;
 use datafusion::prelude::{col, lit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::eval_page::{self, ModelResults, ScoredQuery};
+use super::gate::{evaluate, failed_gates, parse_gate, Evaluation, GateSpec, ModelQueries};
 use super::metrics::{score, summarize, Judgement, Labels, QueryMetrics};
 use crate::contract::{normalize_term, EVENT_DATE};
 use crate::dates;
 use crate::engine::{date_literal, string_column, WarehouseTables};
+use crate::exit::Outcome;
 use crate::output::{write_results, Format};
-use crate::report::evaluation::{self, ModelResults, ScoredQuery};
 use crate::report::write_page;
 use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::Warehouse;
@@ -28,7 +30,12 @@ use crate::warehouse::Warehouse;
   stickerlake eval --results results.parquet -k 10
   stickerlake eval --results minilm.parquet --results clip.parquet --from 2026-11-01 --to 2026-11-23
   stickerlake eval --results results.parquet -o per_query.csv
-  stickerlake eval --results minilm.parquet --results clip.parquet --html eval.html")]
+  stickerlake eval --results minilm.parquet --results clip.parquet --html eval.html
+  stickerlake eval --results live.parquet --results candidate.parquet --gate ndcg@10:0.6 --max-regression ndcg@10:0.01
+The first --results is the baseline. Every mean has a 95% bootstrap interval (10,000 seeded
+resamples); every other model is compared with the baseline by a paired t-test and a paired
+randomization test (10,000 seeded sign flips), Holm-corrected over the metrics. A failed
+--gate or --max-regression exits 5, naming the model, metric, value, bound and p-value.")]
 pub struct EvalArgs {
     /// Results of `search` (repeat to compare models side by side).
     #[arg(long = "results", value_name = "FILE", required = true)]
@@ -52,9 +59,37 @@ pub struct EvalArgs {
     /// version of raw_events or an RFC 3339 timestamp (the versions read are printed).
     #[arg(long, value_name = "VERSION|TIMESTAMP", value_parser = parse_as_of)]
     pub as_of: Option<AsOf>,
+    /// How to print the figures (`json`: the stable form a pipeline reads).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: EvalFormat,
+    /// Fail (exit 5) a model whose mean of METRIC is below MIN (above it for reported@k),
+    /// e.g. `ndcg@10:0.6`. Repeatable.
+    #[arg(long = "gate", value_name = "METRIC:MIN", value_parser = parse_gate)]
+    pub gates: Vec<GateSpec>,
+    /// Fail (exit 5) a model worse than the baseline in METRIC by more than DELTA and
+    /// significantly so, e.g. `ndcg@10:0.01`. Repeatable.
+    #[arg(long = "max-regression", value_name = "METRIC:DELTA", value_parser = parse_gate)]
+    pub max_regressions: Vec<GateSpec>,
 }
 
-pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Table,
+    Json,
+}
+
+pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
+    for gate in args.gates.iter().chain(&args.max_regressions) {
+        if gate.metric.contains('@') && !gate.metric.ends_with(&format!("@{}", args.k)) {
+            bail!(
+                "the gate on {} does not match this run's -k {}: name it {}@{}",
+                gate.metric,
+                args.k,
+                gate.metric.split('@').next().unwrap_or_default(),
+                args.k
+            );
+        }
+    }
     // Every results file is checked before the warehouse is read.
     let all_rankings = args
         .results
@@ -93,7 +128,25 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             queries,
         });
     }
-    print_summary(&models, args.k)?;
+    let per_model: Vec<ModelQueries> = models
+        .iter()
+        .map(|m| ModelQueries {
+            name: &m.name,
+            queries: m.queries.iter().map(|q| (q.query_id, &q.metrics)).collect(),
+        })
+        .collect();
+    let figures = evaluate(&per_model, args.k);
+    match args.format {
+        EvalFormat::Table => {
+            print_summary(&models, args.k)?;
+            print_figures(&figures)?;
+        }
+        EvalFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &figures)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+    }
     if let Some(path) = &args.html {
         let feedback = match (args.from, args.to) {
             (None, None) => "all feedback in the warehouse".to_string(),
@@ -103,7 +156,10 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
                 to.map_or("the last day".into(), |d| d.to_string())
             ),
         };
-        write_page(path, &evaluation::render(&models, args.k, &feedback))?;
+        write_page(
+            path,
+            &eval_page::render(&models, args.k, &feedback, &figures),
+        )?;
     }
     if let Some(path) = &args.output {
         let batch = per_query_batch(&models)?;
@@ -116,7 +172,14 @@ pub async fn run(args: EvalArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", path.display()))?;
         write_results(&mut file, format, batch.schema(), &[batch])?;
     }
-    Ok(())
+    let failed = failed_gates(&figures, &args.gates, &args.max_regressions);
+    for failure in &failed {
+        eprintln!("eval: gate failed: {failure}");
+    }
+    Ok(match failed.is_empty() {
+        true => Outcome::Done,
+        false => Outcome::GateFailed,
+    })
 }
 
 /// Per normalized term: stickers selected (positives) and reported (negatives).
@@ -236,6 +299,69 @@ fn read_results(path: &Path) -> anyhow::Result<BTreeMap<i64, (String, Vec<String
             (id, (query, ranked.into_iter().map(|(_, s)| s).collect()))
         })
         .collect())
+}
+
+/// Each metric's interval, and each model against the baseline (`*`: significant).
+fn print_figures(evaluation: &Evaluation) -> anyhow::Result<()> {
+    let mut rows: Vec<[String; 9]> = Vec::new();
+    let number = |v: f64| format!("{v:.4}");
+    for model in &evaluation.models {
+        for (metric, figure) in &model.metrics {
+            let vs = model.vs_baseline.as_ref().and_then(|vs| vs.get(metric));
+            rows.push([
+                model.name.clone(),
+                metric.clone(),
+                number(figure.mean),
+                number(figure.ci_low),
+                number(figure.ci_high),
+                vs.map_or(String::new(), |d| format!("{:+.4}", d.delta)),
+                vs.map_or(String::new(), |d| number(d.p_t_test)),
+                vs.map_or(String::new(), |d| number(d.p_randomization)),
+                vs.map_or(String::new(), |d| {
+                    if d.significant {
+                        "*".into()
+                    } else {
+                        String::new()
+                    }
+                }),
+            ]);
+        }
+    }
+    let names = [
+        "model",
+        "metric",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "delta",
+        "p_t_test",
+        "p_randomization",
+        "significant",
+    ];
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let columns = (0..names.len())
+        .map(|c| {
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r[c].clone()).collect::<Vec<_>>(),
+            )) as _
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    println!(
+        "vs the baseline {}: 95% bootstrap intervals; paired tests over the queries labelled for both; * = significant (randomization p, Holm over the metrics, < 0.05)",
+        evaluation.baseline
+    );
+    write_results(
+        &mut std::io::stdout().lock(),
+        Format::Table,
+        schema,
+        &[batch],
+    )
 }
 
 fn print_summary(models: &[ModelResults], k: usize) -> anyhow::Result<()> {

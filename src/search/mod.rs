@@ -8,11 +8,14 @@
 
 mod embed;
 mod eval;
+mod eval_page;
+mod gate;
 mod kernel;
 pub mod metrics;
 pub mod model;
 mod pages;
 mod run;
+mod stats;
 pub mod topk;
 pub mod vectors;
 

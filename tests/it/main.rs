@@ -8,6 +8,7 @@ mod completeness;
 mod crash;
 mod delta;
 mod dialect;
+mod gate;
 mod install;
 mod jobs;
 mod json;

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::html::{self, Cell, Page, Series, Table};
-use crate::search::metrics::{Judgement, QueryMetrics, Summary};
+use super::gate::Evaluation;
+use super::metrics::{Judgement, QueryMetrics, Summary};
+use crate::report::html::{self, Cell, Page, Series, Table};
 
 /// One query's results as scored by `eval`.
 pub struct ScoredQuery {
@@ -31,7 +32,7 @@ const DIFFERING_TERMS: usize = 50;
 /// nDCG histogram bins: [0, 0.2), [0.2, 0.4), … [0.8, 1].
 const BINS: usize = 5;
 
-pub fn render(models: &[ModelResults], k: usize, feedback: &str) -> String {
+pub fn render(models: &[ModelResults], k: usize, feedback: &str, figures: &Evaluation) -> String {
     let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
     let mut page = Page::new(
         "stickerlake search evaluation",
@@ -40,14 +41,15 @@ pub fn render(models: &[ModelResults], k: usize, feedback: &str) -> String {
             names.join(" vs ")
         ),
     );
-    summary_section(&mut page, models, k);
+    summary_section(&mut page, models, k, figures);
+    baseline_section(&mut page, figures);
     distribution_section(&mut page, models);
     wins_section(&mut page, models);
     worst_section(&mut page, models, k);
     page.finish()
 }
 
-fn summary_section(page: &mut Page, models: &[ModelResults], k: usize) {
+fn summary_section(page: &mut Page, models: &[ModelResults], k: usize, figures: &Evaluation) {
     page.section(
         "Metrics per model",
         "Averages over the queries where each metric is defined (recall, MRR and nDCG need a relevant sticker).",
@@ -99,9 +101,61 @@ fn summary_section(page: &mut Page, models: &[ModelResults], k: usize) {
     page.chart(
         "metrics",
         "Recall, MRR, nDCG and report rate per model",
-        &html::columns(&metrics, &series, 260.0),
+        &html::columns_with_intervals(&metrics, &series, &intervals(figures, k), 260.0),
         &table,
     );
+}
+
+/// The charted metrics' 95% intervals, per model, in the chart's order.
+fn intervals(figures: &Evaluation, k: usize) -> Vec<Vec<Option<(f64, f64)>>> {
+    let charted = [
+        format!("recall@{k}"),
+        "mrr".into(),
+        format!("ndcg@{k}"),
+        format!("reported@{k}"),
+    ];
+    figures
+        .models
+        .iter()
+        .map(|model| {
+            charted
+                .iter()
+                .map(|name| model.metrics.get(name).map(|i| (i.ci_low, i.ci_high)))
+                .map(|i| i.filter(|(lo, hi)| lo.is_finite() && hi.is_finite()))
+                .collect()
+        })
+        .collect()
+}
+
+fn baseline_section(page: &mut Page, figures: &Evaluation) {
+    if figures.models.len() < 2 {
+        return;
+    }
+    page.section(
+        &format!("Against the baseline, {}", figures.baseline),
+        "Mean difference over the queries labelled for both, a paired t-test and a paired randomization test (10,000 sign flips). Significant (*): the randomization p-value, Holm-corrected over the metrics, is below 0.05.",
+    );
+    let mut table = Table::new(&[
+        "model",
+        "metric",
+        "delta",
+        "p (t-test)",
+        "p (randomization)",
+        "significant",
+    ]);
+    for model in &figures.models {
+        for (metric, d) in model.vs_baseline.iter().flatten() {
+            table.row(vec![
+                Cell::text(&model.name),
+                Cell::text(metric),
+                Cell::text(format!("{:+.4}", d.delta)),
+                Cell::text(format!("{:.4}", d.p_t_test)),
+                Cell::text(format!("{:.4}", d.p_randomization)),
+                Cell::text(if d.significant { "* yes" } else { "no" }),
+            ]);
+        }
+    }
+    page.table("vs-baseline", &table);
 }
 
 fn distribution_section(page: &mut Page, models: &[ModelResults]) {
