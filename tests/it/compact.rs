@@ -111,7 +111,12 @@ fn compaction_killed_anywhere_never_shows_a_row_twice_or_loses_one(sandbox: Sand
     };
 
     let mut kills = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
     while !writer.is_finished() || kills < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{kills} kills in 180 s: the compactions finish before any kill lands"
+        );
         // Kills land anywhere: writing, committed and waiting, deleting, recording done.
         let delete_after = if rng.random_bool(0.5) { "0s" } else { "1s" };
         let mut compact = spawn_compact(&sandbox, delete_after, "20");
