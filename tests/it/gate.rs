@@ -190,6 +190,7 @@ fn eval_gates_on_intervals_and_paired_tests_checked_against_scipy() {
         .args([&per_query, &figures])
         .output()
         .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&check.stdout));
     assert!(
         check.status.success(),
         "{}{}",
