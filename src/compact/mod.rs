@@ -110,12 +110,7 @@ async fn compact_day(
         .filter(|f| {
             f.partition.as_deref() == Some(day.to_string().as_str()) && f.size < target_size
         })
-        .map(|f| FileInfo {
-            path: f.path.clone(),
-            size: f.size,
-            etag: None,
-            rows: f.rows,
-        })
+        .map(FileInfo::from)
         .collect();
     if inputs.len() < 2 {
         return Ok("nothing to merge".to_owned());

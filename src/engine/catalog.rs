@@ -338,15 +338,7 @@ fn snapshot_table(warehouse: &Warehouse, snapshot: Snapshot) -> anyhow::Result<S
             })
             .collect();
         provided.push((typed, objects));
-        let infos = files
-            .iter()
-            .map(|f| FileInfo {
-                path: f.path.clone(),
-                size: f.size,
-                etag: None,
-                rows: f.rows,
-            })
-            .collect();
+        let infos = files.iter().map(|f| FileInfo::from(*f)).collect();
         files_by_partition.insert(value.clone(), infos);
         let urls = files
             .iter()

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake_core::kernel::{Action, Add, Transaction};
+use deltalake_core::kernel::{Action, Add, LogicalFileView, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableError};
 use serde_json::Value;
@@ -214,21 +214,14 @@ impl Warehouse {
                             == Some(value.clone())
                     })
                     .collect();
-                let rows = replaced
-                    .iter()
-                    .filter_map(|v| v.num_records())
-                    .sum::<usize>();
-                let mut actions: Vec<Action> = replaced
-                    .iter()
-                    .map(|view| Action::Remove(view.remove_action(true)))
-                    .collect();
+                let (mut actions, rows) = removals(&replaced, true);
                 actions.extend(adds(files, true));
                 let operation = DeltaOperation::Write {
                     mode: SaveMode::Overwrite,
                     partition_by,
                     predicate: Some(format!("{column} = '{value}'")),
                 };
-                (actions, operation, None, rows as u64)
+                (actions, operation, None, rows)
             }
             Change::Rewrite { removed, added } => {
                 let prefix = format!("{table}/");
@@ -241,14 +234,7 @@ impl Warehouse {
                     .iter()
                     .filter(|view| wanted.contains(view.path().as_ref()))
                     .collect();
-                let rows = replaced
-                    .iter()
-                    .filter_map(|v| v.num_records())
-                    .sum::<usize>();
-                let mut actions: Vec<Action> = replaced
-                    .iter()
-                    .map(|view| Action::Remove(view.remove_action(false)))
-                    .collect();
+                let (mut actions, rows) = removals(&replaced, false);
                 if actions.len() != wanted.len() {
                     return Ok(None);
                 }
@@ -258,10 +244,20 @@ impl Warehouse {
                     predicate: None,
                     target_size: size as i64,
                 };
-                (actions, operation, None, rows as u64)
+                (actions, operation, None, rows)
             }
         }))
     }
+}
+
+/// The `remove` actions of `files`, and the rows they held.
+fn removals(files: &[LogicalFileView], data_change: bool) -> (Vec<Action>, u64) {
+    let rows = files.iter().filter_map(|f| f.num_records()).sum::<usize>();
+    let actions = files
+        .iter()
+        .map(|f| Action::Remove(f.remove_action(data_change)))
+        .collect();
+    (actions, rows as u64)
 }
 
 /// `operationMetrics` of a commit, in Delta's names (values as strings, as Spark writes them).

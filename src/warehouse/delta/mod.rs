@@ -54,6 +54,17 @@ pub struct DeltaFile {
     pub rows: Option<u64>,
 }
 
+impl From<&DeltaFile> for super::FileInfo {
+    fn from(file: &DeltaFile) -> Self {
+        Self {
+            path: file.path.clone(),
+            size: file.size,
+            etag: None,
+            rows: file.rows,
+        }
+    }
+}
+
 /// A new data file to commit, already written.
 #[derive(Debug, Clone)]
 pub struct NewFile {
