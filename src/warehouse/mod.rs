@@ -347,11 +347,6 @@ impl Warehouse {
         Ok(names)
     }
 
-    /// The number of objects directly under `relative`.
-    pub async fn count_objects(&self, relative: &str) -> Result<usize, WarehouseError> {
-        Ok(self.listing(relative).await?.objects.len())
-    }
-
     /// Every object directly under `relative` (paths relative to the warehouse), sorted.
     pub async fn list_objects(&self, relative: &str) -> Result<Vec<String>, WarehouseError> {
         let mut paths: Vec<String> = self

@@ -419,14 +419,6 @@ impl Warehouse {
         files.sort();
         Ok(files)
     }
-
-    /// The latest snapshot of `table`; `None` when it is not a Delta table.
-    pub async fn latest_snapshot(&self, table: &str) -> Result<Option<Snapshot>, WarehouseError> {
-        match self.open_delta(table).await? {
-            Some(delta) => Ok(Some(self.snapshot(table, &delta)?)),
-            None => Ok(None),
-        }
-    }
 }
 
 /// A load error in words a user can act on.
