@@ -58,7 +58,17 @@ pub(super) fn envelope_object<'k>(mut members: Vec<(Cow<'k, str>, &str)>) -> Str
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(key.as_ref()).expect("a string serializes"));
+        // Most keys need no escaping: written as they are, without serde_json's allocation.
+        match key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            false => {
+                out.push('"');
+                out.push_str(key);
+                out.push('"');
+            }
+            true => {
+                out.push_str(&serde_json::to_string(key.as_ref()).expect("a string serializes"))
+            }
+        }
         out.push(':');
         out.push_str(value);
     }
