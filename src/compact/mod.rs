@@ -24,12 +24,14 @@ use object_store::buffered::BufWriter;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::AsyncArrowWriter;
+use parquet::file::metadata::ParquetMetaData;
 use serde_json::json;
 
 use crate::contract::Table;
 use crate::dates::{days, parse_date, parse_duration};
 use crate::progress::{self, parse_size};
-use crate::warehouse::delta::{Change, Committed};
+use crate::warehouse::delta::{partition_of, Change, Committed, NewFile};
+use crate::warehouse::file_stats::stats_json;
 use crate::warehouse::{partition_dir, writer_properties, FileInfo, HeldByKind, Warehouse};
 
 /// Rows per row group of a compacted file, at most; memory holds about four row groups.
@@ -126,18 +128,14 @@ async fn compact_day(
     );
     pause();
     let (outputs, rows) = write_outputs(warehouse, &inputs, &prefix, target_size).await?;
-    let mut added = Vec::new();
-    for output in &outputs {
-        added.push(warehouse.describe_file(&output.path).await?);
-    }
     pause();
     let change = Change::Rewrite {
         removed: inputs.iter().map(|f| f.path.clone()).collect(),
-        added,
+        added: outputs.clone(),
     };
     let info = json!({"writer": "compact", "id": id, "rows": rows});
     let info = serde_json::Map::from_iter([("stickerlake".to_owned(), info)]);
-    let bytes = |files: &[FileInfo]| indicatif::HumanBytes(files.iter().map(|f| f.size).sum());
+    let bytes = |sizes: &mut dyn Iterator<Item = u64>| indicatif::HumanBytes(sizes.sum());
     match warehouse
         .commit(table.name(), &mut delta, &change, info)
         .await?
@@ -145,9 +143,9 @@ async fn compact_day(
         Committed::Version(version) => Ok(format!(
             "{} files ({}) -> {} ({}), {rows} rows, committed as version {version}",
             inputs.len(),
-            bytes(&inputs),
+            bytes(&mut inputs.iter().map(|f| f.size)),
             outputs.len(),
-            bytes(&outputs)
+            bytes(&mut outputs.iter().map(|f| f.size))
         )),
         Committed::Superseded | Committed::AlreadyCommitted => {
             for output in &outputs {
@@ -158,14 +156,15 @@ async fn compact_day(
     }
 }
 
-/// Streams every input into outputs of about `target_size`; returns them (as listed) and
-/// the rows written, which must be the rows read.
+/// Streams every input into outputs of about `target_size`; returns them, described for
+/// their commit from the footers the writer returned, and the rows written, which must be
+/// the rows read.
 async fn write_outputs(
     warehouse: &Warehouse,
     inputs: &[FileInfo],
     prefix: &str,
     target_size: u64,
-) -> anyhow::Result<(Vec<FileInfo>, u64)> {
+) -> anyhow::Result<(Vec<NewFile>, u64)> {
     let store = warehouse.store().clone();
     let props = writer_properties()?
         .into_builder()
@@ -175,6 +174,7 @@ async fn write_outputs(
     let mut writer: Option<AsyncArrowWriter<BufWriter>> = None;
     let mut held: Option<HeldByKind> = None;
     let mut written: Vec<String> = Vec::new();
+    let mut footers: Vec<ParquetMetaData> = Vec::new();
     let (mut rows_read, mut rows_written) = (0u64, 0u64);
     for input in inputs {
         // One input (smaller than the target) in memory at a time; its rows stream out.
@@ -216,7 +216,7 @@ async fn write_outputs(
             write_row_groups(out, held.push(batch)?).await?;
             if (out.bytes_written() + out.in_progress_size()) as u64 >= target_size {
                 write_row_groups(out, held.drain()).await?;
-                rows_written += close(writer.take()).await?;
+                rows_written += close(writer.take(), &mut footers).await?;
                 pause();
             }
         }
@@ -224,18 +224,18 @@ async fn write_outputs(
     if let (Some(out), Some(held)) = (&mut writer, &mut held) {
         write_row_groups(out, held.drain()).await?;
     }
-    rows_written += close(writer.take()).await?;
+    rows_written += close(writer.take(), &mut footers).await?;
     if rows_written != rows_read {
         bail!("wrote {rows_written} rows of {rows_read} read: not committing");
     }
     let mut outputs = Vec::new();
-    for path in written {
-        let meta = store.head(&warehouse.path(&path)).await?;
-        outputs.push(FileInfo {
+    for (path, footer) in written.into_iter().zip(&footers) {
+        let size = store.head(&warehouse.path(&path)).await?.size;
+        outputs.push(NewFile {
+            partition: partition_of(&path).map_err(anyhow::Error::msg)?,
+            stats: Some(stats_json(footer)),
             path,
-            size: meta.size,
-            etag: meta.e_tag,
-            rows: None,
+            size,
         });
     }
     Ok((outputs, rows_written))
@@ -255,11 +255,18 @@ async fn write_row_groups(
     Ok(())
 }
 
-async fn close(writer: Option<AsyncArrowWriter<BufWriter>>) -> anyhow::Result<u64> {
-    match writer {
-        Some(writer) => Ok(writer.close().await?.file_metadata().num_rows() as u64),
-        None => Ok(0),
-    }
+/// Closes the output being written, keeping its footer; returns its rows.
+async fn close(
+    writer: Option<AsyncArrowWriter<BufWriter>>,
+    footers: &mut Vec<ParquetMetaData>,
+) -> anyhow::Result<u64> {
+    let Some(writer) = writer else {
+        return Ok(0);
+    };
+    let footer = writer.close().await?;
+    let rows = footer.file_metadata().num_rows() as u64;
+    footers.push(footer);
+    Ok(rows)
 }
 
 /// Tests make kills land between steps: `STICKERLAKE_COMPACT_PAUSE_MS` sleeps after each.
