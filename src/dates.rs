@@ -12,27 +12,6 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     }
 }
 
-/// A duration: a number and a unit, `s`, `m`, `h` or `d` (`90s`, `30m`, `1h`, `0s`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let explain =
-        || format!("{text:?} is not a duration: use a number and s, m, h or d (90s, 30m, 1h)");
-    let unit_at = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(explain)?;
-    let (number, unit) = text.split_at(unit_at);
-    let number: i64 = number.parse().map_err(|_| explain())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(explain()),
-    };
-    Ok(Duration::seconds(
-        number.checked_mul(seconds).ok_or_else(explain)?,
-    ))
-}
-
 /// When `day` ends (UTC): midnight of the next day.
 pub fn end_of(day: NaiveDate) -> chrono::DateTime<Utc> {
     (day + Duration::days(1))
@@ -57,6 +36,32 @@ pub fn day_range(
     Ok(range)
 }
 
+/// The day-range flags of `run`, `export-jobs` and `replay`: `--date D`, or `--from D --to D`.
+/// A command that needs one of them says so with a required `ArgGroup` over `date` and `from`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DayRangeArgs {
+    /// One day (YYYY-MM-DD, today or yesterday; UTC).
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"])]
+    pub date: Option<NaiveDate>,
+    /// First day of a range (with --to).
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day of the range, included (with --from).
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+impl DayRangeArgs {
+    /// The inclusive range asked for; `None` when no flag was given.
+    pub fn range(&self) -> anyhow::Result<Option<(NaiveDate, NaiveDate)>> {
+        day_range(self.date, self.from, self.to)
+    }
+
+    pub fn given(&self) -> bool {
+        self.date.is_some() || self.from.is_some()
+    }
+}
+
 /// Every day from `from` to `to`, both included.
 pub fn days(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     from.iter_days().take_while(|d| *d <= to).collect()
@@ -74,20 +79,6 @@ mod tests {
             parse_date("today").unwrap()
         );
         assert!(parse_date("2026-02-30").unwrap_err().contains("YYYY-MM-DD"));
-    }
-
-    #[test]
-    fn durations_have_units() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::seconds(90));
-        assert_eq!(parse_duration("30m").unwrap(), Duration::minutes(30));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::hours(1));
-        assert_eq!(parse_duration("0s").unwrap(), Duration::zero());
-        for bad in ["", "30", "m", "1.5h", "-1h", "1w"] {
-            assert!(
-                parse_duration(bad).unwrap_err().contains("not a duration"),
-                "{bad}"
-            );
-        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "ballista")]
+use stickerlake::ballista;
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
@@ -76,7 +78,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run a Ballista scheduler or executor for `--engine df://HOST:PORT`.
     #[cfg(feature = "ballista")]
-    Ballista(stickerlake::ballista::BallistaArgs),
+    Ballista(ballista::BallistaArgs),
 }
 
 fn main() -> ExitCode {
@@ -124,7 +126,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Search(args) => done(search::run_search(args, warehouse).await),
             Command::Eval(args) => search::run_eval(args, warehouse).await,
             #[cfg(feature = "ballista")]
-            Command::Ballista(args) => done(stickerlake::ballista::run(args, warehouse).await),
+            Command::Ballista(args) => done(ballista::run(args, warehouse).await),
             Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {
                 unreachable!("handled above")
             }

@@ -28,8 +28,9 @@ use parquet::file::metadata::ParquetMetaData;
 use serde_json::json;
 
 use crate::contract::Table;
-use crate::dates::{days, parse_date, parse_duration};
-use crate::progress::{self, parse_size};
+use crate::dates::{days, parse_date};
+use crate::progress;
+use crate::units::{parse_duration, parse_size};
 use crate::warehouse::delta::{partition_of, Change, Committed, NewFile};
 use crate::warehouse::file_stats::stats_json;
 use crate::warehouse::{partition_dir, writer_properties, FileInfo, HeldByKind, Warehouse};

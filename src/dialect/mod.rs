@@ -9,13 +9,14 @@ pub mod spark;
 use std::io::Write;
 
 use anyhow::bail;
-use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
 use crate::contract::EVENT_DATE;
-use crate::dates::{day_range, days, parse_date};
+use crate::dates::days;
+use crate::dates::DayRangeArgs;
+use crate::engine::job_catalog::JobFolderArgs;
+use crate::engine::job_catalog::{discover, input_tables, referenced_tables};
 use crate::engine::WarehouseTables;
-use crate::jobs::{discover, input_tables, referenced_tables};
 use crate::warehouse::Warehouse;
 use ddl::TableDef;
 
@@ -68,21 +69,14 @@ pub enum JobDialect {
   stickerlake export-jobs --dialect spark --from 2026-11-01 --to 2026-11-23 --sql-dir jobs/
 Run the script after `stickerlake ddl --dialect spark` has created the tables: each job and
 day is an INSERT OVERWRITE of that day's partition, in the layout `stickerlake run` writes.")]
+#[command(group(clap::ArgGroup::new("days_needed").args(["date", "from"]).required(true)))]
 pub struct ExportJobsArgs {
     #[arg(long, value_enum)]
     pub dialect: JobDialect,
-    /// The day to compute.
-    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
-    pub date: Option<NaiveDate>,
-    /// First day of a range (with --to).
-    #[arg(long, value_parser = parse_date, requires = "to")]
-    pub from: Option<NaiveDate>,
-    /// Last day of the range, included.
-    #[arg(long, value_parser = parse_date, requires = "from")]
-    pub to: Option<NaiveDate>,
-    /// A folder of more job files, as for `run`.
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub days: DayRangeArgs,
+    #[command(flatten)]
+    pub jobs: JobFolderArgs,
 }
 
 pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -159,7 +153,9 @@ fn table_def(
 }
 
 pub async fn run_export_jobs(args: ExportJobsArgs, warehouse: Warehouse) -> anyhow::Result<()> {
-    let (from, to) = day_range(args.date, args.from, args.to)?
+    let (from, to) = args
+        .days
+        .range()?
         .ok_or_else(|| anyhow::anyhow!("give --date D, or --from D --to D"))?;
     let tables = WarehouseTables::load(&warehouse).await?;
     let day_tables: Vec<String> = tables
@@ -172,7 +168,7 @@ pub async fn run_export_jobs(args: ExportJobsArgs, warehouse: Warehouse) -> anyh
     let mut script = format!(
         "-- stickerlake jobs for Spark SQL, {from} to {to}; run after `stickerlake ddl --dialect spark`.\n"
     );
-    for job in discover(args.sql_dir.as_deref())? {
+    for job in args.jobs.discover()? {
         // The same inputs `run` would check exist.
         input_tables(&tables, &job)?;
         for day in days(from, to) {

@@ -26,7 +26,7 @@ use super::bounded::BoundedAggregates;
 use super::snapshot::{SnapshotFile, SnapshotProvider};
 use super::Engine;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
-use crate::progress::parse_size;
+use crate::units::parse_size;
 use crate::warehouse::delta::{partition_type, AsOf, Snapshot};
 use crate::warehouse::{FileInfo, Warehouse};
 

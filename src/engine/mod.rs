@@ -6,6 +6,7 @@
 mod bounded;
 mod catalog;
 mod execute;
+pub mod job_catalog;
 mod remote;
 pub mod scan;
 mod snapshot;

@@ -1,21 +1,21 @@
 //! `stickerlake run`: the daily SQL jobs (built in from `sql/`, plus `--sql-dir`), one output
 //! partition per day; `stickerlake jobs` lists them. A new `.sql` file is a new job; see
-//! [`job`] for how a job is declared and [`runner`] for what a run guarantees.
+//! [`crate::engine::job_catalog`] for how a job is declared and [`runner`] for what a run guarantees.
 
-mod job;
 mod runner;
-
-use std::path::PathBuf;
 
 use anyhow::bail;
 use chrono::NaiveDate;
 use clap::Args;
 
-pub use job::{discover, Job, Origin};
-pub use runner::{input_tables, referenced_tables, run_job_for_day};
+pub use runner::run_job_for_day;
+
+use crate::dates::DayRangeArgs;
+use crate::engine::job_catalog::JobFolderArgs;
+use crate::engine::job_catalog::{input_tables, referenced_tables, select, Job};
 
 use crate::completeness::{holding_back, tailers};
-use crate::dates::{day_range, days, parse_date};
+use crate::dates::days;
 use crate::engine::{EngineArg, WarehouseTables};
 use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
@@ -34,22 +34,16 @@ use crate::warehouse::Warehouse;
   stickerlake run all --date yesterday --engine df://scheduler:50050   # on a Ballista cluster
 Exit status: 0 done, 1 a job failed, 75 a day asked for is not complete yet (--require-complete).
   stickerlake jobs                     # lists the jobs and where each comes from")]
+// Some days are needed: --date, --from/--to, or --stale (which has a default range).
+#[command(group(clap::ArgGroup::new("days_needed").args(["date", "from", "stale"]).required(true).multiple(true)))]
 pub struct RunArgs {
     /// A job's name (the stem of its .sql file), or `all`.
     #[arg(value_name = "JOB|all")]
     pub job: String,
-    /// The day to compute (YYYY-MM-DD, today or yesterday; UTC).
-    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"], required_unless_present_any = ["from", "stale"])]
-    pub date: Option<NaiveDate>,
-    /// First day of a range (with --to).
-    #[arg(long, value_parser = parse_date, requires = "to")]
-    pub from: Option<NaiveDate>,
-    /// Last day of a range, included.
-    #[arg(long, value_parser = parse_date, requires = "from")]
-    pub to: Option<NaiveDate>,
-    /// A folder of more job files (`<name>.sql`); one named like a built-in job replaces it.
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub days: DayRangeArgs,
+    #[command(flatten)]
+    pub jobs: JobFolderArgs,
     /// Run only the job-days whose input files changed since their last successful run (or
     /// that have input and never ran); default range: the last 30 days.
     #[arg(long)]
@@ -72,9 +66,8 @@ const STALE_DEFAULT_DAYS: i64 = 30;
   stickerlake jobs
   stickerlake jobs --sql-dir my_jobs")]
 pub struct JobsArgs {
-    /// A folder of more job files, as for `run`.
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub jobs: JobFolderArgs,
 }
 
 /// `stickerlake jobs`: every job with its output partitioning and where its SQL comes from.
@@ -83,7 +76,7 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
 
-    let jobs = discover(args.sql_dir.as_deref())?;
+    let jobs = args.jobs.discover()?;
     let column =
         |f: fn(&Job) -> String| Arc::new(StringArray::from_iter_values(jobs.iter().map(f)));
     let schema = Arc::new(Schema::new(
@@ -109,7 +102,7 @@ pub fn list(args: JobsArgs) -> anyhow::Result<()> {
 
 pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
     let today = chrono::Utc::now().date_naive();
-    let (from, to) = match day_range(args.date, args.from, args.to)? {
+    let (from, to) = match args.days.range()? {
         Some(range) => range,
         None if args.stale => (
             today - chrono::Duration::days(STALE_DEFAULT_DAYS - 1),
@@ -117,7 +110,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         ),
         None => bail!("give --date D, or --from D --to D"),
     };
-    let jobs = job::select(discover(args.sql_dir.as_deref())?, &args.job)?;
+    let jobs = select(args.jobs.discover()?, &args.job)?;
     args.engine.engine.check().await?;
     let tables = WarehouseTables::load(&warehouse)
         .await?
@@ -139,7 +132,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
     todo.sort_by_key(|(day, job)| (*day, job.name.clone()));
     let mut outcome = Outcome::Done;
     if args.require_complete {
-        let asked = args.date.is_some() || args.from.is_some();
+        let asked = args.days.given();
         let waiting = keep_complete_days(&mut todo, &tailers(&warehouse).await?, asked);
         if asked && waiting {
             outcome = Outcome::Incomplete;

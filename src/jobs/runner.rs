@@ -17,10 +17,9 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement;
 
-use super::job::Job;
-use crate::engine::{parse_statements, Query, WarehouseTables};
+use crate::engine::job_catalog::{parse_job, Job};
+use crate::engine::{Query, WarehouseTables};
 use crate::lineage::{day_inputs, record_run, InputRecord, RunRecord};
 use crate::warehouse::delta::{Change, NewFile};
 use crate::warehouse::{encode_parquet, partition_dir, FileInfo, Warehouse};
@@ -34,7 +33,7 @@ pub async fn run_job_for_day(
     let started_at = Utc::now();
     let clock = Instant::now();
     let ctx = tables.session(Some(day))?;
-    let (statement, input_tables) = parse(&ctx, job)?;
+    let (statement, input_tables) = parse_job(&ctx, job)?;
     // Listed before the query runs: a file landing meanwhile makes the day stale, never
     // counts as read.
     let listings = day_inputs(tables, &input_tables, day);
@@ -95,49 +94,6 @@ pub async fn run_job_for_day(
     };
     record_run(warehouse, &record).await?;
     Ok(record)
-}
-
-/// The warehouse tables `job` reads.
-pub fn input_tables(tables: &WarehouseTables, job: &Job) -> anyhow::Result<Vec<String>> {
-    Ok(parse(&tables.session(None)?, job)?.1)
-}
-
-/// Every table name `job`'s query refers to, whether the warehouse has it yet or not.
-pub fn referenced_tables(job: &Job) -> anyhow::Result<Vec<String>> {
-    let ctx = SessionContext::new();
-    let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
-    let Some(statement) = statements.pop() else {
-        return Ok(Vec::new());
-    };
-    Ok(ctx
-        .state()
-        .resolve_table_references(&statement)?
-        .iter()
-        .map(|r| r.table().to_owned())
-        .collect())
-}
-
-/// The job's one statement, parsed once, and the warehouse tables it reads.
-fn parse(ctx: &SessionContext, job: &Job) -> anyhow::Result<(Statement, Vec<String>)> {
-    let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
-    if statements.len() != 1 {
-        anyhow::bail!(
-            "{}: a job is exactly one query, found {} statements",
-            job.origin,
-            statements.len()
-        );
-    }
-    let statement = statements.pop().expect("one statement");
-    let mut tables: Vec<String> = ctx
-        .state()
-        .resolve_table_references(&statement)?
-        .iter()
-        .map(|r| r.table().to_owned())
-        .filter(|name| ctx.table_exist(name.as_str()).unwrap_or(false))
-        .collect();
-    tables.sort();
-    tables.dedup();
-    Ok((statement, tables))
 }
 
 /// The partition column lives in the path only: drop it from the output if the query kept it.

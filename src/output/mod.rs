@@ -2,6 +2,8 @@
 //! come, so printing a large result holds one batch (the `table` format keeps at most
 //! `max_rows` rows for its column widths, and says how many it did not show).
 
+pub mod html;
+
 use std::io::Write;
 
 use arrow::datatypes::SchemaRef;

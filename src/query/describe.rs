@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use super::Session;
 use crate::engine::{int_column, query_all};
 use crate::output::{write_results, Format};
-use crate::progress::human_bytes;
+use crate::units::human_bytes;
 
 pub async fn describe(session: &Session, name: &str, out: &mut impl Write) -> anyhow::Result<()> {
     let info = session

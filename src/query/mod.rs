@@ -27,7 +27,7 @@ use datafusion::sql::parser::Statement;
 use crate::engine::scan::{by_table, scanned_files, TableScan};
 use crate::engine::{parse_statements, Engine, EngineArg, Query, TableInfo, WarehouseTables};
 use crate::output::{write_results, write_stream, Format};
-use crate::progress::{human_bytes, parse_size};
+use crate::units::{human_bytes, parse_size};
 use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::{FileInfo, Warehouse};
 

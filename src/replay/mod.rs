@@ -15,13 +15,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
-use chrono::NaiveDate;
 use clap::Args;
 use datafusion::prelude::{col, lit, Expr};
 use futures::StreamExt;
 
 use crate::contract::Table;
-use crate::dates::parse_date;
+use crate::dates::DayRangeArgs;
 use crate::engine::{date_between, WarehouseTables};
 use crate::warehouse::Warehouse;
 
@@ -35,15 +34,8 @@ const SORT_MEMORY: u64 = 256 << 20;
   stickerlake replay --quarantine --date today -o bad.jsonl      # fix them, then tail the file again
 Days are event days (for --quarantine: ingest days); without them, every day.")]
 pub struct ReplayArgs {
-    /// One day.
-    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"])]
-    pub date: Option<NaiveDate>,
-    /// First day (with --to).
-    #[arg(long, value_parser = parse_date, requires = "to")]
-    pub from: Option<NaiveDate>,
-    /// Last day, included (with --from).
-    #[arg(long, value_parser = parse_date, requires = "from")]
-    pub to: Option<NaiveDate>,
+    #[command(flatten)]
+    pub days: DayRangeArgs,
     /// Only events of this type (repeat for more).
     #[arg(long = "type", value_name = "T", conflicts_with = "quarantine")]
     pub types: Vec<String>,
@@ -56,12 +48,7 @@ pub struct ReplayArgs {
 }
 
 pub async fn run(args: ReplayArgs, warehouse: Warehouse) -> anyhow::Result<()> {
-    let range = match (args.date, args.from, args.to) {
-        (Some(day), _, _) => Some((day, day)),
-        (None, Some(from), Some(to)) if from <= to => Some((from, to)),
-        (None, Some(from), Some(to)) => bail!("--from {from} is after --to {to}"),
-        _ => None,
-    };
+    let range = args.days.range()?;
     let table = match args.quarantine {
         true => Table::Quarantine,
         false => Table::RawEvents,

@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 
-use super::html::{self, Cell, DayState, Page, Series, Table};
 use crate::completeness::stamp;
+use crate::engine::job_catalog::JobFolderArgs;
 use crate::engine::{int_column, query_all, string_column, WarehouseTables};
-use crate::status::{self, human_seconds};
+use crate::output::html::{self, Cell, DayState, Page, Series, Table};
+use crate::overview::{self, Report};
+use crate::units::human_seconds;
 use crate::warehouse::Warehouse;
 
 /// How many terms, stickers and quarantine reasons the page lists.
@@ -32,7 +34,7 @@ pub struct Daily {
     pub reported: Vec<ReportedSticker>,
     pub quarantine_reasons: Vec<(String, i64)>,
     pub quarantine_sources: Vec<(String, i64)>,
-    pub status: status::Report,
+    pub status: Report,
     /// Daily tables this warehouse does not have yet (their job never ran).
     pub missing_tables: Vec<&'static str>,
 }
@@ -60,20 +62,20 @@ impl Daily {
         warehouse: &Warehouse,
         day: NaiveDate,
         days: u32,
-        sql_dir: Option<&std::path::Path>,
+        jobs: &JobFolderArgs,
     ) -> anyhow::Result<Self> {
         let from = day - chrono::Duration::days(i64::from(days) - 1);
         let window = crate::dates::days(from, day);
         let tables = WarehouseTables::load(warehouse).await?;
         let ctx = tables.session(None)?;
         let now = Utc::now();
-        let status = status::collect(
+        let status = overview::collect(
             warehouse,
             &tables,
             from,
             day,
             chrono::Duration::hours(2),
-            sql_dir,
+            jobs,
             now,
         )
         .await?;

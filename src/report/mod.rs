@@ -1,18 +1,18 @@
 //! Pictures: `stickerlake report` writes a self-contained HTML page of one day and the days
 //! before it ([`daily`]); `eval --html` writes the evaluation page (`search::eval_page`). Both are
-//! drawn by [`html`] (inline SVG, no script), so they open offline from a mail or a share.
+//! drawn by [`crate::output::html`] (inline SVG, no script), so they open offline from a mail or a share.
 
 pub mod daily;
-pub mod html;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 
 use crate::dates::parse_date;
-use crate::warehouse::{replace_local_file, Warehouse};
+use crate::engine::job_catalog::JobFolderArgs;
+use crate::output::html::write_page;
+use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake report`.
 #[derive(Debug, Args)]
@@ -32,16 +32,15 @@ pub struct ReportArgs {
     /// The HTML file to write (`-` for standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE", required = true)]
     pub output: PathBuf,
-    /// A folder of more job files, as for `run` (their staleness is shown).
-    #[arg(long, value_name = "DIR")]
-    pub sql_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub jobs: JobFolderArgs,
 }
 
 pub async fn run(args: ReportArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let day = args
         .date
         .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
-    let daily = daily::Daily::load(&warehouse, day, args.days, args.sql_dir.as_deref()).await?;
+    let daily = daily::Daily::load(&warehouse, day, args.days, &args.jobs).await?;
     let page = daily.render();
     write_page(&args.output, &page)?;
     if args.output != Path::new("-") {
@@ -54,15 +53,4 @@ pub async fn run(args: ReportArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Writes the page whole or not at all: a reader of `path` never sees half a page.
-pub fn write_page(path: &Path, page: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    if path == Path::new("-") {
-        std::io::stdout().lock().write_all(page.as_bytes())?;
-        return Ok(());
-    }
-    replace_local_file(path, page.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }

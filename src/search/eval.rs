@@ -19,8 +19,8 @@ use crate::contract::{normalize_term, EVENT_DATE};
 use crate::dates;
 use crate::engine::{date_literal, string_column, WarehouseTables};
 use crate::exit::Outcome;
+use crate::output::html::write_page;
 use crate::output::{write_results, Format};
-use crate::report::write_page;
 use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::Warehouse;
 

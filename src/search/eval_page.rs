@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::gate::Evaluation;
 use super::metrics::{Judgement, QueryMetrics, Summary};
-use crate::report::html::{self, Cell, Page, Series, Table};
+use crate::output::html::{self, Cell, Page, Series, Table};
 
 /// One query's results as scored by `eval`.
 pub struct ScoredQuery {

@@ -8,7 +8,7 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 
-use super::parse::Event;
+use super::event::Event;
 use crate::contract::{QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
 
 /// Column builders for one `raw_events` partition.

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::parse::{envelope_object, parse_timestamp, replace_lone_surrogates, Event, OWN_COLUMNS};
+use super::event::{envelope_object, parse_timestamp, replace_lone_surrogates, Event, OWN_COLUMNS};
 use crate::contract::normalize_term;
 
 /// Deeper values go to the reference parser (serde_json's own limit is 128).

@@ -13,6 +13,7 @@
 mod batch;
 mod commit;
 mod encode;
+mod event;
 mod fast_parse;
 mod lines;
 pub mod parse;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::dates::parse_duration;
+use crate::units::{parse_duration, parse_interval};
 
 /// Arguments of `stickerlake tailer`.
 #[derive(Debug, Args)]
@@ -41,7 +42,7 @@ pub struct TailerArgs {
     /// Ingest what is there now and exit (the default; for cron).
     #[arg(long, conflicts_with = "follow")]
     pub once: bool,
-    /// Keep running, flushing at least every --flush-interval seconds; SIGINT/SIGTERM flush,
+    /// Keep running, flushing at least every --flush-interval; SIGINT/SIGTERM flush,
     /// checkpoint and exit.
     #[arg(long)]
     pub follow: bool,
@@ -60,7 +61,7 @@ pub struct TailerArgs {
     #[arg(long, value_name = "N", default_value_t = 32 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_bytes: u64,
     /// With --follow: the longest a read line waits before it is written.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
     pub flush_interval: Duration,
     /// Longer lines are quarantined (their first N bytes kept).
     #[arg(long, value_name = "N", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(16..=(1 << 30)))]
@@ -77,16 +78,6 @@ pub struct TailerArgs {
     /// `run --require-complete`. Running the tailer again un-retires it.
     #[arg(long, requires = "tailer_id", conflicts_with_all = ["follow", "once"])]
     pub retire: bool,
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs.is_finite()) {
-        return Err("must be a positive number of seconds".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn parse_tailer_id(text: &str) -> Result<String, String> {

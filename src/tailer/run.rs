@@ -568,7 +568,7 @@ impl Stats {
             self.events,
             self.quarantined,
             self.files_written,
-            progress::human_bytes(self.bytes_written),
+            crate::units::human_bytes(self.bytes_written),
             elapsed.as_secs_f64()
         )
     }

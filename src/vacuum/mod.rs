@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::contract::is_table_name;
-use crate::dates::parse_duration;
+use crate::units::parse_duration;
 use crate::warehouse::Warehouse;
 
 /// Delta's own default (`delta.deletedFileRetentionDuration`): readers and time travel of

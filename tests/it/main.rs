@@ -12,6 +12,7 @@ mod gate;
 mod install;
 mod jobs;
 mod json;
+mod layout;
 mod readme;
 mod replay;
 mod report;

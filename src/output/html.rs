@@ -4,6 +4,11 @@
 //! it draws (readable by screen readers, copyable into a spreadsheet). Pure: data in, text out.
 
 use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::warehouse::replace_local_file;
 
 const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2433;margin:0;background:#f6f7f9}
@@ -577,6 +582,17 @@ fn shorten(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
+}
+
+/// Writes the page whole or not at all: a reader of `path` never sees half a page.
+pub fn write_page(path: &Path, page: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if path == Path::new("-") {
+        std::io::stdout().lock().write_all(page.as_bytes())?;
+        return Ok(());
+    }
+    replace_local_file(path, page.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

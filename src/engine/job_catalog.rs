@@ -12,7 +12,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
+
+use super::{parse_statements, WarehouseTables};
 use crate::contract::{is_table_name, EVENT_DATE};
+
+/// `--sql-dir DIR`: where a command finds the jobs beside the built-in ones.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct JobFolderArgs {
+    /// A folder of more job files (`<name>.sql`); one named like a built-in job replaces it.
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<PathBuf>,
+}
+
+impl JobFolderArgs {
+    /// The built-in jobs and those of `--sql-dir`.
+    pub fn discover(&self) -> anyhow::Result<Vec<Job>> {
+        discover(self.sql_dir.as_deref())
+    }
+}
 
 /// The jobs built into the binary: (name, SQL).
 const SHIPPED: &[(&str, &str)] = &[
@@ -135,6 +154,49 @@ pub fn select(jobs: Vec<Job>, selector: &str) -> anyhow::Result<Vec<Job>> {
             names.join(", ")
         ),
     }
+}
+
+/// The warehouse tables `job` reads.
+pub fn input_tables(tables: &WarehouseTables, job: &Job) -> anyhow::Result<Vec<String>> {
+    Ok(parse_job(&tables.session(None)?, job)?.1)
+}
+
+/// Every table name `job`'s query refers to, whether the warehouse has it yet or not.
+pub fn referenced_tables(job: &Job) -> anyhow::Result<Vec<String>> {
+    let ctx = SessionContext::new();
+    let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
+    let Some(statement) = statements.pop() else {
+        return Ok(Vec::new());
+    };
+    Ok(ctx
+        .state()
+        .resolve_table_references(&statement)?
+        .iter()
+        .map(|r| r.table().to_owned())
+        .collect())
+}
+
+/// The job's one statement, parsed once, and the warehouse tables it reads.
+pub fn parse_job(ctx: &SessionContext, job: &Job) -> anyhow::Result<(Statement, Vec<String>)> {
+    let mut statements = parse_statements(&job.sql).with_context(|| job.origin.to_string())?;
+    if statements.len() != 1 {
+        anyhow::bail!(
+            "{}: a job is exactly one query, found {} statements",
+            job.origin,
+            statements.len()
+        );
+    }
+    let statement = statements.pop().expect("one statement");
+    let mut tables: Vec<String> = ctx
+        .state()
+        .resolve_table_references(&statement)?
+        .iter()
+        .map(|r| r.table().to_owned())
+        .filter(|name| ctx.table_exist(name.as_str()).unwrap_or(false))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    Ok((statement, tables))
 }
 
 #[cfg(test)]
