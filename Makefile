@@ -46,9 +46,18 @@ readers: $(READERS_PY)
 model:
 	python3 scripts/fetch_model.py
 
-# The binary into ~/.cargo/bin (jobs are built in), and the model where it finds it.
+# The binary into ~/.cargo/bin (jobs are built in, symbols stripped), the model where it
+# finds it, shell completions (bash, zsh, fish) and a man page per subcommand under ~/.local.
+SHARE ?= $(HOME)/.local/share
 install: model
-	cargo install --locked --path .
+	CARGO_PROFILE_RELEASE_STRIP=symbols cargo install --locked --path .
+	@mkdir -p $(SHARE)/bash-completion/completions $(SHARE)/zsh/site-functions \
+	  $(HOME)/.config/fish/completions $(SHARE)/man/man1
+	stickerlake completions bash > $(SHARE)/bash-completion/completions/stickerlake
+	stickerlake completions zsh > $(SHARE)/zsh/site-functions/_stickerlake
+	stickerlake completions fish > $(HOME)/.config/fish/completions/stickerlake.fish
+	stickerlake manpages $(SHARE)/man/man1
+	@echo "installed: $$(command -v stickerlake) ($$(du -h $$(command -v stickerlake) | cut -f1)), completions, man pages (man stickerlake-run)"
 
 # A real browser for the HTML pages' tests: Debian's Chromium (installed when missing) driven
 # by playwright-core from the npm registry (it downloads no browser of its own).

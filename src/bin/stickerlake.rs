@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 #[cfg(feature = "ballista")]
 use stickerlake::ballista;
 use stickerlake::exit::Outcome;
@@ -79,6 +79,29 @@ enum Command {
     /// Run a Ballista scheduler or executor for `--engine df://HOST:PORT`.
     #[cfg(feature = "ballista")]
     Ballista(ballista::BallistaArgs),
+    /// Shell completions on standard output (`make install` installs them).
+    Completions(CompletionsArgs),
+    /// Man pages, one per subcommand, into a folder (`make install` installs them).
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  stickerlake completions bash > ~/.local/share/bash-completion/completions/stickerlake
+  stickerlake completions zsh > ~/.local/share/zsh/site-functions/_stickerlake
+  stickerlake completions fish > ~/.config/fish/completions/stickerlake.fish")]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManpagesArgs {
+    /// The folder to write `stickerlake.1` and `stickerlake-SUBCOMMAND.1` into.
+    #[arg(value_name = "DIR")]
+    out: std::path::PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -99,6 +122,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Generate(args) => return done(generate::run(args)),
         Command::Embed(args) => return done(search::run_embed(args)),
         Command::Jobs(args) => return done(jobs::list(args)),
+        Command::Completions(args) => {
+            // Generated whole first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "stickerlake", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+            return Ok(Outcome::Done);
+        }
+        Command::Manpages(args) => return done(write_manpages(&args.out)),
         _ => {}
     }
     if matches!(cli.command, Command::Tailer(_) | Command::Run(_)) {
@@ -127,7 +158,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Eval(args) => search::run_eval(args, warehouse).await,
             #[cfg(feature = "ballista")]
             Command::Ballista(args) => done(ballista::run(args, warehouse).await),
-            Command::Generate(_) | Command::Embed(_) | Command::Jobs(_) => {
+            Command::Generate(_)
+            | Command::Embed(_)
+            | Command::Jobs(_)
+            | Command::Completions(_)
+            | Command::Manpages(_) => {
                 unreachable!("handled above")
             }
         }
@@ -136,6 +171,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     // leaving must not wait for it.
     runtime.shutdown_background();
     outcome
+}
+
+/// `stickerlake.1`, and `stickerlake-NAME.1` for every visible subcommand, into `dir`.
+fn write_manpages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let top = Cli::command().name("stickerlake");
+    let pages = std::iter::once(("stickerlake".to_owned(), top.clone())).chain(
+        top.get_subcommands().filter(|c| !c.is_hide_set()).map(|c| {
+            (
+                format!("stickerlake-{}", c.get_name()),
+                c.clone().name(format!("stickerlake-{}", c.get_name())),
+            )
+        }),
+    );
+    for (name, command) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The cause chain on one line. Storage and HTTP errors repeat their causes in their own

@@ -117,8 +117,9 @@ fn pager_command() -> Option<String> {
 
 /// The terminal's height, less the prompt's own line.
 fn screen_rows() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ fills the winsize it is given and touches nothing else.
+    // SAFETY: winsize is plain integers, for which all zeroes is a valid value.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills the winsize it is given and touches nothing else.
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
     (ok && size.ws_row > 1).then(|| usize::from(size.ws_row) - 1)
 }

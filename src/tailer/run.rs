@@ -44,7 +44,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     if let Some(at) = checkpoint.retired_at {
         eprintln!("tailer: {id} was retired at {at}; running it makes it active again");
     }
-    let stop = stop_on_signal();
+    let stop = stop_on_signal()?;
     let mut tailer = Tailer {
         next_files: checkpoint.files.clone(),
         checkpoint,
@@ -149,19 +149,13 @@ async fn retire(state: &mut StateStore, mut checkpoint: Checkpoint) -> anyhow::R
     Ok(())
 }
 
-fn stop_on_signal() -> Arc<AtomicBool> {
+/// A flag raised by SIGINT or SIGTERM: the tailer finishes its batch, flushes and stops.
+fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
-        }
-        flag.store(true, Ordering::SeqCst);
-    });
-    stop
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(stop)
 }
 
 struct Tailer {

@@ -59,3 +59,68 @@ fn an_installed_binary_works_from_the_root_directory() {
     ]);
     assert!(std::path::Path::new(&vectors).exists(), "{embedded}");
 }
+
+/// `completions` and `manpages`, what `make install` puts under `~/.local`: bash completes
+/// subcommands and their flags, and every visible subcommand has its page.
+#[test]
+fn completions_complete_and_every_subcommand_has_a_man_page() {
+    let sandbox = Sandbox::local();
+    let script = sandbox.dir.path().join("stickerlake.bash");
+    std::fs::write(
+        &script,
+        run_ok(&mut sandbox.cmd(&["completions", "bash"])).stdout,
+    )
+    .unwrap();
+    let complete = |words: &str| {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _stickerlake stickerlake \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; \
+             echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        stdout(&run_ok(
+            std::process::Command::new("bash").args(["-c", &program]),
+        ))
+    };
+    assert_eq!(complete("stickerlake ta").trim(), "tailer");
+    assert!(complete("stickerlake run --st").contains("--stale"));
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let script = stdout(&run_ok(&mut sandbox.cmd(&["completions", shell])));
+        assert!(
+            script.contains("tailer") && script.contains("warehouse"),
+            "{shell}"
+        );
+    }
+    let bad = sandbox.cmd(&["completions", "tcsh"]).output().unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a shell clap_complete does not know"
+    );
+
+    let pages = sandbox.dir.path().join("man");
+    run_ok(&mut sandbox.cmd(&["manpages", pages.to_str().unwrap()]));
+    let help = stdout(&run_ok(&mut sandbox.cmd(&["--help"])));
+    let subcommands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(subcommands.len() >= 18, "{subcommands:?}");
+    for name in std::iter::once("stickerlake".to_owned())
+        .chain(subcommands.iter().map(|s| format!("stickerlake-{s}")))
+    {
+        let page = std::fs::read_to_string(pages.join(format!("{name}.1")))
+            .unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH"),
+            "{name}.1 is not a man page"
+        );
+        assert!(page.contains(&name), "{name}.1 does not name itself");
+    }
+}
