@@ -146,26 +146,28 @@ fn a_sticker_listed_twice_in_one_report_counts_once(sandbox: Sandbox) {
 fn concurrent_runs_of_one_day_leave_one_complete_output(sandbox: Sandbox) {
     let glob = repo_path("sample_events/server-*.jsonl");
     run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob]));
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            sandbox
-                .cmd(&["run", "all", "--date", "2026-11-21"])
-                .output()
-        })
-        .collect();
-    for child in children {
-        assert!(child.unwrap().status.success());
-    }
-    let spawned: Vec<_> = (0..4)
-        .map(|_| {
-            sandbox
-                .cmd(&["run", "all", "--date", "2026-11-21"])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut child in spawned {
-        assert!(child.wait().unwrap().success());
+    // Four runs released at once by a barrier, twice over: each commits a whole day.
+    for _ in 0..2 {
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut run = sandbox.cmd(&["run", "all", "--date", "2026-11-21"]);
+                        start.wait();
+                        run.output().unwrap()
+                    })
+                })
+                .collect();
+            for run in runs {
+                let output = run.join().unwrap();
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        });
     }
     let files = sandbox.tree("search_term_daily");
     assert_eq!(files.len(), 1);

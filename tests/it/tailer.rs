@@ -282,9 +282,44 @@ fn a_file_truncated_and_refilled_while_being_read_is_finished_from_its_copy() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Rotate once the tailer is provably in the middle of the file: it has committed some
+    // rows, and not all of the old ones.
+    let committed_rows = || -> usize {
+        let log = sandbox.objects("raw_events/_delta_log");
+        let actions = log
+            .iter()
+            .filter(|(name, _)| name.ends_with(".json"))
+            .flat_map(|(_, bytes)| {
+                String::from_utf8(bytes.to_vec())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            });
+        actions
+            .filter_map(|line| {
+                let action: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let stats: serde_json::Value =
+                    serde_json::from_str(action["add"]["stats"].as_str()?).unwrap();
+                stats["numRecords"].as_u64()
+            })
+            .sum::<u64>() as usize
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while committed_rows() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tailer committed nothing in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     std::fs::copy(&log, sandbox.logs().join("app.log.1")).unwrap();
     std::fs::File::create(&log).unwrap();
+    let committed = committed_rows();
+    assert!(
+        tailer.try_wait().unwrap().is_none() && committed < LINES,
+        "the truncation came after the tailer was done with the old file ({committed} rows committed)"
+    );
     append(&log, new.as_bytes());
     assert!(tailer.wait().unwrap().success());
     sandbox.tail(&[]);
