@@ -24,6 +24,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::completeness::tailers;
+use crate::contract::checkpoint::{Checkpoint, DEFAULT_IDLE_TIMEOUT_SECS};
 use crate::contract::source::{parse_glob, scan, SourceError, SourceFile};
 use crate::contract::{Table, EVENT_DATE};
 use crate::dates::parse_date;
@@ -100,6 +101,7 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
             read
         },
     );
+    let settled = settled_files(&checkpoints);
     let mut by_offset: HashMap<u64, Vec<usize>> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
         by_offset.entry(row.offset).or_default().push(index);
@@ -109,6 +111,7 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
         let mut found = |row: usize| rows[row].found_in.push(index);
         let mut source = read_lines(file, range, &by_offset, &contents, &mut found)?;
         source.read_to = read_to.get(file.fingerprint.as_str()).copied();
+        source.settled = settled(file);
         lines.push(source);
     }
     let report = reconcile(&lines, &rows, |path| Path::new(path).exists());
@@ -230,6 +233,7 @@ fn read_lines(
     let mut lines = Vec::new();
     let mut buffer = Vec::new();
     let mut offset = 0u64;
+    let mut unterminated = false;
     loop {
         buffer.clear();
         let read = reader
@@ -238,6 +242,7 @@ fn read_lines(
         if read == 0 {
             break;
         }
+        unterminated = buffer.last() != Some(&b'\n');
         let text = trim_newline(&buffer);
         let blank = text.iter().all(u8::is_ascii_whitespace);
         let head = (!blank)
@@ -260,7 +265,31 @@ fn read_lines(
         size: offset,
         read_to: None,
         lines,
+        unterminated,
+        settled: false,
     })
+}
+
+/// Whether no newline can come to a file any more: a checkpoint saw it moved (rotated),
+/// and it has not changed for that tailer's idle timeout (the tailer then quarantines its
+/// unterminated last line).
+fn settled_files(checkpoints: &[Checkpoint]) -> impl Fn(&SourceFile) -> bool + '_ {
+    move |file| {
+        let age = file
+            .modified
+            .and_then(|m| std::time::SystemTime::now().duration_since(m).ok());
+        checkpoints.iter().any(|checkpoint| {
+            let idle_timeout = checkpoint
+                .progress
+                .as_ref()
+                .map_or(DEFAULT_IDLE_TIMEOUT_SECS, |p| p.idle_timeout_secs);
+            checkpoint
+                .files
+                .get(&file.fingerprint)
+                .is_some_and(|f| f.moved)
+                && age.is_some_and(|age| age.as_secs() >= idle_timeout)
+        })
+    }
 }
 
 fn trim_newline(line: &[u8]) -> &[u8] {
@@ -334,6 +363,22 @@ fn print(report: &Report, format: AuditFormat) -> anyhow::Result<()> {
         );
     }
     more(report.mismatched.len());
+    for bytes in report.unaccounted.iter().take(SHOWN) {
+        let last = match (bytes.unterminated, bytes.fault) {
+            (true, true) => ", and a cut last line: the file was rotated and is idle, run the tailer to quarantine it",
+            (true, false) => ", and a last line waiting for its newline",
+            (false, _) => "",
+        };
+        println!(
+            "unaccounted{}: {} bytes {}..{}: {} complete line(s) not read yet{last}",
+            if bytes.fault { " (fault)" } else { "" },
+            bytes.source,
+            bytes.from_offset,
+            bytes.to_offset,
+            bytes.complete_lines
+        );
+    }
+    more(report.unaccounted.len());
     for gone in &report.gone {
         println!(
             "gone: {} row(s) from {}, which is no longer on disk",

@@ -25,6 +25,12 @@ pub struct SourceLines {
     /// How far the tailers' checkpoints say it was read; `None` when none knows it.
     pub read_to: Option<u64>,
     pub lines: Vec<Line>,
+    /// Whether its last line lacks a newline.
+    pub unterminated: bool,
+    /// No newline can come any more: the file was rotated (a checkpoint says it moved) and
+    /// has not changed for the tailers' idle timeout, so a tailer quarantines its
+    /// unterminated last line.
+    pub settled: bool,
 }
 
 /// A warehouse row naming a source line.
@@ -44,6 +50,7 @@ pub struct Report {
     pub doubles: Vec<Double>,
     pub mismatched: Vec<Mismatched>,
     pub gone: Vec<Gone>,
+    pub unaccounted: Vec<Unaccounted>,
     pub faults: usize,
 }
 
@@ -66,6 +73,20 @@ pub struct Gap {
     pub from_offset: u64,
     pub to_offset: u64,
     pub lines: usize,
+}
+
+/// Bytes of a known file past what its tailers read, which no row accounts for (yet).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Unaccounted {
+    pub source: String,
+    pub from_offset: u64,
+    pub to_offset: u64,
+    /// Complete lines among them: a tailer has not read them yet.
+    pub complete_lines: usize,
+    /// Whether they end with a line that has no newline.
+    pub unterminated: bool,
+    /// A fault: the unterminated line of a rotated, idle file that no tailer quarantined.
+    pub fault: bool,
 }
 
 /// A line with more than one row.
@@ -117,12 +138,11 @@ pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> b
         .mismatched
         .sort_by(|a, b| (&a.source, a.offset).cmp(&(&b.source, b.offset)));
     for (file, counts) in files.iter().zip(&counts) {
-        report.files.push(reconcile_file(
-            file,
-            counts,
-            &mut report.gaps,
-            &mut report.doubles,
-        ));
+        let file_report = reconcile_file(file, counts, &mut report.gaps, &mut report.doubles);
+        report
+            .unaccounted
+            .extend(unaccounted(file, file_report.read_to));
+        report.files.push(file_report);
     }
     report.gone = gone
         .into_iter()
@@ -131,9 +151,27 @@ pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> b
             rows,
         })
         .collect();
-    report.faults =
-        report.gaps.len() + report.doubles.len() + report.mismatched.len() + report.gone.len();
+    report.faults = report.gaps.len()
+        + report.doubles.len()
+        + report.mismatched.len()
+        + report.gone.len()
+        + report.unaccounted.iter().filter(|u| u.fault).count();
     report
+}
+
+/// The bytes of `file` past `read_to` (none when no tailer read it).
+fn unaccounted(file: &SourceLines, read_to: Option<u64>) -> Option<Unaccounted> {
+    let read_to = read_to.filter(|&r| r < file.size)?;
+    let past: Vec<&Line> = file.lines.iter().filter(|l| l.offset >= read_to).collect();
+    let unterminated = file.unterminated && !past.is_empty();
+    Some(Unaccounted {
+        source: file.path.clone(),
+        from_offset: read_to,
+        to_offset: file.size,
+        complete_lines: past.len() - usize::from(unterminated),
+        unterminated,
+        fault: unterminated && file.settled,
+    })
 }
 
 fn reconcile_file(
@@ -214,6 +252,8 @@ mod tests {
                     expected: !blank.contains(&n),
                 })
                 .collect(),
+            unterminated: false,
+            settled: false,
         }
     }
 
@@ -277,6 +317,35 @@ mod tests {
             }]
         );
         assert_eq!(report.faults, 3);
+    }
+
+    #[test]
+    fn bytes_past_what_was_read_are_listed_and_a_settled_cut_line_is_a_fault() {
+        let mut cut = file("/a.1", 3, &[], Some(20));
+        cut.unterminated = true;
+        let rows = [row("/a.1", 0, &[0]), row("/a.1", 10, &[0])];
+        let report = reconcile(std::slice::from_ref(&cut), &rows, |_| true);
+        let waiting = Unaccounted {
+            source: "/a.1".into(),
+            from_offset: 20,
+            to_offset: 30,
+            complete_lines: 0,
+            unterminated: true,
+            fault: false,
+        };
+        assert_eq!(report.unaccounted, [waiting]);
+        assert_eq!(report.faults, 0, "a line may still get its newline");
+        cut.settled = true;
+        let report = reconcile(&[cut], &rows, |_| true);
+        assert!(report.unaccounted[0].fault);
+        assert_eq!(report.faults, 1);
+        let behind = reconcile(
+            &[file("/b", 3, &[], Some(10))],
+            &[row("/b", 0, &[0])],
+            |_| true,
+        );
+        assert_eq!(behind.unaccounted[0].complete_lines, 2);
+        assert_eq!(behind.faults, 0, "a tailer behind is not a fault");
     }
 
     #[test]

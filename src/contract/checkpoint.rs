@@ -81,6 +81,9 @@ pub fn watermark<'a>(
     }
 }
 
+/// The tailer's default `--idle-timeout` (5m), for readers of checkpoints written without one.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileCheckpoint {
     /// Where the file was last seen (informational: files are known by fingerprint).
@@ -92,6 +95,10 @@ pub struct FileCheckpoint {
     /// The latest event time among the valid lines read from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_event: Option<DateTime<Utc>>,
+    /// Seen under another path than before (rotated by rename or by copy): an unterminated
+    /// last line of it is quarantined once it has been idle for the idle timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +217,7 @@ mod tests {
             offset,
             seen_at: at("2026-11-24T08:00:00Z"),
             latest_event: None,
+            moved: false,
         }
     }
 

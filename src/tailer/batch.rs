@@ -33,26 +33,39 @@ pub struct LineChunk {
 struct LineRef {
     offset: u64,
     range: std::ops::Range<usize>,
-    /// The full length, when only the first `--max-line-bytes` bytes were kept.
-    truncated_from: Option<u64>,
+    /// Why it is quarantined without parsing, if it is.
+    fault: Option<Fault>,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Longer than `--max-line-bytes`: only its first bytes were kept; its full length.
+    TooLong(u64),
+    /// The unterminated last line of a rotated, idle file: its full length.
+    Unterminated(u64),
 }
 
 impl LineChunk {
     pub fn push(&mut self, line: &Line<'_>) {
-        let (offset, bytes, truncated_from) = match *line {
+        let (offset, bytes, fault) = match *line {
             Line::Complete { offset, bytes } => (offset, bytes, None),
             Line::TooLong {
                 offset,
                 prefix,
                 len,
-            } => (offset, prefix, Some(len)),
+            } => (offset, prefix, Some(Fault::TooLong(len))),
+            Line::Unterminated {
+                offset,
+                prefix,
+                len,
+            } => (offset, prefix, Some(Fault::Unterminated(len))),
         };
         let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
         self.lines.push(LineRef {
             offset,
             range: start..self.bytes.len(),
-            truncated_from,
+            fault,
         });
     }
 
@@ -97,10 +110,14 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str) -> Built {
     let mut built = Built::default();
     for line in lines {
         let bytes = &chunk.bytes[line.range.clone()];
-        let result = match line.truncated_from {
-            Some(len) => Err(format!(
+        let result = match line.fault {
+            Some(Fault::TooLong(len)) => Err(format!(
                 "line is {len} bytes, longer than --max-line-bytes {limit} (only its first {limit} bytes are kept here)",
                 limit = bytes.len()
+            )),
+            Some(Fault::Unterminated(len)) => Err(format!(
+                "unterminated last line ({len} bytes, no newline) of a rotated file that has not grown for --idle-timeout: \
+                 the head of a line cut by copy-then-truncate rotation; its tail is the first line of the new file"
             )),
             None if bytes.iter().all(u8::is_ascii_whitespace) => continue,
             None => parse_line(bytes),
@@ -351,7 +368,7 @@ mod tests {
             .collect();
         lines.sort_by_key(|line| match line {
             Line::Complete { offset, .. } => offset % 7,
-            Line::TooLong { .. } => 0,
+            Line::TooLong { .. } | Line::Unterminated { .. } => 0,
         });
         let mut batch = Batch::default();
         batch.add(&chunk(&lines), "s");

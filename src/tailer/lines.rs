@@ -26,6 +26,14 @@ pub enum Line<'a> {
         prefix: &'a [u8],
         len: u64,
     },
+    /// The last bytes of a rotated file that never got their `\n` and never will (the
+    /// file has not grown for `--idle-timeout`): the head of a line cut by copy-then-truncate
+    /// rotation. Made by the tailer, not by the reader; quarantined, never parsed.
+    Unterminated {
+        offset: u64,
+        prefix: &'a [u8],
+        len: u64,
+    },
 }
 
 pub struct LineReader<R> {
@@ -184,6 +192,7 @@ mod tests {
                     prefix,
                     len,
                 } => format!("{offset}:long({},{len})", String::from_utf8_lossy(prefix)),
+                Line::Unterminated { .. } => unreachable!("the reader never cuts a line"),
             });
         }
         (out, reader.consumed_offset())

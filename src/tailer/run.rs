@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
 use super::commit::{commit_flush, TailerTables};
-use super::lines::LineReader;
+use super::lines::{Line, LineReader};
 use super::state::StateStore;
 use super::{default_tailer_id, TailerArgs};
 use crate::contract::checkpoint::{
@@ -261,8 +261,11 @@ impl Tailer {
                     offset: 0,
                     seen_at: now,
                     latest_event: None,
+                    moved: false,
                 });
-            entry.path = file.path.display().to_string();
+            let path = file.path.display().to_string();
+            entry.moved |= !entry.path.is_empty() && entry.path != path;
+            entry.path = path;
             entry.seen_at = now;
         }
         let seen: HashSet<String> = files.iter().map(|f| f.fingerprint.clone()).collect();
@@ -335,7 +338,7 @@ impl Tailer {
                     "tailer: {path} was truncated while being read (copy-then-truncate rotation); \
                      the rest is read from the rotated copy"
                 );
-                break;
+                return Ok(());
             }
             // The chunk is parsed on every core, in file order, while the next one is read;
             // not when this one may fill the batch (the next one's room is not known yet).
@@ -368,13 +371,61 @@ impl Tailer {
                 self.hand_off(false).await?;
             }
             if self.stopped() {
-                break;
+                return Ok(());
             }
             end = match read_ahead {
                 Some(read) => read?,
                 None => read_chunk(&mut reader, &mut ahead, room(self.batch.rows()), &path)?,
             };
             std::mem::swap(&mut chunk, &mut ahead);
+        }
+        self.quarantine_cut_line(file, &probe, &path).await
+    }
+
+    /// Every complete line of `file` is read: if what is left has no newline, the file was
+    /// rotated, and it has not changed for `--idle-timeout`, no newline will ever come (the
+    /// rest of the line went to the new file). Those bytes are quarantined as a cut line,
+    /// so that every byte read is accounted for.
+    async fn quarantine_cut_line(
+        &mut self,
+        file: &SourceFile,
+        probe: &File,
+        path: &str,
+    ) -> anyhow::Result<()> {
+        let idle_timeout = self.args.idle_timeout;
+        let Some(entry) = self.next_files.get_mut(&file.fingerprint) else {
+            return Ok(());
+        };
+        let idle = |modified: std::time::SystemTime| {
+            Utc::now() - DateTime::<Utc>::from(modified) >= idle_timeout
+        };
+        let now = probe.metadata()?;
+        let unchanged = now.len() == file.size && now.modified().ok() == file.modified;
+        let offset = entry.offset;
+        if !entry.moved || offset >= file.size || !unchanged || !file.modified.is_some_and(idle) {
+            return Ok(());
+        }
+        let len = file.size - offset;
+        let mut prefix = vec![0; len.min(self.args.max_line_bytes) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(probe, &mut prefix, offset)
+            .with_context(|| format!("reading the last line of {path}"))?;
+        entry.offset = file.size;
+        let mut chunk = LineChunk::default();
+        chunk.push(&Line::Unterminated {
+            offset,
+            prefix: &prefix,
+            len,
+        });
+        let added = self.batch.add(&chunk, path);
+        self.stats.quarantined += added.quarantined;
+        self.stats.lines += 1;
+        self.batch_started.get_or_insert_with(Instant::now);
+        eprintln!(
+            "tailer: {path} was rotated and its last {len} bytes never got a newline \
+             (a line cut by copy-then-truncate rotation): quarantined them"
+        );
+        if self.batch_is_full() {
+            self.hand_off(false).await?;
         }
         Ok(())
     }

@@ -118,3 +118,72 @@ fn audit_is_clean_and_catches_deleted_duplicated_and_rewritten(sandbox: Sandbox)
     assert_eq!(json["gone"][0]["source"], source.as_str(), "{json}");
     assert_eq!(count(&json, "gone"), 1);
 }
+
+/// logrotate's own race with copy-then-truncate: a line half written when the file is
+/// copied keeps its head as the unterminated last line of `app.log.1`, and its tail starts
+/// the new `app.log`. The tail is quarantined at once; `audit` lists the head as bytes no
+/// row accounts for (a fault once the rotated file is idle), and the tailer quarantines it
+/// after `--idle-timeout`, saying why. Then every byte is accounted for.
+#[test]
+fn a_line_cut_by_copy_truncate_rotation_is_accounted_for_once_the_copy_is_idle() {
+    let sandbox = Sandbox::local();
+    let log = sandbox.logs().join("app.log");
+    let line = |id: &str| event_line(id, "search", "2026-11-23T10:00:00Z", "cat");
+    let cut = line("m-cut");
+    let (head, tail) = cut.split_at(cut.len() / 2);
+    append(
+        &log,
+        format!("{}{}{head}", line("m-1"), line("m-2")).as_bytes(),
+    );
+    let glob = format!("{}/app.log*", sandbox.logs().display());
+    let tail_once =
+        || run_ok(&mut sandbox.cmd(&["tailer", "--source", &glob, "--idle-timeout", "1s"]));
+    tail_once();
+
+    std::fs::copy(&log, sandbox.logs().join("app.log.1")).unwrap();
+    std::fs::File::create(&log).unwrap();
+    append(&log, format!("{tail}{}", line("m-3")).as_bytes());
+    tail_once();
+    assert_eq!(message_ids(&sandbox), ["m-1", "m-2", "m-3"]);
+    assert_eq!(sandbox.rows("quarantine"), 1, "the tail of the cut line");
+
+    let unaccounted = |json: &serde_json::Value| json["unaccounted"].as_array().unwrap().clone();
+    let (code, json) = audit(&sandbox);
+    let copy = sandbox.logs().join("app.log.1").display().to_string();
+    let listed = unaccounted(&json);
+    assert_eq!(listed.len(), 1, "{json}");
+    assert_eq!(listed[0]["source"], copy.as_str());
+    assert_eq!(
+        listed[0]["to_offset"].as_u64().unwrap() - listed[0]["from_offset"].as_u64().unwrap(),
+        head.len() as u64
+    );
+    assert_eq!(listed[0]["unterminated"], true);
+    if listed[0]["fault"] == false {
+        assert_eq!(code, Some(0), "a line may still get its newline: {json}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let (code, json) = audit(&sandbox);
+        assert_eq!(code, Some(4), "idle and rotated, no tailer took it: {json}");
+        assert_eq!(unaccounted(&json)[0]["fault"], true);
+    }
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let output = tail_once();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("never got a newline"));
+    let quarantine = sandbox.table("quarantine");
+    let reasons = strings(&quarantine, "error");
+    let lines = binaries(&quarantine, "line");
+    let at = reasons
+        .iter()
+        .position(|r| r.as_deref().unwrap().contains("unterminated last line"))
+        .unwrap_or_else(|| panic!("{reasons:?}"));
+    assert_eq!(lines[at], head.as_bytes());
+    let (code, json) = audit(&sandbox);
+    assert_eq!(
+        (code, json["faults"].as_u64()),
+        (Some(0), Some(0)),
+        "{json}"
+    );
+    assert!(unaccounted(&json).is_empty(), "{json}");
+    tail_once();
+    assert_eq!(sandbox.rows("quarantine"), 2, "quarantined once");
+}
