@@ -11,7 +11,7 @@ use crate::dates::end_of;
 use crate::warehouse::Warehouse;
 
 /// Where tailers keep their checkpoints in the warehouse.
-pub const TAILER_STATE_DIR: &str = "_state/tailer";
+use crate::contract::paths::TAILER_STATE_DIR;
 
 /// Every tailer checkpoint in the warehouse, by tailer id.
 pub async fn tailers(warehouse: &Warehouse) -> anyhow::Result<Vec<Checkpoint>> {

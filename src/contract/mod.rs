@@ -1,8 +1,9 @@
 //! The contract's low floor: the warehouse tables (names, schemas, partition columns, the
-//! table-name rule), the term normalization, and the tailers' checkpoints under `_state/`. Everything that reads or writes the
-//! warehouse takes them from here; this module depends on nothing else of ours.
+//! table-name rule), the term normalization, the tailers' checkpoints and the reserved
+//! paths ([`paths`]). Everything that reads or writes the warehouse takes them from here; this module depends on nothing else of ours.
 
 pub mod checkpoint;
+pub mod paths;
 pub mod source;
 mod tables;
 pub mod term;

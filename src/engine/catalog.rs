@@ -25,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::bounded::BoundedAggregates;
 use super::snapshot::{SnapshotFile, SnapshotProvider};
 use super::Engine;
+use crate::contract::paths::DELTA_LOG;
 use crate::contract::{is_table_name, Table, EVENT_DATE};
 use crate::units::parse_size;
 use crate::warehouse::delta::{partition_type, AsOf, Snapshot};
@@ -111,7 +112,7 @@ impl WarehouseTables {
             let Some(snapshot) = snapshot else {
                 if pinned.is_none() && has_data(warehouse, &name).await? {
                     anyhow::bail!(
-                        "{name} in warehouse {} is not a Delta table (it has no _delta_log): it was written by a stickerlake before Delta tables; run `stickerlake migrate` once",
+                        "{name} in warehouse {} is not a Delta table (it has no {DELTA_LOG}): it was written by a stickerlake before Delta tables; run `stickerlake migrate` once",
                         warehouse.location()
                     );
                 }

@@ -11,6 +11,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
 
+use crate::contract::paths::DELTA_LOG;
 use crate::output::{write_results, Format};
 use crate::warehouse::delta::CommitSummary;
 use crate::warehouse::Warehouse;
@@ -39,7 +40,7 @@ pub struct HistoryArgs {
 pub async fn run(args: HistoryArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let Some(commits) = warehouse.history(&args.table, args.limit as usize).await? else {
         bail!(
-            "{} in warehouse {} is not a Delta table (no {}/_delta_log): check the name; a warehouse from before Delta tables needs `stickerlake migrate`",
+            "{} in warehouse {} is not a Delta table (no {}/{DELTA_LOG}): check the name; a warehouse from before Delta tables needs `stickerlake migrate`",
             args.table,
             warehouse.location(),
             args.table

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::contract::paths::RUNS_DIR;
 use crate::contract::Table;
 use crate::engine::WarehouseTables;
 use crate::warehouse::{FileInfo, Warehouse};
@@ -136,14 +137,14 @@ fn changed(table: &str, read: &[FileInfo], now: &[FileInfo]) -> bool {
 }
 
 fn latest_path(job: &str, day: NaiveDate) -> String {
-    format!("{job}/_runs/latest/{day}.json")
+    format!("{job}/{RUNS_DIR}/latest/{day}.json")
 }
 
 /// Records a successful run: its history entry, then the job-day's latest pointer.
 pub async fn record_run(warehouse: &Warehouse, record: &RunRecord) -> anyhow::Result<()> {
     let json = Bytes::from(serde_json::to_vec_pretty(record).expect("run records serialize"));
     let history = format!(
-        "{}/_runs/{}-{}-{:08x}.json",
+        "{}/{RUNS_DIR}/{}-{}-{:08x}.json",
         record.job,
         record.day,
         record.started_at.format("%Y%m%dT%H%M%S%.6fZ"),
@@ -164,7 +165,7 @@ pub async fn latest_runs(
 ) -> anyhow::Result<BTreeMap<NaiveDate, RunRecord>> {
     let mut runs = BTreeMap::new();
     let listed = warehouse
-        .list_objects(&format!("{job}/_runs/latest"))
+        .list_objects(&format!("{job}/{RUNS_DIR}/latest"))
         .await?;
     for path in listed {
         let Some((bytes, _)) = warehouse.get_versioned(&warehouse.path(&path)).await? else {

@@ -19,8 +19,9 @@ use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::completeness::tailers;
+use crate::contract::paths::LEGACY_COMPACTIONS_DIR;
 use crate::contract::{is_table_name, Table};
-use crate::warehouse::legacy::{read_manifests, Hidden, COMPACTIONS_DIR};
+use crate::warehouse::legacy::{read_manifests, Hidden};
 use crate::warehouse::Warehouse;
 
 /// Footers read at once while describing a table's files.
@@ -65,7 +66,7 @@ pub async fn run(args: MigrateArgs, warehouse: Warehouse) -> anyhow::Result<()> 
             &read_manifests(
                 warehouse.raw_store().as_ref(),
                 &warehouse.path(""),
-                &format!("{COMPACTIONS_DIR}/{name}"),
+                &format!("{LEGACY_COMPACTIONS_DIR}/{name}"),
                 true,
             )
             .await?,
@@ -90,7 +91,7 @@ pub async fn run(args: MigrateArgs, warehouse: Warehouse) -> anyhow::Result<()> 
         convert(&warehouse, &name, &column, &files).await?;
     }
     if !legacy_left && !args.dry_run {
-        for path in warehouse.list_objects_under(COMPACTIONS_DIR).await? {
+        for path in warehouse.list_objects_under(LEGACY_COMPACTIONS_DIR).await? {
             warehouse.delete(&warehouse.path(&path)).await?;
         }
     }

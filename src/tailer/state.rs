@@ -15,6 +15,7 @@ use bytes::Bytes;
 use object_store::{PutMode, UpdateVersion};
 
 use crate::contract::checkpoint::Checkpoint;
+use crate::contract::paths::TAILER_STATE_DIR;
 use crate::warehouse::{retry_window, Location, Warehouse};
 
 pub struct StateStore {
@@ -31,7 +32,7 @@ impl StateStore {
     pub fn open(warehouse: &Warehouse, state_dir: Option<&str>, id: &str) -> anyhow::Result<Self> {
         let (store, relative) = match state_dir {
             Some(dir) => (Warehouse::open(dir)?, format!("tailer-{id}.json")),
-            None => (warehouse.clone(), format!("_state/tailer/{id}.json")),
+            None => (warehouse.clone(), format!("{TAILER_STATE_DIR}/{id}.json")),
         };
         let lock = match store.location() {
             Location::Local(dir) => Some(lock(&dir.join(format!("{relative}.lock")), id)?),

@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{join, relative, FileInfo};
 
-pub const COMPACTIONS_DIR: &str = "_compactions";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {

@@ -41,7 +41,7 @@ pub use commit::{Change, Committed};
 pub use history::{parse_as_of, summarize_commit, AsOf, CommitSummary};
 
 /// The log folder of every table.
-pub const DELTA_LOG: &str = "_delta_log";
+use crate::contract::paths::DELTA_LOG;
 
 /// A data file of a table's snapshot.
 #[derive(Debug, Clone, PartialEq)]
