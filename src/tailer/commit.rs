@@ -19,7 +19,14 @@ use crate::warehouse::Warehouse;
 /// The tables a tailer commits to, opened (or created) once, before anything is written:
 /// a table folder holding data but no log is a warehouse to migrate, not a new table.
 pub struct TailerTables {
-    open: BTreeMap<&'static str, DeltaTable>,
+    open: BTreeMap<&'static str, OpenTable>,
+}
+
+struct OpenTable {
+    delta: DeltaTable,
+    /// The last flush number this process found committed to the table: a later one is
+    /// known to be new, as only this process commits as this tailer (it holds the lock).
+    committed: Option<u64>,
 }
 
 impl TailerTables {
@@ -32,14 +39,15 @@ impl TailerTables {
             let delta = warehouse
                 .add_missing_columns(table.name(), delta, table.schema())
                 .await?;
-            open.insert(table.name(), delta);
+            let committed = None;
+            open.insert(table.name(), OpenTable { delta, committed });
         }
         Ok(Self { open })
     }
 }
 
 /// Commits flush `seq` of tailer `id` (its `files`, all written) to every table they belong
-/// to. Returns whether anything new was committed.
+/// to, the tables at once. Returns whether anything new was committed.
 pub async fn commit_flush(
     warehouse: &Warehouse,
     tables: &mut TailerTables,
@@ -48,38 +56,37 @@ pub async fn commit_flush(
     files: Vec<NewFile>,
 ) -> anyhow::Result<bool> {
     let mut by_table: BTreeMap<&str, Vec<NewFile>> = BTreeMap::new();
-    for file in &files {
-        by_table
-            .entry(table_of(&file.path))
-            .or_default()
-            .push(file.clone());
-    }
-    let mut committed_any = false;
-    for (name, files) in by_table {
-        let table = Table::from_name(name)
-            .with_context(|| format!("a tailer wrote {}: not a tailer table", files[0].path))?;
-        let delta = tables
-            .open
-            .get_mut(table.name())
-            .expect("every tailer table is open");
-        let info = json!({
-            "writer": "tailer",
-            "tailerId": id,
-            "flush": seq,
-            "files": files.len(),
-        });
-        let change = Change::Append {
-            files,
-            txn: Some((id.to_owned(), seq as i64)),
+    for file in files {
+        let Some((&table, _)) = tables.open.get_key_value(table_of(&file.path)) else {
+            anyhow::bail!("a tailer wrote {}: not a tailer table", file.path);
         };
-        let info = serde_json::Map::from_iter([("stickerlake".to_owned(), info)]);
-        let outcome = warehouse
-            .commit(table.name(), delta, &change, info)
-            .await
-            .with_context(|| {
-                format!("committing flush {seq} (it will be retried on the next run)")
-            })?;
-        committed_any |= matches!(outcome, Committed::Version(_));
+        by_table.entry(table).or_default().push(file);
     }
-    Ok(committed_any)
+    let commits = tables.open.iter_mut().filter_map(|(&name, table)| {
+        let files = by_table.remove(name)?;
+        Some(async move {
+            let info = json!({
+                "writer": "tailer",
+                "tailerId": id,
+                "flush": seq,
+                "files": files.len(),
+            });
+            let change = Change::Append {
+                files,
+                txn: Some((id.to_owned(), seq as i64)),
+                txn_is_new: table.committed.is_some_and(|last| seq > last),
+            };
+            let info = serde_json::Map::from_iter([("stickerlake".to_owned(), info)]);
+            let outcome = warehouse
+                .commit(name, &mut table.delta, &change, info)
+                .await
+                .with_context(|| {
+                    format!("committing flush {seq} (it will be retried on the next run)")
+                })?;
+            table.committed = Some(seq);
+            anyhow::Ok(matches!(outcome, Committed::Version(_)))
+        })
+    });
+    let committed = futures::future::try_join_all(commits).await?;
+    Ok(committed.into_iter().any(|new| new))
 }

@@ -27,6 +27,10 @@ pub enum Change {
     Append {
         files: Vec<NewFile>,
         txn: Option<(String, i64)>,
+        /// The caller knows `txn` is not in the table yet (it alone commits as that app and
+        /// has committed the version before): the first attempt skips looking it up, a
+        /// replay of the log.
+        txn_is_new: bool,
     },
     /// Replaces every file of one partition by `files` (a job re-run for a day).
     ReplacePartition {
@@ -101,7 +105,7 @@ impl Warehouse {
                     .map_err(|e| delta_error(self, table, e))?;
             }
             let Some((actions, operation, txn, removed_rows)) =
-                self.plan(table, delta, change).await?
+                self.plan(table, delta, change, attempt == 0).await?
             else {
                 return Ok(match change {
                     Change::Append { .. } => Committed::AlreadyCommitted,
@@ -139,12 +143,9 @@ impl Warehouse {
                 .await;
             match result {
                 Ok(done) => {
-                    let version = done.version();
-                    delta
-                        .update_state()
-                        .await
-                        .map_err(|e| delta_error(self, table, e))?;
-                    return Ok(Committed::Version(version));
+                    // The state after the commit, as delta-rs brought it up to date.
+                    delta.state = Some(done.snapshot());
+                    return Ok(Committed::Version(done.version()));
                 }
                 Err(DeltaTableError::Transaction {
                     source:
@@ -169,6 +170,7 @@ impl Warehouse {
         table: &str,
         delta: &DeltaTable,
         change: &Change,
+        first_attempt: bool,
     ) -> Result<Option<Planned>, WarehouseError> {
         let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
         let partition_by = Some(state.metadata().partition_columns().to_vec());
@@ -179,12 +181,18 @@ impl Warehouse {
                 .collect()
         };
         Ok(Some(match change {
-            Change::Append { files, txn } => {
+            Change::Append {
+                files,
+                txn,
+                txn_is_new,
+            } => {
                 let txn = match txn {
                     Some((app, version)) => {
-                        let committed = self.transaction_version(table, delta, app).await?;
-                        if committed.is_some_and(|v| v >= *version) {
-                            return Ok(None);
+                        if !(first_attempt && *txn_is_new) {
+                            let committed = self.transaction_version(table, delta, app).await?;
+                            if committed.is_some_and(|v| v >= *version) {
+                                return Ok(None);
+                            }
                         }
                         Some(Transaction::new_with_last_update(
                             app,
