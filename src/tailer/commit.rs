@@ -31,8 +31,7 @@ struct OpenTable {
 
 impl TailerTables {
     pub async fn open(warehouse: &Warehouse) -> anyhow::Result<Self> {
-        let mut open = BTreeMap::new();
-        for table in Table::ALL {
+        let opened = Table::ALL.map(|table| async move {
             let delta = warehouse
                 .open_or_create_delta(table.name(), table.schema(), table.partition_column())
                 .await?;
@@ -40,9 +39,12 @@ impl TailerTables {
                 .add_missing_columns(table.name(), delta, table.schema())
                 .await?;
             let committed = None;
-            open.insert(table.name(), OpenTable { delta, committed });
-        }
-        Ok(Self { open })
+            anyhow::Ok((table.name(), OpenTable { delta, committed }))
+        });
+        let open = futures::future::try_join_all(opened).await?;
+        Ok(Self {
+            open: open.into_iter().collect(),
+        })
     }
 }
 

@@ -19,6 +19,7 @@ mod lines;
 pub mod parse;
 mod run;
 mod state;
+mod write;
 
 pub use run::run;
 

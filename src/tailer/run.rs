@@ -9,28 +9,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
 use super::commit::{commit_flush, TailerTables};
 use super::lines::{Line, LineReader};
 use super::state::StateStore;
+use super::write::{Flush, Writer};
 use super::{default_tailer_id, TailerArgs};
 use crate::contract::checkpoint::{
     forget_old, watermark, Checkpoint, FileCheckpoint, Progress, Recovery, SourceProgress,
 };
 use crate::contract::source::{fingerprint, scan, SourceError, SourceFile};
 use crate::progress;
-use crate::warehouse::delta::NewFile;
 use crate::warehouse::Warehouse;
 
 /// Lines parsed together (in parallel), at most.
 const PARSE_CHUNK_LINES: usize = 8192;
 const PARSE_CHUNK_BYTES: usize = 4 << 20;
-
-/// Uploads in flight at once during a flush.
-const PARALLEL_UPLOADS: usize = 4;
 
 pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -47,10 +43,16 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let stop = stop_on_signal()?;
     let mut tailer = Tailer {
         next_files: checkpoint.files.clone(),
-        checkpoint,
-        warehouse,
-        state,
-        tables,
+        next_seq: checkpoint.seq + 1,
+        writer: Slot::Idle(Box::new(Writer {
+            warehouse,
+            state,
+            tables,
+            id: id.clone(),
+            checkpoint,
+            files_written: 0,
+            bytes_written: 0,
+        })),
         id,
         batch: Batch::default(),
         encoding: None,
@@ -58,7 +60,6 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         batch_started: None,
         scanned: Vec::new(),
         progress_saved: Instant::now(),
-        flush_failed: false,
         stats: Stats::default(),
         stop: stop.clone(),
         args,
@@ -70,9 +71,9 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     };
     // Make durable what was read, unless writing is what failed: then the checkpoint's
     // pending record is left for the next run to finish or undo.
-    let flushed = match tailer.flush_failed {
-        false => tailer.flush().await,
-        true => Ok(()),
+    let flushed = match tailer.writer {
+        Slot::Failed => Ok(()),
+        _ => tailer.flush().await,
     };
     println!("{}", tailer.stats.summary(started.elapsed()));
     result?;
@@ -161,11 +162,9 @@ fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
 struct Tailer {
     args: TailerArgs,
     id: String,
-    warehouse: Warehouse,
-    state: StateStore,
-    tables: TailerTables,
-    /// As last saved.
-    checkpoint: Checkpoint,
+    writer: Slot,
+    /// The flush number of the next batch handed off.
+    next_seq: u64,
     /// Offsets of what is in `batch` (or saved): the next checkpoint's files.
     next_files: BTreeMap<String, FileCheckpoint>,
     batch: Batch,
@@ -179,8 +178,6 @@ struct Tailer {
     scanned: Vec<SourceFile>,
     /// When the checkpoint (with the watermark) was last saved.
     progress_saved: Instant,
-    /// Set when a flush failed part-way: this process writes nothing more.
-    flush_failed: bool,
     stats: Stats,
     stop: Arc<AtomicBool>,
 }
@@ -442,13 +439,14 @@ impl Tailer {
         self.write_encoded().await
     }
 
-    /// Starts encoding the batch on other threads and writes the one handed off before it:
-    /// reading goes on while a full batch is encoded, and at most two batches are held.
+    /// Starts encoding the batch on other threads and writing the one handed off before it:
+    /// reading goes on while a full batch is encoded and the one before is written, and at
+    /// most three batches are held.
     async fn hand_off(&mut self, every_core: bool) -> anyhow::Result<()> {
         self.batch_started = None;
         let batch = std::mem::take(&mut self.batch);
-        // The flush number it will be checkpointed as, after the one being encoded.
-        let seq = self.checkpoint.seq + 1 + u64::from(self.encoding.is_some());
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let (id, today) = (self.id.clone(), Utc::now().date_naive());
         let (sender, outputs) = futures::channel::oneshot::channel();
         let encode = move || {
@@ -463,48 +461,57 @@ impl Tailer {
             files: self.next_files.clone(),
             outputs,
         };
-        self.write_encoded().await?;
+        self.start_write().await?;
         self.encoding = Some(next);
         Ok(())
     }
 
-    /// Writes the batch being encoded, then the checkpoint that covers it (with no data, the
-    /// checkpoint still refreshes the watermark).
+    /// Writes every batch handed off, and waits until it is written.
     async fn write_encoded(&mut self) -> anyhow::Result<()> {
+        self.start_write().await?;
+        self.idle_writer().await.map(|_| ())
+    }
+
+    /// Starts writing the batch handed off last, once the write before it has ended: flushes
+    /// are written one at a time, in order.
+    async fn start_write(&mut self) -> anyhow::Result<()> {
         let Some(encoding) = self.encoding.take() else {
             return Ok(());
         };
-        if self.flush_failed {
-            bail!("an earlier write failed");
-        }
-        self.flush_failed = true;
-        let outputs = encoding
-            .outputs
-            .await
-            .context("the Parquet encoder stopped")?
-            .context("encoding Parquet")?;
-        let paths = outputs.iter().map(|o| o.path.clone()).collect();
-        let mut next = self.checkpoint.begin(paths, encoding.files.clone());
-        next.progress = Some(self.progress(&encoding.files, Utc::now()));
-        next.retired_at = None;
-        if !outputs.is_empty() {
-            let files = outputs
-                .iter()
-                .map(|o| NewFile::from_bytes(&o.path, &o.bytes))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::msg)
-                .context("reading back an encoded file")?;
-            self.state.save(&next).await?;
-            self.upload(outputs).await?;
-            let seq = next.pending.as_ref().map_or(next.seq, |p| p.seq);
-            commit_flush(&self.warehouse, &mut self.tables, &self.id, seq, files).await?;
-        }
-        next.recover(&Recovery::RollForward);
-        self.state.save(&next).await?;
-        self.checkpoint = next;
-        self.progress_saved = Instant::now();
-        self.flush_failed = false;
+        let progress = self.progress(&encoding.files, Utc::now());
+        self.idle_writer().await?;
+        let Slot::Idle(mut writer) = std::mem::replace(&mut self.writer, Slot::Failed) else {
+            unreachable!("the writer is idle");
+        };
+        let flush = Flush {
+            outputs: encoding.outputs,
+            files: encoding.files,
+            progress,
+        };
+        self.writer = Slot::Writing(tokio::spawn(async move {
+            let result = writer.write(flush).await;
+            (writer, result)
+        }));
         Ok(())
+    }
+
+    /// The writer, once the write in flight (if any) has ended; after a failed write there
+    /// is none: this process writes nothing more.
+    async fn idle_writer(&mut self) -> anyhow::Result<&mut Writer> {
+        if let Slot::Writing(task) = &mut self.writer {
+            let joined = task.await;
+            self.writer = Slot::Failed;
+            let (writer, result) = joined.context("the write of a flush panicked")?;
+            self.stats.files_written = writer.files_written;
+            self.stats.bytes_written = writer.bytes_written;
+            result?;
+            self.progress_saved = Instant::now();
+            self.writer = Slot::Idle(writer);
+        }
+        match &mut self.writer {
+            Slot::Idle(writer) => Ok(writer),
+            _ => bail!("an earlier write failed"),
+        }
     }
 
     /// The watermark over the files of the last scan, read up to `files`, as of `now`.
@@ -530,25 +537,14 @@ impl Tailer {
             idle_timeout_secs: idle_timeout.num_seconds().max(0) as u64,
         }
     }
+}
 
-    async fn upload(&mut self, outputs: Vec<Output>) -> anyhow::Result<()> {
-        for output in &outputs {
-            self.stats.files_written += 1;
-            self.stats.bytes_written += output.bytes.len() as u64;
-        }
-        let warehouse = &self.warehouse;
-        futures::stream::iter(outputs)
-            .map(|output| async move {
-                warehouse
-                    .put(&warehouse.path(&output.path), output.bytes)
-                    .await
-            })
-            .buffer_unordered(PARALLEL_UPLOADS)
-            .try_collect::<Vec<()>>()
-            .await
-            .context("writing the batch (it will be retried on the next run)")?;
-        Ok(())
-    }
+/// The writer of flushes: idle, or writing one on a task of its own.
+enum Slot {
+    Idle(Box<Writer>),
+    Writing(tokio::task::JoinHandle<(Box<Writer>, anyhow::Result<()>)>),
+    /// A write failed (or is being waited for).
+    Failed,
 }
 
 /// A batch handed off to be encoded, and the offsets it covers.
