@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ballista_core::utils::default_session_builder;
@@ -25,6 +26,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::engine::{register_functions, scheduler_address, DEFAULT_SCHEDULER_PORT};
+use crate::units::parse_interval;
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake ballista`.
@@ -45,11 +47,11 @@ pub struct BallistaArgs {
 pub enum Process {
     /// Run a Ballista scheduler (it plans statements and hands tasks to executors).
     #[command(after_help = "Example:
-  stickerlake --warehouse ./warehouse ballista scheduler --bind 127.0.0.1:50050")]
+  stickerlake --warehouse ./warehouse ballista scheduler --bind 127.0.0.1:50050 --executor-timeout 30s")]
     Scheduler(SchedulerArgs),
     /// Run a Ballista executor (it runs tasks from a scheduler and serves their results).
     #[command(after_help = "Example:
-  stickerlake --warehouse ./warehouse ballista executor --scheduler 127.0.0.1:50050 --port 50051")]
+  stickerlake --warehouse ./warehouse ballista executor --scheduler 127.0.0.1:50050 --port 50051 --heartbeat-interval 10s")]
     Executor(ExecutorArgs),
 }
 
@@ -58,6 +60,11 @@ pub struct SchedulerArgs {
     /// Address to listen on (what `--engine df://HOST:PORT` names).
     #[arg(long, value_name = "HOST:PORT", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_SCHEDULER_PORT)))]
     pub bind: SocketAddr,
+    /// An executor silent this long is dead: its tasks run again elsewhere, and with no
+    /// executor left after it, running jobs fail. Longer than the executors'
+    /// --heartbeat-interval (two or three of them).
+    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_interval)]
+    pub executor_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +85,15 @@ pub struct ExecutorArgs {
     /// Folder for shuffle files (default: a folder of its own under the temp dir).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// How often it tells the scheduler it is alive (shorter than the scheduler's
+    /// --executor-timeout).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
+    pub heartbeat_interval: Duration,
+}
+
+/// Ballista counts in whole seconds: a duration rounded up, at least one.
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_secs_f64().ceil().max(1.0) as u64
 }
 
 pub async fn run(args: BallistaArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -89,11 +105,20 @@ pub async fn run(args: BallistaArgs, warehouse: Warehouse) -> anyhow::Result<()>
 
 async fn scheduler(args: SchedulerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let host = args.bind.ip().to_string();
+    let defaults = SchedulerConfig::default();
+    let timeout = whole_seconds(args.executor_timeout);
     let config = SchedulerConfig {
         bind_host: host.clone(),
         external_host: host,
         bind_port: args.bind.port(),
-        ..SchedulerConfig::default()
+        executor_timeout_seconds: timeout,
+        // Looked for often enough that a dead executor is found within the timeout's order.
+        expire_dead_executor_interval_seconds: defaults
+            .expire_dead_executor_interval_seconds
+            .min(timeout.div_ceil(2)),
+        // With every executor gone, running jobs fail after one more timeout, not never.
+        no_executors_grace_period_seconds: timeout,
+        ..defaults
     }
     .with_override_session_builder(Arc::new(move |config| {
         let mut ctx = SessionContext::new_with_state(default_session_builder(config)?);
@@ -146,6 +171,7 @@ async fn executor(args: ExecutorArgs, warehouse: Warehouse) -> anyhow::Result<()
         scheduler_connect_timeout_seconds: 30,
         vcores: args.concurrent_tasks.unwrap_or(0),
         work_dir: Some(work_dir),
+        executor_heartbeat_interval_seconds: whole_seconds(args.heartbeat_interval),
         override_function_registry: Some(Arc::new(function_registry()?)),
         override_runtime_producer: Some(runtime),
         ..ExecutorProcessConfig::default()

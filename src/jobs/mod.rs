@@ -16,7 +16,7 @@ use crate::engine::job_catalog::{input_tables, referenced_tables, select, Job};
 
 use crate::completeness::{holding_back, tailers};
 use crate::dates::days;
-use crate::engine::{EngineArg, WarehouseTables};
+use crate::engine::{Engine, EngineArg, WarehouseTables};
 use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
 use crate::output::{write_results, Format};
@@ -143,11 +143,17 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         return Ok(outcome);
     }
     let bar = progress::count_bar(todo.len() as u64, "run");
+    // A failure on a cluster names it: the cause may be the cluster, not the job.
+    let on = match &args.engine.engine {
+        Engine::Local => String::new(),
+        remote => format!(" on --engine {remote}"),
+    };
     let mut failures = Vec::new();
     let mut tables = tables;
     // Tables this run committed to since its snapshot was loaded.
     let mut written = std::collections::HashSet::new();
-    for (day, job) in &todo {
+    let mut not_started = 0;
+    for (index, (day, job)) in todo.iter().enumerate() {
         bar.set_message(format!("{} {day}", job.name));
         // A job reading another job's output reads what this run wrote.
         if referenced_tables(job)?.iter().any(|t| written.contains(t)) {
@@ -162,16 +168,26 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
                 bar.suspend(|| println!("{}", summary(&record)))
             }
             Err(e) => {
-                bar.suspend(|| eprintln!("run: {} {day} failed: {e:#}", job.name));
+                bar.suspend(|| eprintln!("run: {} {day} failed{on}: {e:#}", job.name));
                 failures.push(format!("{} {day}", job.name));
+                // A cluster that failed one job-day (its executors lost, say) would hold
+                // the next ones queued: stop, and say what was not started.
+                if !on.is_empty() {
+                    not_started = todo.len() - index - 1;
+                    break;
+                }
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
     if !failures.is_empty() {
+        let skipped = match not_started {
+            0 => String::new(),
+            n => format!("; {n} more not started after it"),
+        };
         bail!(
-            "{} of {} job run(s) failed ({}); their old outputs are unchanged",
+            "{} of {} job run(s) failed{on} ({}){skipped}; their old outputs are unchanged",
             failures.len(),
             todo.len(),
             failures.join(", ")

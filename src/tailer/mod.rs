@@ -57,8 +57,8 @@ pub struct TailerArgs {
     /// Flush after this many rows.
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rows: u64,
-    /// Flush after this many bytes of log lines. Memory is bounded by about twice this: a full
-    /// batch is written while the next one is read.
+    /// Flush after this many bytes of log lines. Memory is bounded by about three times this:
+    /// a full batch is encoded, and the one before written, while the next one is read.
     #[arg(long, value_name = "N", default_value_t = 32 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_bytes: u64,
     /// With --follow: the longest a read line waits before it is written.

@@ -13,7 +13,13 @@ differs:
 - the scan preview (`sql --explain-scan`) says the same with `--engine`;
 - both executors ran tasks (their work folders hold the jobs' shuffle files);
 - an unreachable scheduler or an unknown engine is a clear message, a non-zero exit, and
-  nothing is written.
+  nothing is written;
+- executor loss, on a second cluster (scheduler `--executor-timeout 5s`, executors
+  `--heartbeat-interval 1s`, each with its own work dir): one executor `kill -9`-ed while
+  `run all` runs, and the run finishes on the other with the local tables; every executor
+  killed while a run runs, and it fails within a bounded time (the timeout, then one more for
+  an executor to come back) naming the engine, writing no day; new executors, and a re-run
+  is exact.
 
     python3 tests/scale/ballista_check.py --bin target/debug/stickerlake \
         --ballista-bin target/ballista/stickerlake --work /tmp/ballista
@@ -214,11 +220,145 @@ def main():
                 process.kill()
         logs.close()
 
+    check_executor_loss(ballista, stickerlake, ours, work, failures)
+
     if failures:
         print("DIFFERENT: " + "\n".join(failures))
         print(f"(cluster log: {work}/cluster.log)")
         sys.exit(1)
     print("same tables and answers on Ballista and locally")
+
+
+def start_executor(ballista, warehouse, scheduler_port, work_dir, logs, heartbeat="1s"):
+    port = free_port(pairs=True)
+    executor = subprocess.Popen(
+        [ballista, "--warehouse", warehouse, "ballista", "executor",
+         "--scheduler", f"127.0.0.1:{scheduler_port}", "--port", str(port),
+         "--concurrent-tasks", "2", "--work-dir", work_dir, "--heartbeat-interval", heartbeat],
+        stdout=logs, stderr=logs)
+    wait_for_port(port, executor, work_dir)
+    wait_for_port(port + 1, executor, f"{work_dir}'s task service")
+    return executor
+
+
+def same_job_tables(stickerlake, ours, theirs, failures, what):
+    for table in sorted(t for t in os.listdir(ours)
+                        if t not in ("raw_events", "quarantine") and not t.startswith(("_", "."))):
+        header, expected = table_rows(stickerlake, ours, table)
+        their_header, actual = table_rows(stickerlake, theirs, table)
+        same = header == their_header and expected == actual and expected
+        print(f"{what}: {table}: local {len(expected)} rows, Ballista {len(actual)}: "
+              f"{'same' if same else 'DIFFERENT'}")
+        if not same:
+            failures.append(f"{what}: {table} differs")
+
+
+def check_executor_loss(ballista, stickerlake, ours, work, failures):
+    """An executor killed mid-run, then all of them: see the module's docstring."""
+    theirs = f"{work}/loss-warehouse"
+    for table in ("raw_events", "quarantine"):
+        shutil.copytree(f"{ours}/{table}", f"{theirs}/{table}")
+    scheduler_port = free_port()
+    engine = f"df://127.0.0.1:{scheduler_port}"
+    logs = open(f"{work}/loss-cluster.log", "w")
+    processes = []
+    try:
+        scheduler = subprocess.Popen(
+            [ballista, "--warehouse", theirs, "ballista", "scheduler",
+             "--bind", f"127.0.0.1:{scheduler_port}", "--executor-timeout", "5s"],
+            stdout=logs, stderr=logs)
+        processes.append(scheduler)
+        wait_for_port(scheduler_port, scheduler, "the scheduler")
+        dirs = [f"{work}/loss-executor-{n}" for n in range(2)]
+        executors = [start_executor(ballista, theirs, scheduler_port, d, logs) for d in dirs]
+        processes += executors
+
+        # One executor killed as soon as it has tasks of the run, while the run goes on.
+        started = time.time()
+        job_run = subprocess.Popen(
+            [ballista, "--warehouse", theirs, "run", "all", "--from", FROM, "--to", TO,
+             "--engine", engine], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while not (os.path.isdir(dirs[0]) and any(not d.startswith("datafusion-")
+                                                   for d in os.listdir(dirs[0]))):
+            if time.time() > deadline or job_run.poll() is not None:
+                break
+            time.sleep(0.05)
+        killed_mid_run = job_run.poll() is None
+        executors[0].kill()
+        print(f"executor loss: executor 0 killed {time.time() - started:.1f} s into the run "
+              f"({'while it ran' if killed_mid_run else 'AFTER IT ENDED'})")
+        if not killed_mid_run:
+            failures.append("executor loss: the run ended before an executor could be killed")
+        try:
+            out, err = job_run.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            job_run.kill()
+            out, err = job_run.communicate()
+            failures.append("executor loss: the run did not finish within 300 s of the kill")
+        print(f"executor loss: run all exit {job_run.returncode} after {time.time() - started:.1f} s")
+        if job_run.returncode != 0:
+            failures.append(f"executor loss: the run failed with one executor left:\n{err}")
+        same_job_tables(stickerlake, ours, theirs, failures, "executor loss")
+
+        # Every executor killed while a run is running (the one left, and a new one started
+        # for it): a bounded failure that names the engine, and no day written.
+        empty = f"{work}/loss-empty-warehouse"
+        for table in ("raw_events", "quarantine"):
+            shutil.copytree(f"{ours}/{table}", f"{empty}/{table}")
+        spare_dir = f"{work}/loss-spare"
+        spare = start_executor(ballista, empty, scheduler_port, spare_dir, logs)
+        processes.append(spare)
+        before = snapshot(empty)
+        base = len(os.listdir(dirs[1]))
+        started = time.time()
+        lost = subprocess.Popen(
+            [ballista, "--warehouse", empty, "run", "all", "--from", FROM, "--to", TO,
+             "--engine", engine], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        has_tasks = lambda d: os.path.isdir(d) and any(not e.startswith("datafusion-")
+                                                        for e in os.listdir(d))
+        while not (has_tasks(spare_dir) or len(os.listdir(dirs[1])) > base):
+            if time.time() > deadline or lost.poll() is not None:
+                break
+            time.sleep(0.02)
+        running = lost.poll() is None
+        for executor in (executors[1], spare):
+            executor.kill()
+        try:
+            _, err = lost.communicate(timeout=120)
+            took = time.time() - started
+            last = err.strip().splitlines()[-1][:200] if err.strip() else ""
+            print(f"every executor killed {'while it ran' if running else 'AFTER IT ENDED'}: "
+                  f"run all exit {lost.returncode} after {took:.1f} s: {last!r}")
+            if not running or lost.returncode == 0 or engine not in err:
+                failures.append(f"every executor killed: exit {lost.returncode}, expected a "
+                                f"failure naming {engine}:\n{err}")
+        except subprocess.TimeoutExpired:
+            lost.kill()
+            failures.append("every executor killed: run all still waiting after 120 s")
+        written = [p for p, _ in snapshot(empty) if p not in dict(before)
+                   and not p.startswith(("raw_events", "quarantine"))]
+        print(f"every executor killed: {len(written)} file(s) written")
+        if written:
+            failures.append(f"every executor killed: the failed run wrote {written}")
+
+        # A healthy cluster again: the re-run is exact.
+        processes += [start_executor(ballista, empty, scheduler_port, f"{d}-again", logs)
+                      for d in dirs]
+        run(ballista, "--warehouse", empty, "run", "all", "--from", FROM, "--to", TO,
+            "--engine", engine)
+        same_job_tables(stickerlake, ours, empty, failures, "after the executors came back")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        logs.close()
 
 
 def check_bad_engines(ballista, stickerlake, warehouse, failures):
