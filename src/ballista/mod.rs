@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::utils::default_session_builder;
 use ballista_core::RuntimeProducer;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
@@ -65,6 +66,28 @@ pub struct SchedulerArgs {
     /// --heartbeat-interval (two or three of them).
     #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_interval)]
     pub executor_timeout: Duration,
+    /// How tasks reach executors; the executors must say the same.
+    #[arg(long, value_enum, default_value_t = Scheduling::Push)]
+    pub scheduling: Scheduling,
+}
+
+/// Ballista's task scheduling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheduling {
+    /// The scheduler launches tasks on executors (Ballista's default; lower latency).
+    Push,
+    /// Executors ask the scheduler for tasks. Survives an executor lost mid-job where push
+    /// can hang: Ballista 55 may drop a task whose launch failed on a dying executor.
+    Pull,
+}
+
+impl From<Scheduling> for TaskSchedulingPolicy {
+    fn from(scheduling: Scheduling) -> Self {
+        match scheduling {
+            Scheduling::Push => TaskSchedulingPolicy::PushStaged,
+            Scheduling::Pull => TaskSchedulingPolicy::PullStaged,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +112,9 @@ pub struct ExecutorArgs {
     /// --executor-timeout).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
     pub heartbeat_interval: Duration,
+    /// How tasks reach it: as the scheduler's --scheduling says.
+    #[arg(long, value_enum, default_value_t = Scheduling::Push)]
+    pub scheduling: Scheduling,
 }
 
 /// Ballista counts in whole seconds: a duration rounded up, at least one.
@@ -118,6 +144,7 @@ async fn scheduler(args: SchedulerArgs, warehouse: Warehouse) -> anyhow::Result<
             .min(timeout.div_ceil(2)),
         // With every executor gone, running jobs fail after one more timeout, not never.
         no_executors_grace_period_seconds: timeout,
+        scheduling_policy: args.scheduling.into(),
         ..defaults
     }
     .with_override_session_builder(Arc::new(move |config| {
@@ -172,6 +199,7 @@ async fn executor(args: ExecutorArgs, warehouse: Warehouse) -> anyhow::Result<()
         vcores: args.concurrent_tasks.unwrap_or(0),
         work_dir: Some(work_dir),
         executor_heartbeat_interval_seconds: whole_seconds(args.heartbeat_interval),
+        task_scheduling_policy: args.scheduling.into(),
         override_function_registry: Some(Arc::new(function_registry()?)),
         override_runtime_producer: Some(runtime),
         ..ExecutorProcessConfig::default()
