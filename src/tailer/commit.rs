@@ -16,10 +16,18 @@ use crate::contract::Table;
 use crate::warehouse::delta::{table_of, Change, Committed, NewFile};
 use crate::warehouse::Warehouse;
 
-/// The tables a tailer commits to, opened (or created) once, before anything is written:
-/// a table folder holding data but no log is a warehouse to migrate, not a new table.
+/// The tables a tailer commits to, opened (or created) once, on a task of their own while
+/// the first lines are read; the first write waits for them, before it writes anything (a
+/// table folder holding data but no log is a warehouse to migrate, not a new table).
 pub struct TailerTables {
-    open: BTreeMap<&'static str, OpenTable>,
+    state: Opening,
+}
+
+type OpenTables = BTreeMap<&'static str, OpenTable>;
+
+enum Opening {
+    Pending(tokio::task::JoinHandle<anyhow::Result<OpenTables>>),
+    Open(OpenTables),
 }
 
 struct OpenTable {
@@ -30,22 +38,45 @@ struct OpenTable {
 }
 
 impl TailerTables {
-    pub async fn open(warehouse: &Warehouse) -> anyhow::Result<Self> {
-        let opened = Table::ALL.map(|table| async move {
-            let delta = warehouse
-                .open_or_create_delta(table.name(), table.schema(), table.partition_column())
-                .await?;
-            let delta = warehouse
-                .add_missing_columns(table.name(), delta, table.schema())
-                .await?;
-            let committed = None;
-            anyhow::Ok((table.name(), OpenTable { delta, committed }))
-        });
-        let open = futures::future::try_join_all(opened).await?;
-        Ok(Self {
-            open: open.into_iter().collect(),
-        })
+    /// Starts opening the tables.
+    pub fn open(warehouse: Warehouse) -> Self {
+        let task = tokio::spawn(async move { open_tables(&warehouse).await });
+        Self {
+            state: Opening::Pending(task),
+        }
     }
+
+    /// Waits until the tables are open (or could not be).
+    pub async fn wait_open(&mut self) -> anyhow::Result<()> {
+        self.ready().await.map(|_| ())
+    }
+
+    /// The open tables, once they are.
+    async fn ready(&mut self) -> anyhow::Result<&mut OpenTables> {
+        if let Opening::Pending(task) = &mut self.state {
+            let open = task.await.context("opening the tables stopped")??;
+            self.state = Opening::Open(open);
+        }
+        match &mut self.state {
+            Opening::Open(open) => Ok(open),
+            Opening::Pending(_) => unreachable!("just opened"),
+        }
+    }
+}
+
+async fn open_tables(warehouse: &Warehouse) -> anyhow::Result<OpenTables> {
+    let opened = Table::ALL.map(|table| async move {
+        let delta = warehouse
+            .open_or_create_delta(table.name(), table.schema(), table.partition_column())
+            .await?;
+        let delta = warehouse
+            .add_missing_columns(table.name(), delta, table.schema())
+            .await?;
+        let committed = None;
+        anyhow::Ok((table.name(), OpenTable { delta, committed }))
+    });
+    let open = futures::future::try_join_all(opened).await?;
+    Ok(open.into_iter().collect())
 }
 
 /// Commits flush `seq` of tailer `id` (its `files`, all written) to every table they belong
@@ -57,14 +88,15 @@ pub async fn commit_flush(
     seq: u64,
     files: Vec<NewFile>,
 ) -> anyhow::Result<bool> {
+    let open = tables.ready().await?;
     let mut by_table: BTreeMap<&str, Vec<NewFile>> = BTreeMap::new();
     for file in files {
-        let Some((&table, _)) = tables.open.get_key_value(table_of(&file.path)) else {
+        let Some((&table, _)) = open.get_key_value(table_of(&file.path)) else {
             anyhow::bail!("a tailer wrote {}: not a tailer table", file.path);
         };
         by_table.entry(table).or_default().push(file);
     }
-    let commits = tables.open.iter_mut().filter_map(|(&name, table)| {
+    let commits = open.iter_mut().filter_map(|(&name, table)| {
         let files = by_table.remove(name)?;
         Some(async move {
             let info = json!({

@@ -32,7 +32,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
     let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
-    let mut tables = TailerTables::open(&warehouse).await?;
+    let mut tables = TailerTables::open(warehouse.clone());
     let checkpoint = recover(&warehouse, &mut state, &mut tables, &id).await?;
     if args.retire {
         return retire(&mut state, checkpoint).await;

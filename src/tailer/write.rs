@@ -43,6 +43,8 @@ impl Writer {
     /// Writes `flush`, then the checkpoint that covers it (with no data, the checkpoint
     /// still refreshes the watermark).
     pub async fn write(&mut self, flush: Flush) -> anyhow::Result<()> {
+        // Nothing is written before the tables are known to be Delta tables.
+        self.tables.wait_open().await?;
         let outputs = flush
             .outputs
             .await

@@ -211,9 +211,33 @@ fn migrate_converts_a_warehouse_written_before_delta_tables() {
 
     let err = run_err(&mut sandbox.cmd(&["sql", "SELECT 1"]));
     assert!(err.contains("stickerlake migrate"), "{err}");
+    // New lines are read, but nothing is written: not a file, not a checkpoint.
+    sandbox.append(
+        "late.jsonl",
+        event_line("m-late", "search", "2026-11-21T10:00:00Z", "cat").as_bytes(),
+    );
+    fn files(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u64)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            match path.is_dir() {
+                true => files(&path, out),
+                false => out.push((path.clone(), path.metadata().unwrap().len())),
+            }
+        }
+    }
+    let (mut before_tailer, mut after_tailer) = (Vec::new(), Vec::new());
+    files(&warehouse, &mut before_tailer);
     let glob = format!("{}/*", sandbox.logs().display());
     let err = run_err(&mut sandbox.cmd(&["tailer", "--source", &glob]));
     assert!(err.contains("stickerlake migrate"), "{err}");
+    files(&warehouse, &mut after_tailer);
+    before_tailer.sort();
+    after_tailer.sort();
+    assert_eq!(
+        before_tailer, after_tailer,
+        "the refused tailer wrote nothing"
+    );
+    std::fs::remove_file(sandbox.logs().join("late.jsonl")).unwrap();
 
     let dry = stdout(&run_ok(&mut sandbox.cmd(&["migrate", "--dry-run"])));
     assert!(dry.contains("raw_events: would convert"), "{dry}");
