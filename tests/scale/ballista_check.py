@@ -127,6 +127,23 @@ def table_rows(stickerlake, warehouse, table):
     return out[0], sorted(out[1:])
 
 
+def stop(processes):
+    """SIGTERM to those still running, SIGKILL to any that does not end in 10 s."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def ran_tasks(work_dir):
+    """The Ballista jobs an executor ran tasks of (a folder each in its work dir)."""
+    return [d for d in os.listdir(work_dir) if not d.startswith("datafusion-")]
+
+
 def snapshot(folder):
     return sorted((os.path.relpath(os.path.join(d, f), folder),
                    os.path.getsize(os.path.join(d, f)))
@@ -212,18 +229,12 @@ def main():
             failures.append(f"scan preview: local\n{local}\nBallista\n{remote}")
         # The work was the executors': each ran tasks (a folder per job in its work dir).
         for n in range(2):
-            jobs = [d for d in os.listdir(f"{work}/executor-{n}") if not d.startswith("datafusion-")]
+            jobs = ran_tasks(f"{work}/executor-{n}")
             print(f"executor {n}: tasks of {len(jobs)} Ballista job(s)")
             if not jobs:
                 failures.append(f"executor {n} ran no task")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         logs.close()
 
     check_executor_loss(ballista, stickerlake, ours, work, failures)
@@ -297,8 +308,7 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
             [ballista, "--warehouse", theirs, "run", "all", "--from", FROM, "--to", TO,
              "--engine", engine], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
-        while not (os.path.isdir(dirs[0]) and any(not d.startswith("datafusion-")
-                                                   for d in os.listdir(dirs[0]))):
+        while not (os.path.isdir(dirs[0]) and ran_tasks(dirs[0])):
             if time.time() > deadline or job_run.poll() is not None:
                 break
             time.sleep(0.05)
@@ -345,8 +355,7 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
             [ballista, "--warehouse", empty, "run", "all", "--from", FROM, "--to", TO,
              "--engine", engine], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
-        has_tasks = lambda d: os.path.isdir(d) and any(not e.startswith("datafusion-")
-                                                        for e in os.listdir(d))
+        has_tasks = lambda d: os.path.isdir(d) and bool(ran_tasks(d))
         while not (has_tasks(spare_dir) or len(os.listdir(dirs[1])) > base):
             if time.time() > deadline or lost.poll() is not None:
                 break
@@ -379,14 +388,7 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
             "--engine", engine)
         same_job_tables(stickerlake, ours, empty, failures, "after the executors came back")
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         logs.close()
 
 
@@ -491,18 +493,10 @@ def check_separate_hosts(ballista, stickerlake, ours, work, failures):
         if local != remote:
             failures.append(f"separate hosts: the join query differs:\n{local}\n{remote}")
         for n in range(2):
-            jobs = [d for d in os.listdir(f"{work}/hosts-executor-{n}")
-                    if not d.startswith("datafusion-")]
-            if not jobs:
+            if not ran_tasks(f"{work}/hosts-executor-{n}"):
                 failures.append(f"separate hosts: executor {n} ran no task")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         logs.close()
         remove_hosts()
 
@@ -549,13 +543,7 @@ def check_s3(ballista, stickerlake, ours, work, failures):
         if local != remote or len(local.splitlines()) < 2:
             failures.append(f"S3: the JSON query differs:\n{local}\n{remote}")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         logs.close()
         os.environ.clear()
         os.environ.update(saved)
