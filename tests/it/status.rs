@@ -155,3 +155,62 @@ fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sand
     assert_eq!(csv(&sandbox), csv(&fresh));
     assert!(csv(&sandbox).contains("late cat,5,1"));
 }
+
+/// A day's rows come from the Delta log's `numRecords`; a file some other writer committed
+/// without them is counted by reading it, so the day's figure stays exact either way.
+#[test]
+fn rows_per_day_are_exact_with_and_without_the_logs_statistics() {
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 2000, 3);
+    sandbox.tail(&[]);
+    let per_day = |sandbox: &Sandbox| -> Vec<(String, i64)> {
+        let (_, json) = status(sandbox);
+        json["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["date"].as_str().unwrap().to_owned(),
+                    d["raw_rows"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let counted = |sandbox: &Sandbox| -> Vec<(String, i64)> {
+        let csv = stdout(&run_ok(&mut sandbox.cmd(&[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT CAST(d AS VARCHAR) AS d, coalesce(n, 0) AS n FROM (VALUES (DATE '2026-11-20'), (DATE '2026-11-21'), (DATE '2026-11-22')) AS days(d) \
+             LEFT JOIN (SELECT event_date, count(*) AS n FROM raw_events GROUP BY event_date) AS c ON c.event_date = days.d ORDER BY d",
+        ])));
+        csv.lines()
+            .skip(1)
+            .map(|l| {
+                let (d, n) = l.split_once(',').unwrap();
+                (d.to_owned(), n.parse().unwrap())
+            })
+            .collect()
+    };
+    let first = per_day(&sandbox);
+    assert_eq!(first, counted(&sandbox));
+
+    // The same file committed once more, without statistics (a faulty or foreign writer).
+    let (name, bytes) = sandbox
+        .objects("raw_events")
+        .into_iter()
+        .find(|(name, _)| name.starts_with("event_date=2026-11-21/") && name.ends_with(".parquet"))
+        .unwrap();
+    let copy = name.replace(".parquet", "-copy.parquet");
+    let size = bytes.len();
+    sandbox.set_object(&format!("raw_events/{copy}"), Some(bytes));
+    sandbox.commit_file("raw_events", &copy, Some(size));
+    let after = per_day(&sandbox);
+    assert_eq!(after, counted(&sandbox));
+    assert!(
+        after[1].1 > first[1].1,
+        "the copy's rows count: {first:?} → {after:?}"
+    );
+    assert_eq!((after[0].1, after[2].1), (first[0].1, first[2].1));
+}
