@@ -198,15 +198,7 @@ def main():
                       "--engine", engine)
         print(f"ballista: run all over {FROM}..{TO} in {time.time() - started:.1f} s")
         print("\n".join("  " + l for l in job_run.stdout.splitlines()))
-        for table in sorted(t for t in os.listdir(ours)
-                            if t not in ("raw_events", "quarantine") and not t.startswith(("_", "."))):
-            header, expected = table_rows(stickerlake, ours, table)
-            their_header, actual = table_rows(stickerlake, theirs, table)
-            same = header == their_header and expected == actual and expected
-            print(f"{table}: local {len(expected)} rows, Ballista {len(actual)} rows: "
-                  f"{'same' if same else 'DIFFERENT'}")
-            if not same:
-                failures.append(f"{table} differs")
+        same_job_tables(stickerlake, ours, theirs, failures, "run all")
 
         started = time.time()
         for name, query in QUERIES.items():
