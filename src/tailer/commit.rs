@@ -28,6 +28,8 @@ type OpenTables = BTreeMap<&'static str, OpenTable>;
 enum Opening {
     Pending(tokio::task::JoinHandle<anyhow::Result<OpenTables>>),
     Open(OpenTables),
+    /// Why they could not be opened (said again to any later caller).
+    Failed(String),
 }
 
 struct OpenTable {
@@ -54,12 +56,16 @@ impl TailerTables {
     /// The open tables, once they are.
     async fn ready(&mut self) -> anyhow::Result<&mut OpenTables> {
         if let Opening::Pending(task) = &mut self.state {
-            let open = task.await.context("opening the tables stopped")??;
-            self.state = Opening::Open(open);
+            let opened = task.await.context("opening the tables stopped");
+            self.state = match opened.and_then(|result| result) {
+                Ok(open) => Opening::Open(open),
+                Err(e) => Opening::Failed(format!("{e:#}")),
+            };
         }
         match &mut self.state {
             Opening::Open(open) => Ok(open),
-            Opening::Pending(_) => unreachable!("just opened"),
+            Opening::Failed(why) => anyhow::bail!("{why}"),
+            Opening::Pending(_) => unreachable!("just awaited"),
         }
     }
 }
