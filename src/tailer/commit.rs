@@ -123,6 +123,12 @@ pub async fn commit_flush(
                 .with_context(|| {
                     format!("committing flush {seq} (it will be retried on the next run)")
                 })?;
+            if table.committed.is_none() {
+                // Once per process: what commits killed before it left in the log.
+                warehouse
+                    .remove_interrupted_commits(name)
+                    .with_context(|| format!("cleaning {name}'s Delta log"))?;
+            }
             table.committed = Some(seq);
             anyhow::Ok(matches!(outcome, Committed::Version(_)))
         })

@@ -326,6 +326,30 @@ impl Warehouse {
         Ok(())
     }
 
+    /// Removes the staging files (`<version>.json#<n>`) that interrupted commits left in a
+    /// local table's Delta log, once their version exists: the commit that staged them was
+    /// killed after its version landed, or lost it to another writer.
+    pub fn remove_interrupted_commits(&self, table: &str) -> std::io::Result<()> {
+        let Location::Local(dir) = &self.location else {
+            return Ok(());
+        };
+        let log = dir.join(table).join(crate::contract::paths::DELTA_LOG);
+        let entries = match std::fs::read_dir(&log) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some((target, _)) = name.split_once('#') {
+                if log.join(target).exists() {
+                    std::fs::remove_file(log.join(&name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn listing(&self, relative: &str) -> Result<object_store::ListResult, WarehouseError> {
         let prefix = self.path(relative);
         self.store
@@ -418,5 +442,42 @@ impl Warehouse {
             relative if relative.is_empty() => "the top folder".to_owned(),
             relative => relative,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_staging_files_of_landed_versions_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir
+            .path()
+            .join("raw_events")
+            .join(crate::contract::paths::DELTA_LOG);
+        std::fs::create_dir_all(&log).unwrap();
+        for name in [
+            "00000000000000000001.json",
+            "00000000000000000001.json#1",
+            "00000000000000000002.json#1",
+        ] {
+            std::fs::write(log.join(name), b"{}").unwrap();
+        }
+        let warehouse = Warehouse::open(&dir.path().display().to_string()).unwrap();
+        warehouse.remove_interrupted_commits("raw_events").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&log)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        // A staging file whose version has not landed may be a commit under way.
+        assert_eq!(
+            left,
+            ["00000000000000000001.json", "00000000000000000002.json#1"]
+        );
+        warehouse
+            .remove_interrupted_commits("no_such_table")
+            .unwrap();
     }
 }
