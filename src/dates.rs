@@ -19,23 +19,6 @@ pub fn end_of(day: NaiveDate) -> chrono::DateTime<Utc> {
         .and_utc()
 }
 
-/// `--date D` or `--from D --to D` as an inclusive range; `None` when neither was given.
-pub fn day_range(
-    date: Option<NaiveDate>,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-) -> anyhow::Result<Option<(NaiveDate, NaiveDate)>> {
-    let range = match (date, from, to) {
-        (Some(day), _, _) => Some((day, day)),
-        (None, Some(from), Some(to)) => Some((from, to)),
-        _ => None,
-    };
-    if let Some((from, to)) = range.filter(|(from, to)| to < from) {
-        anyhow::bail!("--from {from} is after --to {to}");
-    }
-    Ok(range)
-}
-
 /// The day-range flags of `run`, `export-jobs` and `replay`: `--date D`, or `--from D --to D`.
 /// A command that needs one of them says so with a required `ArgGroup` over `date` and `from`.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,7 +37,15 @@ pub struct DayRangeArgs {
 impl DayRangeArgs {
     /// The inclusive range asked for; `None` when no flag was given.
     pub fn range(&self) -> anyhow::Result<Option<(NaiveDate, NaiveDate)>> {
-        day_range(self.date, self.from, self.to)
+        let range = match (self.date, self.from, self.to) {
+            (Some(day), _, _) => Some((day, day)),
+            (None, Some(from), Some(to)) => Some((from, to)),
+            _ => None,
+        };
+        if let Some((from, to)) = range.filter(|(from, to)| to < from) {
+            anyhow::bail!("--from {from} is after --to {to}");
+        }
+        Ok(range)
     }
 
     pub fn given(&self) -> bool {

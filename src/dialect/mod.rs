@@ -12,10 +12,8 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 
 use crate::contract::EVENT_DATE;
-use crate::dates::days;
-use crate::dates::DayRangeArgs;
-use crate::engine::job_catalog::JobFolderArgs;
-use crate::engine::job_catalog::{discover, input_tables, referenced_tables};
+use crate::dates::{days, DayRangeArgs};
+use crate::engine::job_catalog::{discover, input_tables, referenced_tables, JobFolderArgs};
 use crate::engine::WarehouseTables;
 use crate::warehouse::Warehouse;
 use ddl::TableDef;

@@ -10,12 +10,9 @@ use clap::Args;
 
 pub use runner::run_job_for_day;
 
-use crate::dates::DayRangeArgs;
-use crate::engine::job_catalog::JobFolderArgs;
-use crate::engine::job_catalog::{input_tables, referenced_tables, select, Job};
-
 use crate::completeness::{holding_back, tailers};
-use crate::dates::days;
+use crate::dates::{days, DayRangeArgs};
+use crate::engine::job_catalog::{input_tables, referenced_tables, select, Job, JobFolderArgs};
 use crate::engine::{Engine, EngineArg, WarehouseTables};
 use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
@@ -172,7 +169,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
                 failures.push(format!("{} {day}", job.name));
                 // A cluster that failed one job-day (its executors lost, say) would hold
                 // the next ones queued: stop, and say what was not started.
-                if !on.is_empty() {
+                if args.engine.engine != Engine::Local {
                     not_started = todo.len() - index - 1;
                     break;
                 }

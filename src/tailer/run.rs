@@ -396,10 +396,13 @@ impl Tailer {
         let idle = |modified: std::time::SystemTime| {
             Utc::now() - DateTime::<Utc>::from(modified) >= idle_timeout
         };
-        let now = probe.metadata()?;
-        let unchanged = now.len() == file.size && now.modified().ok() == file.modified;
         let offset = entry.offset;
-        if !entry.moved || offset >= file.size || !unchanged || !file.modified.is_some_and(idle) {
+        if !entry.moved || offset >= file.size || !file.modified.is_some_and(idle) {
+            return Ok(());
+        }
+        // Only now, for a rotated idle file with bytes left: has it changed since the scan?
+        let now = probe.metadata()?;
+        if now.len() != file.size || now.modified().ok() != file.modified {
             return Ok(());
         }
         let len = file.size - offset;

@@ -127,6 +127,26 @@ def table_rows(stickerlake, warehouse, table):
     return out[0], sorted(out[1:])
 
 
+def start_scheduler(ballista, warehouse, port, logs, *flags):
+    """`stickerlake ballista scheduler` on 127.0.0.1:port, once it listens."""
+    scheduler = subprocess.Popen(
+        [ballista, "--warehouse", warehouse, "ballista", "scheduler",
+         "--bind", f"127.0.0.1:{port}", *flags], stdout=logs, stderr=logs)
+    wait_for_port(port, scheduler, "the scheduler")
+    return scheduler
+
+
+def same_answer(stickerlake, ballista, warehouse, engine, what, query, failures):
+    """The query's CSV from the local engine and from the cluster: the same, and not empty."""
+    local = run(stickerlake, "--warehouse", warehouse, "sql", "--format", "csv", query).stdout
+    remote = run(ballista, "--warehouse", warehouse, "sql", "--format", "csv",
+                 "--engine", engine, query).stdout
+    rows = len(local.splitlines()) - 1
+    print(f"{what}: {rows} rows, {'same' if local == remote else 'DIFFERENT'}")
+    if local != remote or rows <= 0:
+        failures.append(f"{what}: local\n{local}\nBallista\n{remote}")
+
+
 def stop(processes):
     """SIGTERM to those still running, SIGKILL to any that does not end in 10 s."""
     for process in processes:
@@ -176,11 +196,7 @@ def main():
     logs = open(f"{work}/cluster.log", "w")
     try:
         started = time.time()
-        scheduler = subprocess.Popen(
-            [ballista, "--warehouse", theirs, "ballista", "scheduler",
-             "--bind", f"127.0.0.1:{scheduler_port}"], stdout=logs, stderr=logs)
-        processes.append(scheduler)
-        wait_for_port(scheduler_port, scheduler, "the scheduler")
+        processes.append(start_scheduler(ballista, theirs, scheduler_port, logs))
         for n in range(2):
             port = free_port(pairs=True)
             executor = subprocess.Popen(
@@ -202,13 +218,7 @@ def main():
 
         started = time.time()
         for name, query in QUERIES.items():
-            local = run(stickerlake, "--warehouse", theirs, "sql", "--format", "csv", query).stdout
-            remote = run(ballista, "--warehouse", theirs, "sql", "--format", "csv",
-                         "--engine", engine, query).stdout
-            rows = len(local.splitlines()) - 1
-            print(f"query {name!r}: {rows} rows, {'same' if local == remote else 'DIFFERENT'}")
-            if local != remote or rows <= 0:
-                failures.append(f"query {name!r}: local\n{local}\nBallista\n{remote}")
+            same_answer(stickerlake, ballista, theirs, engine, f"query {name!r}", query, failures)
         print(f"ballista: {len(QUERIES)} queries in {time.time() - started:.1f} s")
 
         # The scan preview is planned here for a remote engine: the same figures.
@@ -282,13 +292,8 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
     logs = open(f"{work}/loss-cluster.log", "w")
     processes = []
     try:
-        scheduler = subprocess.Popen(
-            [ballista, "--warehouse", theirs, "ballista", "scheduler",
-             "--bind", f"127.0.0.1:{scheduler_port}", "--executor-timeout", "5s",
-             "--scheduling", SCHEDULING],
-            stdout=logs, stderr=logs)
-        processes.append(scheduler)
-        wait_for_port(scheduler_port, scheduler, "the scheduler")
+        processes.append(start_scheduler(ballista, theirs, scheduler_port, logs,
+                                         "--executor-timeout", "5s", "--scheduling", SCHEDULING))
         dirs = [f"{work}/loss-executor-{n}" for n in range(2)]
         executors = [start_executor(ballista, theirs, scheduler_port, d, logs, scheduling=SCHEDULING)
                      for d in dirs]
@@ -477,13 +482,8 @@ def check_separate_hosts(ballista, stickerlake, ours, work, failures):
               f"{SUBNET}.{HOSTS['slexec0']} and {SUBNET}.{HOSTS['slexec1']}, client "
               f"{SUBNET}.1: run all in {time.time() - started:.1f} s")
         same_job_tables(stickerlake, ours, theirs, failures, "separate hosts")
-        query = QUERIES["selections joined to the daily table"]
-        local = run(stickerlake, "--warehouse", theirs, "sql", "--format", "csv", query).stdout
-        remote = run(ballista, "--warehouse", theirs, "sql", "--format", "csv", "--engine",
-                     engine, query).stdout
-        print(f"separate hosts: a join query {'same' if local == remote else 'DIFFERENT'}")
-        if local != remote:
-            failures.append(f"separate hosts: the join query differs:\n{local}\n{remote}")
+        same_answer(stickerlake, ballista, theirs, engine, "separate hosts: a join query",
+                    QUERIES["selections joined to the daily table"], failures)
         for n in range(2):
             if not ran_tasks(f"{work}/hosts-executor-{n}"):
                 failures.append(f"separate hosts: executor {n} ran no task")
@@ -515,11 +515,7 @@ def check_s3(ballista, stickerlake, ours, work, failures):
         run(stickerlake, "--warehouse", theirs, "tailer", "--source", f"{work}/logs/server-*.jsonl")
         scheduler_port = free_port()
         engine = f"df://127.0.0.1:{scheduler_port}"
-        scheduler = subprocess.Popen(
-            [ballista, "--warehouse", theirs, "ballista", "scheduler",
-             "--bind", f"127.0.0.1:{scheduler_port}"], stdout=logs, stderr=logs)
-        processes.append(scheduler)
-        wait_for_port(scheduler_port, scheduler, "the scheduler")
+        processes.append(start_scheduler(ballista, theirs, scheduler_port, logs))
         processes += [start_executor(ballista, theirs, scheduler_port, f"{work}/s3-executor-{n}",
                                      logs, heartbeat="60s") for n in range(2)]
         started = time.time()
@@ -527,13 +523,8 @@ def check_s3(ballista, stickerlake, ours, work, failures):
             "--engine", engine)
         print(f"S3: run all on the cluster over {theirs} (moto) in {time.time() - started:.1f} s")
         same_job_tables(stickerlake, ours, theirs, failures, "S3")
-        query = QUERIES["spend per currency (JSON functions)"]
-        local = run(stickerlake, "--warehouse", theirs, "sql", "--format", "csv", query).stdout
-        remote = run(ballista, "--warehouse", theirs, "sql", "--format", "csv", "--engine",
-                     engine, query).stdout
-        print(f"S3: a query with JSON functions {'same' if local == remote else 'DIFFERENT'}")
-        if local != remote or len(local.splitlines()) < 2:
-            failures.append(f"S3: the JSON query differs:\n{local}\n{remote}")
+        same_answer(stickerlake, ballista, theirs, engine, "S3: a query with JSON functions",
+                    QUERIES["spend per currency (JSON functions)"], failures)
     finally:
         stop(processes)
         logs.close()
