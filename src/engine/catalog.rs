@@ -16,10 +16,11 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{col, lit, DataFrame, Expr, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use deltalake_core::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
 
 use super::bounded::BoundedAggregates;
@@ -52,6 +53,8 @@ struct SnapshotTable {
     /// For Ballista, which ships plans of plain Parquet scans: a listing table per
     /// partition over its files (by URL), the value added as a constant column.
     partitions: Vec<(String, Arc<ListingTable>)>,
+    /// The loaded table, for a writer that commits to it next (a job to its own table).
+    delta: DeltaTable,
 }
 
 /// The warehouse's tables, each at one snapshot, loaded once.
@@ -59,6 +62,9 @@ pub struct WarehouseTables {
     warehouse: Warehouse,
     tables: Vec<SnapshotTable>,
     engine: Engine,
+    /// Shared by the sessions without a memory limit, so that the files' footers decoded
+    /// by one statement (a job's day) serve the next (the other jobs reading that day).
+    runtime: Arc<RuntimeEnv>,
 }
 
 impl WarehouseTables {
@@ -94,43 +100,35 @@ impl WarehouseTables {
             }
             other => other,
         };
-        let mut missing = Vec::new();
-        let mut tables = Vec::new();
-        for name in warehouse.list_folders("").await? {
-            if !is_table_name(&name) {
-                continue;
-            }
+        let names: Vec<String> = warehouse
+            .list_folders("")
+            .await?
+            .into_iter()
+            .filter(|name| is_table_name(name))
+            .collect();
+        // Each table's log is read on its own: a load is mostly waiting on storage.
+        let loads = names.iter().map(|name| {
             let pinned = match as_of {
                 Some(AsOf::Version(_)) if name == Table::RawEvents.name() => as_of,
                 _ => moment,
             };
-            let delta = warehouse.open_delta_as_of(&name, pinned).await?;
-            let snapshot = match &delta {
-                Some(delta) => Some(warehouse.snapshot(&name, delta)?),
-                None => None,
-            };
-            let Some(snapshot) = snapshot else {
-                if pinned.is_none() && has_data(warehouse, &name).await? {
-                    anyhow::bail!(
-                        "{name} in warehouse {} is not a Delta table (it has no {DELTA_LOG}): it was written by a stickerlake before Delta tables; run `stickerlake migrate` once",
-                        warehouse.location()
-                    );
-                }
-                continue;
-            };
-            let mut snapshot = snapshot;
-            if check_files {
-                let gone = missing_files(warehouse, &snapshot).await?;
-                snapshot.files.retain(|f| !gone.contains(&f.path));
-                missing.extend(gone);
-            }
-            warehouse.remember_files(snapshot.files.iter().map(|f| (f.path.as_str(), f.size)));
-            tables.push(snapshot_table(warehouse, snapshot)?);
+            load_table(warehouse, name, pinned, check_files)
+        });
+        let loaded: Vec<_> = futures::stream::iter(loads)
+            .buffered(TABLES_AT_ONCE)
+            .try_collect()
+            .await?;
+        let mut missing = Vec::new();
+        let mut tables = Vec::new();
+        for (table, gone) in loaded.into_iter().flatten() {
+            tables.push(table);
+            missing.extend(gone);
         }
         let tables = Self {
             warehouse: warehouse.clone(),
             tables,
             engine: Engine::Local,
+            runtime: new_runtime(None)?,
         };
         Ok((tables, missing))
     }
@@ -162,6 +160,12 @@ impl WarehouseTables {
             .find(|info| info.name == name)
     }
 
+    /// Table `name` as loaded, to commit to without loading its log again.
+    pub fn delta(&self, name: &str) -> Option<DeltaTable> {
+        let table = self.tables.iter().find(|t| t.info.name == name)?;
+        Some(table.delta.clone())
+    }
+
     /// The files of table `name` by partition value (none for an unknown table).
     pub fn partitions(&self, name: &str) -> BTreeMap<String, Vec<FileInfo>> {
         self.info(name)
@@ -174,7 +178,18 @@ impl WarehouseTables {
     /// With `day`, tables partitioned by `event_date` show only that day: this is how a
     /// daily job reads just the partitions it needs without a date in its SQL.
     pub fn session(&self, day: Option<NaiveDate>) -> anyhow::Result<SessionContext> {
-        self.session_for(day, None, &self.engine)
+        self.session_for(day, None, &self.engine, 1)
+    }
+
+    /// Like [`session`](Self::session), for one of `at_once` statements run side by side:
+    /// it plans for its share of the cores, rather than splitting its input into a
+    /// partition per core and merging it back while the others hold those cores.
+    pub fn session_sharing_cores(
+        &self,
+        day: Option<NaiveDate>,
+        at_once: usize,
+    ) -> anyhow::Result<SessionContext> {
+        self.session_for(day, None, &self.engine, at_once)
     }
 
     /// A session of every table whose statements may hold at most `memory_limit` bytes.
@@ -182,13 +197,13 @@ impl WarehouseTables {
         &self,
         memory_limit: Option<u64>,
     ) -> anyhow::Result<SessionContext> {
-        self.session_for(None, memory_limit, &self.engine)
+        self.session_for(None, memory_limit, &self.engine, 1)
     }
 
     /// A session of every table in this process, whatever the engine: what a statement will
     /// read is planned here when it runs on Ballista (the scheduler's plan is not visible).
     pub fn local_session(&self) -> anyhow::Result<SessionContext> {
-        self.session_for(None, None, &Engine::Local)
+        self.session_for(None, None, &Engine::Local, 1)
     }
 
     fn session_for(
@@ -196,9 +211,17 @@ impl WarehouseTables {
         day: Option<NaiveDate>,
         memory_limit: Option<u64>,
         engine: &Engine,
+        at_once: usize,
     ) -> anyhow::Result<SessionContext> {
         // Attached before the tables are registered: Ballista's session starts a new catalog.
-        let ctx = engine.attach(new_context(&self.warehouse, memory_limit)?)?;
+        let runtime = match memory_limit {
+            None => self.runtime.clone(),
+            limit => new_runtime(limit)?,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let partitions = (cores / at_once.max(1)).max(1);
+        let ctx = new_context(&self.warehouse, runtime, memory_limit, partitions)?;
+        let ctx = engine.attach(ctx)?;
         if matches!(engine, Engine::Ballista { .. }) {
             // These move expressions (JSON functions) below the union of a table's
             // partitions, and the plan they leave does not survive the trip to the
@@ -296,6 +319,37 @@ fn partition_scalar(column: &str, value: &str) -> anyhow::Result<ScalarValue> {
     })
 }
 
+/// Tables whose logs are read at once.
+const TABLES_AT_ONCE: usize = 8;
+
+/// Table `name` at `pinned` (or its latest version), with the files its snapshot names
+/// that storage no longer has when `check_files` (left out of the table). `None`: not a
+/// table (yet), or not at that time.
+async fn load_table(
+    warehouse: &Warehouse,
+    name: &str,
+    pinned: Option<AsOf>,
+    check_files: bool,
+) -> anyhow::Result<Option<(SnapshotTable, Vec<String>)>> {
+    let Some(delta) = warehouse.open_delta_as_of(name, pinned).await? else {
+        if pinned.is_none() && has_data(warehouse, name).await? {
+            anyhow::bail!(
+                "{name} in warehouse {} is not a Delta table (it has no {DELTA_LOG}): it was written by a stickerlake before Delta tables; run `stickerlake migrate` once",
+                warehouse.location()
+            );
+        }
+        return Ok(None);
+    };
+    let mut snapshot = warehouse.snapshot(name, &delta)?;
+    let mut gone = Vec::new();
+    if check_files {
+        gone = missing_files(warehouse, &snapshot).await?;
+        snapshot.files.retain(|f| !gone.contains(&f.path));
+    }
+    warehouse.remember_files(snapshot.files.iter().map(|f| (f.path.as_str(), f.size)));
+    Ok(Some((snapshot_table(warehouse, snapshot, delta)?, gone)))
+}
+
 /// The files of `snapshot` that storage does not have.
 async fn missing_files(warehouse: &Warehouse, snapshot: &Snapshot) -> anyhow::Result<Vec<String>> {
     let checks = snapshot.files.iter().map(|f| async move {
@@ -315,7 +369,11 @@ async fn has_data(warehouse: &Warehouse, name: &str) -> anyhow::Result<bool> {
         || !warehouse.list_files(name).await?.is_empty())
 }
 
-fn snapshot_table(warehouse: &Warehouse, snapshot: Snapshot) -> anyhow::Result<SnapshotTable> {
+fn snapshot_table(
+    warehouse: &Warehouse,
+    snapshot: Snapshot,
+    delta: DeltaTable,
+) -> anyhow::Result<SnapshotTable> {
     // The contract's tables keep the contract's schema (nullability, list item names).
     let file_schema: SchemaRef = match Table::from_name(&snapshot.table) {
         Some(table) => table.schema().clone(),
@@ -365,15 +423,12 @@ fn snapshot_table(warehouse: &Warehouse, snapshot: Snapshot) -> anyhow::Result<S
         },
         file_schema,
         partitions,
+        delta,
     })
 }
 
-fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Result<SessionContext> {
-    // DATAFUSION_* variables (e.g. DATAFUSION_EXECUTION_BATCH_SIZE) tune the engine.
-    let config = SessionConfig::from_env()
-        .context("reading the DATAFUSION_* environment variables")?
-        .with_information_schema(true)
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+/// A runtime whose statements may hold at most `memory_limit` bytes.
+fn new_runtime(memory_limit: Option<u64>) -> anyhow::Result<Arc<RuntimeEnv>> {
     // Decoded Parquet footers are kept for reuse up to this much: a job reads each footer
     // up to five times (statistics, each scan, the row count), so the cache should hold a
     // day's (~63 KB per tailer file: 9.2 MiB for the 153 files of 16M events). DataFusion's
@@ -383,9 +438,23 @@ fn new_context(warehouse: &Warehouse, memory_limit: Option<u64>) -> anyhow::Resu
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
     }
+    Ok(runtime.build_arc()?)
+}
+
+fn new_context(
+    warehouse: &Warehouse,
+    runtime: Arc<RuntimeEnv>,
+    memory_limit: Option<u64>,
+    partitions: usize,
+) -> anyhow::Result<SessionContext> {
+    // DATAFUSION_* variables (e.g. DATAFUSION_EXECUTION_BATCH_SIZE) tune the engine.
+    let config = SessionConfig::from_env()
+        .context("reading the DATAFUSION_* environment variables")?
+        .with_information_schema(true)
+        .with_target_partitions(partitions);
     let state = SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(runtime.build_arc()?)
+        .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(BoundedAggregates::new(aggregate_budget(
             memory_limit,

@@ -4,11 +4,13 @@
 
 mod runner;
 
+use std::collections::BTreeMap;
+
 use anyhow::bail;
 use chrono::NaiveDate;
 use clap::Args;
 
-pub use runner::run_job_for_day;
+use runner::{run_job_for_days, DAYS_PER_COMMIT};
 
 use crate::completeness::{holding_back, tailers};
 use crate::dates::{days, DayRangeArgs};
@@ -53,6 +55,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub engine: EngineArg,
 }
+
+/// Days of one job queried at once on this machine: a small day's query leaves a core idle
+/// while it plans, lists and writes.
+const DAYS_AT_ONCE: usize = 2;
 
 /// How far back `run --stale` looks by default.
 const STALE_DEFAULT_DAYS: i64 = 30;
@@ -126,7 +132,6 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
             todo.extend(days.iter().map(|day| (*day, job)));
         }
     }
-    todo.sort_by_key(|(day, job)| (*day, job.name.clone()));
     let mut outcome = Outcome::Done;
     if args.require_complete {
         let asked = args.days.given();
@@ -145,38 +150,63 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         Engine::Local => String::new(),
         remote => format!(" on --engine {remote}"),
     };
+    // A cluster that failed one job-day (its executors lost, say) would hold the next ones
+    // queued: it runs a day at a time and stops at a failure, saying what was not started.
+    let (days_at_once, stop_at_failure) = match args.engine.engine {
+        Engine::Local => (DAYS_AT_ONCE, false),
+        _ => (1, true),
+    };
     let mut failures = Vec::new();
-    let mut tables = tables;
+    let mut tables = std::sync::Arc::new(tables);
     // Tables this run committed to since its snapshot was loaded.
     let mut written = std::collections::HashSet::new();
-    let mut not_started = 0;
-    for (index, (day, job)) in todo.iter().enumerate() {
-        bar.set_message(format!("{} {day}", job.name));
+    let mut started = 0;
+    'jobs: for (job, days) in by_job(&todo) {
         // A job reading another job's output reads what this run wrote.
         if referenced_tables(job)?.iter().any(|t| written.contains(t)) {
-            tables = WarehouseTables::load(&warehouse)
-                .await?
-                .on_engine(args.engine.engine.clone());
+            tables = std::sync::Arc::new(
+                WarehouseTables::load(&warehouse)
+                    .await?
+                    .on_engine(args.engine.engine.clone()),
+            );
             written.clear();
         }
-        match run_job_for_day(&warehouse, &tables, job, *day).await {
-            Ok(record) => {
-                written.insert(job.name.clone());
-                bar.suspend(|| println!("{}", summary(&record)))
-            }
-            Err(e) => {
-                bar.suspend(|| eprintln!("run: {} {day} failed{on}: {e:#}", job.name));
-                failures.push(format!("{} {day}", job.name));
-                // A cluster that failed one job-day (its executors lost, say) would hold
-                // the next ones queued: stop, and say what was not started.
-                if args.engine.engine != Engine::Local {
-                    not_started = todo.len() - index - 1;
-                    break;
+        let mut delta = tables.delta(&job.name);
+        for chunk in days.chunks(DAYS_PER_COMMIT) {
+            let on_day = |day: NaiveDate| {
+                bar.set_message(format!("{} {day}", job.name));
+                bar.inc(1);
+            };
+            let outcomes = run_job_for_days(
+                &warehouse,
+                &tables,
+                job,
+                &mut delta,
+                chunk,
+                days_at_once,
+                stop_at_failure,
+                &on_day,
+            )
+            .await;
+            started += outcomes.len();
+            for (day, outcome) in outcomes {
+                match outcome {
+                    Ok(record) => {
+                        written.insert(job.name.clone());
+                        bar.suspend(|| println!("{}", summary(&record)));
+                    }
+                    Err(e) => {
+                        bar.suspend(|| eprintln!("run: {} {day} failed{on}: {e:#}", job.name));
+                        failures.push(format!("{} {day}", job.name));
+                    }
                 }
             }
+            if stop_at_failure && !failures.is_empty() {
+                break 'jobs;
+            }
         }
-        bar.inc(1);
     }
+    let not_started = todo.len() - started;
     bar.finish_and_clear();
     if !failures.is_empty() {
         let skipped = match not_started {
@@ -193,6 +223,23 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
     Ok(outcome)
 }
 
+/// The job-days grouped by job, in the jobs' order of name, each job's days in order.
+fn by_job<'a>(todo: &[(NaiveDate, &'a Job)]) -> Vec<(&'a Job, Vec<NaiveDate>)> {
+    let mut jobs: BTreeMap<&str, (&Job, Vec<NaiveDate>)> = BTreeMap::new();
+    for (day, job) in todo {
+        jobs.entry(job.name.as_str())
+            .or_insert((job, Vec::new()))
+            .1
+            .push(*day);
+    }
+    jobs.into_values()
+        .map(|(job, mut days)| {
+            days.sort();
+            (job, days)
+        })
+        .collect()
+}
+
 /// Drops the job-days whose day is not complete, saying why once per day (on stderr when
 /// the day was asked for, else on stdout: it will simply run later). Returns whether any was.
 fn keep_complete_days(
@@ -200,7 +247,7 @@ fn keep_complete_days(
     tailers: &[crate::contract::checkpoint::Checkpoint],
     asked: bool,
 ) -> bool {
-    let mut waiting = std::collections::BTreeMap::new();
+    let mut waiting = BTreeMap::new();
     todo.retain(|(day, _)| {
         let why = waiting
             .entry(*day)

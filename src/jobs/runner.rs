@@ -1,22 +1,27 @@
-//! Running one job for one day.
+//! Running one job for some days.
 //!
 //! Contract: a day's output is one Parquet file, `<job>/<column>=<day>/part-….parquet`,
 //! committed to the job's Delta table as a replacement of that day's partition (the old
 //! file is removed in the same commit). Every reader sees the old day or the new day, never
 //! a mix; two runs of the same job and day at once each commit a complete day and the last
-//! one stays. The inputs' versions go in the commit's `commitInfo`; a run record (what was
-//! read, file by file, and written, and how long it took) goes to `<job>/_runs/`, which
-//! readers skip; see [`crate::lineage`].
+//! one stays. The days of a range are queried two at a time and committed together, up to
+//! [`DAYS_PER_COMMIT`] in one commit, so a range costs one table load and a commit per
+//! month, not per day. The inputs' versions go in the commit's `commitInfo`; a run record
+//! per day (what was read, file by file, and written, and how long it took) goes to
+//! `<job>/_runs/`, which readers skip; see [`crate::lineage`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
+use deltalake_core::DeltaTable;
+use futures::StreamExt;
 
 use crate::engine::job_catalog::{parse_job, Job};
 use crate::engine::{Query, WarehouseTables};
@@ -24,15 +29,110 @@ use crate::lineage::{day_inputs, record_run, InputRecord, RunRecord};
 use crate::warehouse::delta::{Change, NewFile};
 use crate::warehouse::{encode_parquet, partition_dir, FileInfo, Warehouse};
 
-pub async fn run_job_for_day(
+/// The most days one commit replaces: a long backfill commits as it goes, so a failure
+/// late in it keeps the months before.
+pub const DAYS_PER_COMMIT: usize = 31;
+
+/// A day's output, written to storage and waiting for its commit.
+struct DayOutput {
+    day: NaiveDate,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+    schema: SchemaRef,
+    output: String,
+    file: NewFile,
+    rows_written: usize,
+    inputs: Vec<InputRecord>,
+}
+
+/// Runs `job` for `days` (at most [`DAYS_PER_COMMIT`]), `concurrency` days at a time, then
+/// commits every day that succeeded in one commit and records their runs. With
+/// `stop_at_failure`, no day is started after one fails. Returns each started day's
+/// outcome, in order; `on_day` is called as each day's query ends. `delta` is the job's
+/// table as last committed to (`None`: load it, or create it), kept up to date.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_job_for_days(
+    warehouse: &Warehouse,
+    tables: &Arc<WarehouseTables>,
+    job: &Job,
+    delta: &mut Option<DeltaTable>,
+    days: &[NaiveDate],
+    concurrency: usize,
+    stop_at_failure: bool,
+    on_day: &dyn Fn(NaiveDate),
+) -> Vec<(NaiveDate, anyhow::Result<RunRecord>)> {
+    let delta = match delta {
+        Some(delta) => delta,
+        None => match open_job_table(warehouse, tables, job, days[0]).await {
+            Ok(opened) => delta.insert(opened),
+            Err(e) => {
+                let e = format!("{e:#}");
+                return days
+                    .iter()
+                    .map(|&d| (d, Err(anyhow::anyhow!("{e}"))))
+                    .collect();
+            }
+        },
+    };
+    let mut written = Vec::new();
+    let mut outcomes = Vec::new();
+    // Days run side by side share the cores.
+    let at_once = concurrency.max(1).min(days.len());
+    let queries = days.iter().map(|&day| {
+        // A task each, so that days side by side run on different threads.
+        let (warehouse, tables, job) = (warehouse.clone(), tables.clone(), job.clone());
+        async move {
+            let task =
+                tokio::spawn(
+                    async move { query_day(&warehouse, &tables, &job, day, at_once).await },
+                );
+            let result = task.await.unwrap_or_else(|e| Err(anyhow::anyhow!("{e}")));
+            on_day(day);
+            (day, result)
+        }
+    });
+    let mut queries = futures::stream::iter(queries).buffered(at_once);
+    while let Some((day, result)) = queries.next().await {
+        match result {
+            Ok(output) => written.push(output),
+            Err(e) => {
+                outcomes.push((day, Err(e)));
+                if stop_at_failure {
+                    break;
+                }
+            }
+        }
+    }
+    drop(queries);
+    if !written.is_empty() {
+        match commit_days(warehouse, job, delta, &written).await {
+            Ok(()) => {
+                for output in written {
+                    let day = output.day;
+                    outcomes.push((day, record(warehouse, job, output).await));
+                }
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                outcomes.extend(written.iter().map(|o| (o.day, Err(anyhow::anyhow!("{e}")))));
+            }
+        }
+    }
+    outcomes.sort_by_key(|(day, _)| *day);
+    outcomes
+}
+
+/// The job's query for `day`, its result written as the day's new file (not committed yet).
+async fn query_day(
     warehouse: &Warehouse,
     tables: &WarehouseTables,
     job: &Job,
     day: NaiveDate,
-) -> anyhow::Result<RunRecord> {
+    at_once: usize,
+) -> anyhow::Result<DayOutput> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let ctx = tables.session(Some(day))?;
+    let ctx = tables.session_sharing_cores(Some(day), at_once)?;
     let (statement, input_tables) = parse_job(&ctx, job)?;
     // Listed before the query runs: a file landing meanwhile makes the day stale, never
     // counts as read.
@@ -54,42 +154,85 @@ pub async fn run_job_for_day(
     );
     let bytes =
         Bytes::from(encode_parquet(schema.clone(), &batches).context("encoding the job's output")?);
-    let bytes_written = bytes.len();
     let file = NewFile::from_bytes(&output, &bytes).map_err(anyhow::Error::msg)?;
-    let mut delta = warehouse
-        .open_or_create_delta(&job.name, &schema, &job.partition_column)
-        .await?;
-    check_columns(warehouse, job, &delta, &schema)?;
     warehouse.put(&warehouse.path(&output), bytes).await?;
-    let inputs = inputs(&ctx, tables, listings).await?;
-    let versions: serde_json::Map<String, serde_json::Value> = inputs
+    Ok(DayOutput {
+        day,
+        started_at,
+        clock,
+        schema,
+        output,
+        file,
+        rows_written: batches.iter().map(RecordBatch::num_rows).sum(),
+        inputs: inputs(&ctx, tables, listings).await?,
+    })
+}
+
+/// The job's table; on its first run, created with the columns its query returns, before
+/// any output is written (a folder with data and no log is a table from before Delta).
+async fn open_job_table(
+    warehouse: &Warehouse,
+    tables: &WarehouseTables,
+    job: &Job,
+    day: NaiveDate,
+) -> anyhow::Result<DeltaTable> {
+    if let Some(delta) = warehouse.open_delta(&job.name).await? {
+        return Ok(delta);
+    }
+    let ctx = tables.session(Some(day))?;
+    let (statement, _) = parse_job(&ctx, job)?;
+    let query = Query::plan(&ctx, statement)
+        .await
+        .with_context(|| job.origin.to_string())?;
+    let (schema, _) = without_column(query.schema(), Vec::new(), &job.partition_column)?;
+    Ok(warehouse
+        .open_or_create_delta(&job.name, &schema, &job.partition_column)
+        .await?)
+}
+
+/// One commit replacing the partitions of `days` by their new files.
+async fn commit_days(
+    warehouse: &Warehouse,
+    job: &Job,
+    delta: &mut DeltaTable,
+    days: &[DayOutput],
+) -> anyhow::Result<()> {
+    check_columns(warehouse, job, delta, &days[0].schema)?;
+    // Every input's version, as read by the first day (one snapshot serves the run).
+    let versions: serde_json::Map<String, serde_json::Value> = days[0]
+        .inputs
         .iter()
         .map(|i| (i.table.clone(), serde_json::json!(i.version)))
         .collect();
-    let info = serde_json::json!({"writer": "job", "job": job.name, "day": day, "inputVersions": versions});
-    let change = Change::ReplacePartition {
+    let values: Vec<String> = days.iter().map(|d| d.day.to_string()).collect();
+    let info = serde_json::json!({"writer": "job", "job": job.name, "days": values, "inputVersions": versions});
+    let change = Change::ReplacePartitions {
         column: job.partition_column.clone(),
-        value: day.to_string(),
-        files: vec![file],
+        values,
+        files: days.iter().map(|d| d.file.clone()).collect(),
     };
     warehouse
         .commit(
             &job.name,
-            &mut delta,
+            delta,
             &change,
             serde_json::Map::from_iter([("stickerlake".to_owned(), info)]),
         )
         .await?;
+    Ok(())
+}
 
+/// The committed day's run record, written for staleness and `status`.
+async fn record(warehouse: &Warehouse, job: &Job, day: DayOutput) -> anyhow::Result<RunRecord> {
     let record = RunRecord {
         job: job.name.clone(),
-        day,
-        started_at,
-        seconds: clock.elapsed().as_secs_f64(),
-        inputs,
-        output,
-        rows_written: batches.iter().map(RecordBatch::num_rows).sum(),
-        bytes_written,
+        day: day.day,
+        started_at: day.started_at,
+        seconds: day.clock.elapsed().as_secs_f64(),
+        inputs: day.inputs,
+        output: day.output,
+        rows_written: day.rows_written,
+        bytes_written: day.file.size as usize,
         stickerlake_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     record_run(warehouse, &record).await?;
@@ -119,7 +262,7 @@ fn without_column(
 fn check_columns(
     warehouse: &Warehouse,
     job: &Job,
-    delta: &deltalake_core::DeltaTable,
+    delta: &DeltaTable,
     schema: &Schema,
 ) -> anyhow::Result<()> {
     let table = warehouse.snapshot(&job.name, delta)?;
@@ -149,7 +292,12 @@ async fn inputs(
 ) -> anyhow::Result<Vec<InputRecord>> {
     let mut records = Vec::new();
     for (table, listing) in listings {
-        let rows = ctx.table(table.as_str()).await?.count().await?;
+        // The log states each file's rows; count only when a file was committed without.
+        let stated: Option<u64> = listing.iter().map(|f| f.rows).sum();
+        let rows = match stated {
+            Some(rows) => rows as usize,
+            None => ctx.table(table.as_str()).await?.count().await?,
+        };
         records.push(InputRecord {
             version: tables.info(&table).map(|t| t.version),
             table,

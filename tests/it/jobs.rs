@@ -281,3 +281,68 @@ fn jobs_over_their_memory_budget_give_the_same_tables() {
         "no bucket was written: {plan}"
     );
 }
+
+/// A range run queries its days side by side and commits them together (at most 31 days
+/// a commit): the tables must be what each day alone gives, computed here in one
+/// statement over every day, and every day must have its run record.
+#[test]
+fn a_range_run_gives_each_day_its_own_result_in_a_commit_per_month() {
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 4000, 33);
+    sandbox.tail(&[]);
+    // 33 days from 2026-11-20 (and the day after, if a late event lands there).
+    let days: Vec<String> = csv(
+        &sandbox,
+        "SELECT DISTINCT event_date FROM raw_events ORDER BY 1",
+    )
+    .lines()
+    .skip(1)
+    .map(str::to_owned)
+    .collect();
+    let n = days.len();
+    assert!(n > 32, "{days:?}");
+    run_days(&sandbox, "all", &days[0], &days[n - 1]);
+
+    let searches = "SELECT event_date, term, COUNT(DISTINCT message_id) AS searches, COUNT(DISTINCT user_id) AS unique_users
+        FROM raw_events WHERE type = 'search' AND term IS NOT NULL AND term <> ''
+        GROUP BY event_date, term ORDER BY event_date, searches DESC, term";
+    assert_eq!(csv(&sandbox, SEARCH_TERMS), csv(&sandbox, searches));
+    let reports = "SELECT event_date, sticker_id, term, COUNT(DISTINCT message_id) AS reports, COUNT(DISTINCT user_id) AS unique_reporters
+        FROM (SELECT event_date, term, message_id, user_id, unnest(sticker_ids) AS sticker_id FROM raw_events WHERE type = 'report') AS r
+        GROUP BY event_date, sticker_id, term ORDER BY event_date, reports DESC, sticker_id, term";
+    assert_eq!(csv(&sandbox, REPORTED), csv(&sandbox, reports));
+
+    // Created, then 31 days and the rest: a commit per month, each replacing its days.
+    let log = sandbox.objects("search_term_daily/_delta_log");
+    let commits: Vec<String> = log
+        .iter()
+        .filter(|(name, _)| name.ends_with(".json"))
+        .map(|(_, bytes)| String::from_utf8(bytes.to_vec()).unwrap())
+        .collect();
+    assert_eq!(commits.len(), 3, "{:?}", log.keys());
+    let adds = |commit: &str| commit.matches("\"add\":").count();
+    assert_eq!((adds(&commits[1]), adds(&commits[2])), (31, n - 31));
+    let last = format!("event_date IN ('{}', '{}'", days[31], days[32]);
+    assert!(commits[2].contains(&last), "{}", commits[2]);
+
+    // Every day's run record, its rows read as the day has them: from the log's
+    // statistics, or counted for a file committed without them.
+    sandbox.commit_a_copy_without_statistics("raw_events", "event_date=2026-11-21");
+    run_days(&sandbox, "search_term_daily", "2026-11-21", "2026-11-21");
+    let raw_rows = csv(
+        &sandbox,
+        "SELECT event_date, count(*) AS n FROM raw_events GROUP BY event_date ORDER BY 1",
+    );
+    let records = sandbox.objects("search_term_daily/_runs/latest");
+    assert_eq!(records.len(), n, "{:?}", records.keys());
+    let mut recorded = String::from("event_date,n\n");
+    for bytes in records.values() {
+        let record: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        recorded += &format!(
+            "{},{}\n",
+            record["day"].as_str().unwrap(),
+            record["inputs"][0]["rows"]
+        );
+    }
+    assert_eq!(recorded, raw_rows);
+}

@@ -196,16 +196,7 @@ fn rows_per_day_are_exact_with_and_without_the_logs_statistics() {
     let first = per_day(&sandbox);
     assert_eq!(first, counted(&sandbox));
 
-    // The same file committed once more, without statistics (a faulty or foreign writer).
-    let (name, bytes) = sandbox
-        .objects("raw_events")
-        .into_iter()
-        .find(|(name, _)| name.starts_with("event_date=2026-11-21/") && name.ends_with(".parquet"))
-        .unwrap();
-    let copy = name.replace(".parquet", "-copy.parquet");
-    let size = bytes.len();
-    sandbox.set_object(&format!("raw_events/{copy}"), Some(bytes));
-    sandbox.commit_file("raw_events", &copy, Some(size));
+    sandbox.commit_a_copy_without_statistics("raw_events", "event_date=2026-11-21");
     let after = per_day(&sandbox);
     assert_eq!(after, counted(&sandbox));
     assert!(

@@ -259,6 +259,22 @@ impl Sandbox {
         );
     }
 
+    /// Commits a copy of one data file of `partition` (`event_date=D`) of `table` once
+    /// more, without statistics, as a faulty or foreign writer would: its rows count twice.
+    pub fn commit_a_copy_without_statistics(&self, table: &str, partition: &str) {
+        let (name, bytes) = self
+            .objects(table)
+            .into_iter()
+            .find(|(name, _)| {
+                name.starts_with(&format!("{partition}/")) && name.ends_with(".parquet")
+            })
+            .unwrap();
+        let copy = name.replace(".parquet", "-copy.parquet");
+        let size = bytes.len();
+        self.set_object(&format!("{table}/{copy}"), Some(bytes));
+        self.commit_file(table, &copy, Some(size));
+    }
+
     /// Every Parquet file of a table's current snapshot, read with the `parquet` crate, by
     /// path relative to the table.
     pub fn tree(&self, table: &str) -> BTreeMap<String, Vec<RecordBatch>> {

@@ -32,10 +32,10 @@ pub enum Change {
         /// replay of the log.
         txn_is_new: bool,
     },
-    /// Replaces every file of one partition by `files` (a job re-run for a day).
-    ReplacePartition {
+    /// Replaces every file of the partitions `values` by `files` (a job re-run for days).
+    ReplacePartitions {
         column: String,
-        value: String,
+        values: Vec<String>,
         files: Vec<NewFile>,
     },
     /// Replaces `removed` (paths relative to the warehouse) by `added` without changing a
@@ -50,7 +50,7 @@ impl Change {
     /// The files it adds.
     fn added(&self) -> &[NewFile] {
         match self {
-            Change::Append { files, .. } | Change::ReplacePartition { files, .. } => files,
+            Change::Append { files, .. } | Change::ReplacePartitions { files, .. } => files,
             Change::Rewrite { added, .. } => added,
         }
     }
@@ -209,17 +209,17 @@ impl Warehouse {
                 };
                 (adds(files, true), operation, txn, 0)
             }
-            Change::ReplacePartition {
+            Change::ReplacePartitions {
                 column,
-                value,
+                values,
                 files,
             } => {
                 let replaced: Vec<_> = state
                     .log_data()
                     .iter()
                     .filter(|view| {
-                        view.partition_values_map().get(column).cloned().flatten()
-                            == Some(value.clone())
+                        let value = view.partition_values_map().get(column).cloned().flatten();
+                        value.is_some_and(|value| values.contains(&value))
                     })
                     .collect();
                 let (mut actions, rows) = removals(&replaced, true);
@@ -227,7 +227,7 @@ impl Warehouse {
                 let operation = DeltaOperation::Write {
                     mode: SaveMode::Overwrite,
                     partition_by,
-                    predicate: Some(format!("{column} = '{value}'")),
+                    predicate: Some(partitions_predicate(column, values)),
                 };
                 (actions, operation, None, rows)
             }
@@ -255,6 +255,19 @@ impl Warehouse {
                 (actions, operation, None, rows)
             }
         }))
+    }
+}
+
+/// The SQL predicate of an overwrite of partitions `values`, as Spark writes it:
+/// `event_date = '2026-11-23'`, or `event_date IN ('2026-11-22', '2026-11-23')`.
+fn partitions_predicate(column: &str, values: &[String]) -> String {
+    let quoted: Vec<String> = values
+        .iter()
+        .map(|v| format!("'{}'", v.replace('\'', "''")))
+        .collect();
+    match quoted.as_slice() {
+        [one] => format!("{column} = {one}"),
+        _ => format!("{column} IN ({})", quoted.join(", ")),
     }
 }
 
