@@ -22,6 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use deltalake_core::DeltaTable;
 use futures::StreamExt;
+use tokio::sync::OnceCell;
 
 use crate::engine::job_catalog::{parse_job, Job};
 use crate::engine::{Query, WarehouseTables};
@@ -49,7 +50,7 @@ struct DayOutput {
 /// commits every day that succeeded in one commit and records their runs. With
 /// `stop_at_failure`, no day is started after one fails. Returns each started day's
 /// outcome, in order; `on_day` is called as each day's query ends. `delta` is the job's
-/// table as last committed to (`None`: load it, or create it), kept up to date.
+/// table as last committed to (`None`: not loaded, or no table yet), kept up to date.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_job_for_days(
     warehouse: &Warehouse,
@@ -61,37 +62,26 @@ pub async fn run_job_for_days(
     stop_at_failure: bool,
     on_day: &dyn Fn(NaiveDate),
 ) -> Vec<(NaiveDate, anyhow::Result<RunRecord>)> {
-    let delta = match delta {
-        Some(delta) => delta,
-        None => match open_job_table(warehouse, tables, job, days[0]).await {
-            Ok(opened) => delta.insert(opened),
-            Err(e) => {
-                let e = format!("{e:#}");
-                return days
-                    .iter()
-                    .map(|&d| (d, Err(anyhow::anyhow!("{e}"))))
-                    .collect();
-            }
-        },
-    };
-    let mut written = Vec::new();
-    let mut outcomes = Vec::new();
+    // The first day to end opens the table (or creates it) before it writes its file.
+    let table = Arc::new(OnceCell::new_with(delta.clone()));
     // Days run side by side share the cores.
     let at_once = concurrency.max(1).min(days.len());
     let queries = days.iter().map(|&day| {
         // A task each, so that days side by side run on different threads.
         let (warehouse, tables, job) = (warehouse.clone(), tables.clone(), job.clone());
+        let table = table.clone();
         async move {
-            let task =
-                tokio::spawn(
-                    async move { query_day(&warehouse, &tables, &job, day, at_once).await },
-                );
+            let task = tokio::spawn(async move {
+                query_day(&warehouse, &tables, &job, &table, day, at_once).await
+            });
             let result = task.await.unwrap_or_else(|e| Err(anyhow::anyhow!("{e}")));
             on_day(day);
             (day, result)
         }
     });
     let mut queries = futures::stream::iter(queries).buffered(at_once);
+    let mut written = Vec::new();
+    let mut outcomes = Vec::new();
     while let Some((day, result)) = queries.next().await {
         match result {
             Ok(output) => written.push(output),
@@ -104,7 +94,10 @@ pub async fn run_job_for_days(
         }
     }
     drop(queries);
-    if !written.is_empty() {
+    if let Some(opened) = table.get() {
+        *delta = Some(opened.clone());
+    }
+    if let (Some(delta), false) = (delta.as_mut(), written.is_empty()) {
         match commit_days(warehouse, job, delta, &written).await {
             Ok(()) => {
                 for output in written {
@@ -122,11 +115,13 @@ pub async fn run_job_for_days(
     outcomes
 }
 
-/// The job's query for `day`, its result written as the day's new file (not committed yet).
+/// The job's query for `day`, its result written as the day's new file (not committed
+/// yet), once `table` is open.
 async fn query_day(
     warehouse: &Warehouse,
     tables: &WarehouseTables,
     job: &Job,
+    table: &OnceCell<DeltaTable>,
     day: NaiveDate,
     at_once: usize,
 ) -> anyhow::Result<DayOutput> {
@@ -155,6 +150,13 @@ async fn query_day(
     let bytes =
         Bytes::from(encode_parquet(schema.clone(), &batches).context("encoding the job's output")?);
     let file = NewFile::from_bytes(&output, &bytes).map_err(anyhow::Error::msg)?;
+    // Opened (or created) before any output is in the table's folder: a folder with data
+    // and no log is a table from before Delta, which is refused.
+    table
+        .get_or_try_init(|| {
+            warehouse.open_or_create_delta(&job.name, &schema, &job.partition_column)
+        })
+        .await?;
     warehouse.put(&warehouse.path(&output), bytes).await?;
     Ok(DayOutput {
         day,
@@ -168,28 +170,6 @@ async fn query_day(
     })
 }
 
-/// The job's table; on its first run, created with the columns its query returns, before
-/// any output is written (a folder with data and no log is a table from before Delta).
-async fn open_job_table(
-    warehouse: &Warehouse,
-    tables: &WarehouseTables,
-    job: &Job,
-    day: NaiveDate,
-) -> anyhow::Result<DeltaTable> {
-    if let Some(delta) = warehouse.open_delta(&job.name).await? {
-        return Ok(delta);
-    }
-    let ctx = tables.session(Some(day))?;
-    let (statement, _) = parse_job(&ctx, job)?;
-    let query = Query::plan(&ctx, statement)
-        .await
-        .with_context(|| job.origin.to_string())?;
-    let (schema, _) = without_column(query.schema(), Vec::new(), &job.partition_column)?;
-    Ok(warehouse
-        .open_or_create_delta(&job.name, &schema, &job.partition_column)
-        .await?)
-}
-
 /// One commit replacing the partitions of `days` by their new files.
 async fn commit_days(
     warehouse: &Warehouse,
@@ -197,7 +177,8 @@ async fn commit_days(
     delta: &mut DeltaTable,
     days: &[DayOutput],
 ) -> anyhow::Result<()> {
-    check_columns(warehouse, job, delta, &days[0].schema)?;
+    let schema = &days[0].schema;
+    check_columns(warehouse, job, delta, schema)?;
     // Every input's version, as read by the first day (one snapshot serves the run).
     let versions: serde_json::Map<String, serde_json::Value> = days[0]
         .inputs
