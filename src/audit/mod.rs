@@ -13,6 +13,7 @@ mod reconcile;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -126,6 +127,8 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
 async fn load_rows(ctx: &SessionContext, range: Range) -> anyhow::Result<(Vec<Row>, Vec<Content>)> {
     let mut rows = Vec::new();
     let mut contents = Vec::new();
+    // Each source path once, however many rows name it.
+    let mut sources = HashMap::new();
     for table in [Table::RawEvents, Table::Quarantine] {
         if !ctx.table_exist(table.name())? {
             continue;
@@ -144,7 +147,7 @@ async fn load_rows(ctx: &SessionContext, range: Range) -> anyhow::Result<(Vec<Ro
             .await?;
         while let Some(batch) = stream.next().await {
             let batch = batch.with_context(|| format!("reading {}", table.name()))?;
-            add_rows(&batch, table, &mut rows, &mut contents)?;
+            add_rows(&batch, table, &mut sources, &mut rows, &mut contents)?;
         }
     }
     Ok((rows, contents))
@@ -153,32 +156,47 @@ async fn load_rows(ctx: &SessionContext, range: Range) -> anyhow::Result<(Vec<Ro
 fn add_rows(
     batch: &RecordBatch,
     table: Table,
+    interned: &mut HashMap<String, Arc<str>>,
     rows: &mut Vec<Row>,
     contents: &mut Vec<Content>,
 ) -> anyhow::Result<()> {
     let sources = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
     let sources = sources.as_string::<i32>();
     let offsets = batch.column(1).as_primitive::<Int64Type>();
+    // Cast once per batch (the ids may come dictionary- or view-encoded).
+    let ids = match table {
+        Table::RawEvents => Some(arrow::compute::cast(
+            batch.column(2),
+            &arrow::datatypes::DataType::Utf8,
+        )?),
+        _ => None,
+    };
     for i in 0..batch.num_rows() {
         if sources.is_null(i) || offsets.is_null(i) {
             continue;
         }
-        let content = match table {
-            Table::RawEvents => {
-                let ids = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Utf8)?;
-                Content::MessageId(ids.as_string::<i32>().value(i).to_owned())
-            }
-            _ => Content::Bytes(batch.column(2).as_binary::<i32>().value(i).to_vec()),
+        let content = match &ids {
+            Some(ids) => Content::MessageId(ids.as_string::<i32>().value(i).to_owned()),
+            None => Content::Bytes(batch.column(2).as_binary::<i32>().value(i).to_vec()),
         };
         rows.push(Row {
             table: table.name(),
-            source: sources.value(i).to_owned(),
+            source: intern(interned, sources.value(i)),
             offset: offsets.value(i).max(0) as u64,
             found_in: Vec::new(),
         });
         contents.push(content);
     }
     Ok(())
+}
+
+fn intern(interned: &mut HashMap<String, Arc<str>>, text: &str) -> Arc<str> {
+    if let Some(shared) = interned.get(text) {
+        return shared.clone();
+    }
+    let shared: Arc<str> = Arc::from(text);
+    interned.insert(text.to_owned(), shared.clone());
+    shared
 }
 
 /// The files to reconcile: the globs given, else every file the checkpoints and rows name
@@ -198,7 +216,7 @@ fn source_files(
     let named: BTreeSet<&str> = checkpoints
         .iter()
         .flat_map(|c| c.files.values().map(|f| f.path.as_str()))
-        .chain(rows.iter().map(|row| row.source.as_str()))
+        .chain(rows.iter().map(|row| &*row.source))
         .collect();
     let literal: Vec<String> = named.iter().map(|p| glob::Pattern::escape(p)).collect();
     let (files, errors) = scan(&literal);

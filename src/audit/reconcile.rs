@@ -37,7 +37,7 @@ pub struct SourceLines {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub table: &'static str,
-    pub source: String,
+    pub source: std::sync::Arc<str>,
     pub offset: u64,
     /// The files (indexes) whose line at `offset` is this row's line, by content.
     pub found_in: Vec<usize>,
@@ -122,13 +122,13 @@ pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> b
         let home = row
             .found_in
             .iter()
-            .find(|&&f| files[f].path == row.source)
+            .find(|&&f| *files[f].path == *row.source)
             .or(row.found_in.first());
         match home {
             Some(&f) => *counts[f].entry(row.offset).or_default() += 1,
             None if exists(&row.source) => report.mismatched.push(Mismatched {
                 table: row.table,
-                source: row.source.clone(),
+                source: row.source.to_string(),
                 offset: row.offset,
             }),
             None => *gone.entry(&row.source).or_default() += 1,
