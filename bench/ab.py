@@ -5,7 +5,7 @@ logs (into an empty warehouse each time), or the daily jobs of a day over the sa
 warehouses. Prints each build's median wall time and peak RSS, and its median ratio to the
 first build, pair by pair.
 
-    python3 bench/ab.py --logs 'bench/out/logs/*.jsonl' --runs 8 /tmp/before /tmp/after
+    python3 bench/ab.py --logs 'bench/out/shape0/logs/*.jsonl' --runs 8 /tmp/before /tmp/after
     python3 bench/ab.py --warehouse /tmp/x1/wh --warehouse /tmp/x16/wh --date 2026-11-23 \\
         --runs 7 /tmp/before /tmp/after
 """
