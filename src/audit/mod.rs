@@ -33,6 +33,7 @@ use crate::engine::{date_between, WarehouseTables};
 use crate::exit::Outcome;
 use crate::warehouse::Warehouse;
 use reconcile::{reconcile, Line, Report, Row, SourceLines};
+use xxhash_rust::xxh3::xxh3_64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
@@ -66,11 +67,13 @@ pub struct AuditArgs {
     pub format: AuditFormat,
 }
 
-/// What a row's line must be.
+/// What a row's line must hold, kept as a hash (16 bytes a row, not the id or the line).
 enum Content {
-    MessageId(String),
-    /// The quarantined bytes: the whole line, or the start of an over-long one.
-    Bytes(Vec<u8>),
+    /// The hash of the event's `messageId`.
+    MessageId(u64),
+    /// The hash of the quarantined bytes: the whole line, or the start of an over-long one,
+    /// of this many bytes.
+    Bytes(u64, usize),
 }
 
 /// The event range: `None` for everything.
@@ -103,13 +106,23 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
         },
     );
     let settled = settled_files(&checkpoints);
-    let mut by_offset: HashMap<u64, Vec<usize>> = HashMap::new();
-    for (index, row) in rows.iter().enumerate() {
-        by_offset.entry(row.offset).or_default().push(index);
-    }
+    // (offset, row), sorted: where each line finds the rows it may be (16 bytes a row).
+    let mut by_offset: Vec<(u64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| (row.offset, index as u32))
+        .collect();
+    by_offset.sort_unstable();
     let mut lines = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
-        let mut found = |row: usize| rows[row].found_in.push(index);
+        let path = file.path.display().to_string();
+        // A row's home: the file it names, else the first one it is found in (rotated).
+        let mut found = |row: usize| {
+            let row = &mut rows[row];
+            if row.home.is_none() || *row.source == *path {
+                row.home = Some(index);
+            }
+        };
         let mut source = read_lines(file, range, &by_offset, &contents, &mut found)?;
         source.read_to = read_to.get(file.fingerprint.as_str()).copied();
         source.settled = settled(file);
@@ -176,14 +189,17 @@ fn add_rows(
             continue;
         }
         let content = match &ids {
-            Some(ids) => Content::MessageId(ids.as_string::<i32>().value(i).to_owned()),
-            None => Content::Bytes(batch.column(2).as_binary::<i32>().value(i).to_vec()),
+            Some(ids) => Content::MessageId(xxh3_64(ids.as_string::<i32>().value(i).as_bytes())),
+            None => {
+                let start = batch.column(2).as_binary::<i32>().value(i);
+                Content::Bytes(xxh3_64(start), start.len())
+            }
         };
         rows.push(Row {
             table: table.name(),
             source: intern(interned, sources.value(i)),
             offset: offsets.value(i).max(0) as u64,
-            found_in: Vec::new(),
+            home: None,
         });
         contents.push(content);
     }
@@ -241,7 +257,7 @@ struct Head {
 fn read_lines(
     file: &SourceFile,
     range: Range,
-    by_offset: &HashMap<u64, Vec<usize>>,
+    by_offset: &[(u64, u32)],
     contents: &[Content],
     found: &mut impl FnMut(usize),
 ) -> anyhow::Result<SourceLines> {
@@ -266,9 +282,13 @@ fn read_lines(
         let head = (!blank)
             .then(|| serde_json::from_slice::<Head>(text).ok())
             .flatten();
-        for &row in by_offset.get(&offset).into_iter().flatten() {
-            if !blank && holds(text, head.as_ref(), &contents[row]) {
-                found(row);
+        let first = by_offset.partition_point(|&(at, _)| at < offset);
+        let here = by_offset[first..]
+            .iter()
+            .take_while(|&&(at, _)| at == offset);
+        for &(_, row) in here {
+            if !blank && holds(text, head.as_ref(), &contents[row as usize]) {
+                found(row as usize);
             }
         }
         lines.push(Line {
@@ -317,12 +337,26 @@ fn trim_newline(line: &[u8]) -> &[u8] {
 
 /// Whether `line` is the line of a row with `content`.
 fn holds(line: &[u8], head: Option<&Head>, content: &Content) -> bool {
-    match (content, head.and_then(|h| h.message_id.as_deref())) {
-        (Content::MessageId(id), Some(line_id)) => line_id == id,
-        // Lines serde cannot read (e.g. a lone surrogate elsewhere) still carry the id.
-        (Content::MessageId(id), None) => memchr::memmem::find(line, id.as_bytes()).is_some(),
-        (Content::Bytes(start), _) => line.starts_with(start),
+    match *content {
+        Content::MessageId(id) => {
+            // Lines serde cannot read (e.g. a lone surrogate elsewhere) still carry the id.
+            let line_id = match head.and_then(|h| h.message_id.as_deref()) {
+                Some(line_id) => Some(line_id.as_bytes()),
+                None => message_id_in(line),
+            };
+            line_id.is_some_and(|line_id| xxh3_64(line_id) == id)
+        }
+        Content::Bytes(start, len) => line.get(..len).is_some_and(|s| xxh3_64(s) == start),
     }
+}
+
+/// The `messageId` string of a line serde could not read, as written (no escapes in it).
+fn message_id_in(line: &[u8]) -> Option<&[u8]> {
+    let key = memchr::memmem::find(line, b"\"messageId\"")?;
+    let rest = line[key + 11..].trim_ascii_start().strip_prefix(b":")?;
+    let value = rest.trim_ascii_start().strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', value)?;
+    (value[end] == b'"').then(|| &value[..end])
 }
 
 /// Whether a line's event is in the audited range; lines without a readable date are
@@ -408,4 +442,31 @@ fn print(report: &Report, format: AuditFormat) -> anyhow::Result<()> {
         n => println!("audit: {n} fault(s)"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(line: &[u8]) -> Option<Head> {
+        serde_json::from_slice(line).ok()
+    }
+
+    #[test]
+    fn a_line_holds_its_rows_content_by_hash() {
+        let line = br#"{"messageId":"m-1","type":"search","timestamp":"2026-11-23T10:00:00Z"}"#;
+        let id = |id: &str| Content::MessageId(xxh3_64(id.as_bytes()));
+        assert!(holds(line, head(line).as_ref(), &id("m-1")));
+        assert!(!holds(line, head(line).as_ref(), &id("m-2")));
+        // serde cannot read it (a lone surrogate), the id is still found as written.
+        let odd = br#"{"type":"search","messageId" : "m-1","properties":{"query":"\ud800"}"#;
+        assert!(head(odd).is_none());
+        assert!(holds(odd, None, &id("m-1")));
+        assert!(!holds(odd, None, &id("m-")));
+        // A quarantined line, whole or its start.
+        let bytes = |b: &[u8]| Content::Bytes(xxh3_64(b), b.len());
+        assert!(holds(b"not json", None, &bytes(b"not json")));
+        assert!(holds(b"not json at all", None, &bytes(b"not json")));
+        assert!(!holds(b"not", None, &bytes(b"not json")));
+    }
 }

@@ -39,8 +39,9 @@ pub struct Row {
     pub table: &'static str,
     pub source: std::sync::Arc<str>,
     pub offset: u64,
-    /// The files (indexes) whose line at `offset` is this row's line, by content.
-    pub found_in: Vec<usize>,
+    /// The file (index) that holds this row's line, by content: the one the row names, else
+    /// one it moved to (rotation by rename or copy); `None` when no file does.
+    pub home: Option<usize>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -118,14 +119,8 @@ pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> b
     let mut counts: Vec<HashMap<u64, usize>> = vec![HashMap::new(); files.len()];
     let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
     for row in rows {
-        // The file the row names, else one it moved to (rotation by rename or copy).
-        let home = row
-            .found_in
-            .iter()
-            .find(|&&f| *files[f].path == *row.source)
-            .or(row.found_in.first());
-        match home {
-            Some(&f) => *counts[f].entry(row.offset).or_default() += 1,
+        match row.home {
+            Some(f) => *counts[f].entry(row.offset).or_default() += 1,
             None if exists(&row.source) => report.mismatched.push(Mismatched {
                 table: row.table,
                 source: row.source.to_string(),
@@ -257,19 +252,23 @@ mod tests {
         }
     }
 
-    fn row(source: &str, offset: u64, found_in: &[usize]) -> Row {
+    fn row(source: &str, offset: u64, home: Option<usize>) -> Row {
         Row {
             table: "raw_events",
             source: source.into(),
             offset,
-            found_in: found_in.to_vec(),
+            home,
         }
     }
 
     #[test]
     fn every_read_line_once_is_clean() {
         let files = [file("/a", 4, &[2], Some(40))];
-        let rows = [row("/a", 0, &[0]), row("/a", 10, &[0]), row("/a", 30, &[0])];
+        let rows = [
+            row("/a", 0, Some(0)),
+            row("/a", 10, Some(0)),
+            row("/a", 30, Some(0)),
+        ];
         let report = reconcile(&files, &rows, |_| true);
         assert_eq!(report.faults, 0, "{report:?}");
         assert_eq!((report.files[0].lines, report.files[0].rows), (3, 3));
@@ -279,7 +278,7 @@ mod tests {
     fn missing_lines_make_merged_gaps_and_unread_lines_none() {
         // Lines 1, 2 (blank) and 3 missing; 5 missing but not read yet.
         let files = [file("/a", 6, &[2], Some(50))];
-        let rows = [row("/a", 0, &[0]), row("/a", 40, &[0])];
+        let rows = [row("/a", 0, Some(0)), row("/a", 40, Some(0))];
         let report = reconcile(&files, &rows, |_| true);
         assert_eq!(
             report.gaps,
@@ -297,12 +296,12 @@ mod tests {
     fn doubles_mismatches_and_gone_sources() {
         let files = [file("/a", 2, &[], Some(20))];
         let rows = [
-            row("/a", 0, &[0]),
-            row("/a", 0, &[0]),
-            row("/a", 10, &[0]),
-            row("/a", 10, &[]),    // the line at 10 is not its line
-            row("/gone", 0, &[]),  // its file is gone
-            row("/gone", 10, &[]), // grouped with the one above
+            row("/a", 0, Some(0)),
+            row("/a", 0, Some(0)),
+            row("/a", 10, Some(0)),
+            row("/a", 10, None),    // the line at 10 is not its line
+            row("/gone", 0, None),  // its file is gone
+            row("/gone", 10, None), // grouped with the one above
         ];
         let report = reconcile(&files, &rows, |path| path == "/a");
         assert_eq!(report.doubles.len(), 1);
@@ -323,7 +322,7 @@ mod tests {
     fn bytes_past_what_was_read_are_listed_and_a_settled_cut_line_is_a_fault() {
         let mut cut = file("/a.1", 3, &[], Some(20));
         cut.unterminated = true;
-        let rows = [row("/a.1", 0, &[0]), row("/a.1", 10, &[0])];
+        let rows = [row("/a.1", 0, Some(0)), row("/a.1", 10, Some(0))];
         let report = reconcile(std::slice::from_ref(&cut), &rows, |_| true);
         let waiting = Unaccounted {
             source: "/a.1".into(),
@@ -341,7 +340,7 @@ mod tests {
         assert_eq!(report.faults, 1);
         let behind = reconcile(
             &[file("/b", 3, &[], Some(10))],
-            &[row("/b", 0, &[0])],
+            &[row("/b", 0, Some(0))],
             |_| true,
         );
         assert_eq!(behind.unaccounted[0].complete_lines, 2);
@@ -352,7 +351,7 @@ mod tests {
     fn a_row_found_in_a_rotated_file_counts_there_once() {
         // /a was renamed to /a.1 and a new /a has other lines at the same offsets.
         let files = [file("/a", 1, &[], Some(0)), file("/a.1", 1, &[], Some(10))];
-        let report = reconcile(&files, &[row("/a", 0, &[1])], |_| true);
+        let report = reconcile(&files, &[row("/a", 0, Some(1))], |_| true);
         assert_eq!(report.faults, 0, "{report:?}");
         assert_eq!(report.files[1].rows, 1);
     }
@@ -360,7 +359,7 @@ mod tests {
     #[test]
     fn a_file_no_checkpoint_knows_is_read_up_to_its_last_row() {
         let files = [file("/a", 3, &[], None), file("/b", 2, &[], None)];
-        let rows = [row("/a", 10, &[0])];
+        let rows = [row("/a", 10, Some(0))];
         let report = reconcile(&files, &rows, |_| true);
         assert_eq!(report.files[0].read_to, Some(20));
         assert_eq!(report.gaps.len(), 1, "line 0 of /a");
