@@ -10,7 +10,7 @@ use anyhow::bail;
 use chrono::NaiveDate;
 use clap::Args;
 
-use runner::{run_job_for_days, DAYS_PER_COMMIT};
+use runner::{run_job_for_days, Pace, DAYS_PER_COMMIT};
 
 use crate::completeness::{holding_back, tailers};
 use crate::dates::{days, DayRangeArgs};
@@ -20,6 +20,7 @@ use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
 use crate::output::{write_results, Format};
 use crate::progress;
+use crate::units::parse_interval;
 use crate::warehouse::Warehouse;
 
 /// Arguments of `stickerlake run`.
@@ -31,6 +32,7 @@ use crate::warehouse::Warehouse;
   stickerlake run all --stale          # what late events changed, over the last 30 days
   stickerlake run all --date yesterday --require-complete   # exit 75 until the tailers are past it
   stickerlake run all --date yesterday --engine df://scheduler:50050   # on a Ballista cluster
+  stickerlake run all --from 2026-11-01 --to 2026-11-23 --engine df://scheduler:50050 --day-timeout 10m
 Exit status: 0 done, 1 a job failed, 75 a day asked for is not complete yet (--require-complete).
   stickerlake jobs                     # lists the jobs and where each comes from")]
 // Some days are needed: --date, --from/--to, or --stale (which has a default range).
@@ -52,6 +54,11 @@ pub struct RunArgs {
     /// With --stale and no range, incomplete days are left for a later run.
     #[arg(long)]
     pub require_complete: bool,
+    /// A job-day with no answer within DURATION (`90s`, `30m`) is abandoned and started
+    /// once more, then fails. For clusters: Ballista can leave a job waiting forever after
+    /// an executor is lost. Default: no limit.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub day_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -156,6 +163,11 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         Engine::Local => (DAYS_AT_ONCE, false),
         _ => (1, true),
     };
+    let pace = Pace {
+        days_at_once,
+        stop_at_failure,
+        day_timeout: args.day_timeout,
+    };
     let mut failures = Vec::new();
     let mut tables = std::sync::Arc::new(tables);
     // Tables this run committed to since its snapshot was loaded.
@@ -177,17 +189,9 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
                 bar.set_message(format!("{} {day}", job.name));
                 bar.inc(1);
             };
-            let outcomes = run_job_for_days(
-                &warehouse,
-                &tables,
-                job,
-                &mut delta,
-                chunk,
-                days_at_once,
-                stop_at_failure,
-                &on_day,
-            )
-            .await;
+            let outcomes =
+                run_job_for_days(&warehouse, &tables, (job, chunk), &mut delta, pace, &on_day)
+                    .await;
             started += outcomes.len();
             for (day, outcome) in outcomes {
                 match outcome {
@@ -201,7 +205,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
                     }
                 }
             }
-            if stop_at_failure && !failures.is_empty() {
+            if pace.stop_at_failure && !failures.is_empty() {
                 break 'jobs;
             }
         }

@@ -34,6 +34,17 @@ use crate::warehouse::{encode_parquet, partition_dir, FileInfo, Warehouse};
 /// late in it keeps the months before.
 pub const DAYS_PER_COMMIT: usize = 31;
 
+/// How a run goes through a job's days.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Days queried at once.
+    pub days_at_once: usize,
+    /// No day is started after one fails (on a cluster, which would hold them queued).
+    pub stop_at_failure: bool,
+    /// A day with no answer within this is abandoned and started once more, then fails.
+    pub day_timeout: Option<std::time::Duration>,
+}
+
 /// A day's output, written to storage and waiting for its commit.
 struct DayOutput {
     day: NaiveDate,
@@ -46,33 +57,30 @@ struct DayOutput {
     inputs: Vec<InputRecord>,
 }
 
-/// Runs `job` for `days` (at most [`DAYS_PER_COMMIT`]), `concurrency` days at a time, then
-/// commits every day that succeeded in one commit and records their runs. With
-/// `stop_at_failure`, no day is started after one fails. Returns each started day's
+/// Runs `job` for `days` (at most [`DAYS_PER_COMMIT`]) at `pace`, then commits every day
+/// that succeeded in one commit and records their runs. Returns each started day's
 /// outcome, in order; `on_day` is called as each day's query ends. `delta` is the job's
 /// table as last committed to (`None`: not loaded, or no table yet), kept up to date.
-#[allow(clippy::too_many_arguments)]
 pub async fn run_job_for_days(
     warehouse: &Warehouse,
     tables: &Arc<WarehouseTables>,
-    job: &Job,
+    (job, days): (&Job, &[NaiveDate]),
     delta: &mut Option<DeltaTable>,
-    days: &[NaiveDate],
-    concurrency: usize,
-    stop_at_failure: bool,
+    pace: Pace,
     on_day: &dyn Fn(NaiveDate),
 ) -> Vec<(NaiveDate, anyhow::Result<RunRecord>)> {
     // The first day to end opens the table (or creates it) before it writes its file.
     let table = Arc::new(OnceCell::new_with(delta.clone()));
     // Days run side by side share the cores.
-    let at_once = concurrency.max(1).min(days.len());
+    let at_once = pace.days_at_once.max(1).min(days.len());
     let queries = days.iter().map(|&day| {
         // A task each, so that days side by side run on different threads.
         let (warehouse, tables, job) = (warehouse.clone(), tables.clone(), job.clone());
         let table = table.clone();
         async move {
             let task = tokio::spawn(async move {
-                query_day(&warehouse, &tables, &job, &table, day, at_once).await
+                let query = || query_day(&warehouse, &tables, &job, &table, day, at_once);
+                within(pace.day_timeout, query, &format!("{} {day}", job.name)).await
             });
             let result = task.await.unwrap_or_else(|e| Err(anyhow::anyhow!("{e}")));
             on_day(day);
@@ -87,7 +95,7 @@ pub async fn run_job_for_days(
             Ok(output) => written.push(output),
             Err(e) => {
                 outcomes.push((day, Err(e)));
-                if stop_at_failure {
+                if pace.stop_at_failure {
                     break;
                 }
             }
@@ -113,6 +121,34 @@ pub async fn run_job_for_days(
     }
     outcomes.sort_by_key(|(day, _)| *day);
     outcomes
+}
+
+/// `attempt()`, abandoned and started once more when it has not ended within `timeout`, and
+/// then failed: Ballista 55 can leave a job waiting forever after an executor is lost,
+/// and the same job submitted again runs on the executors left.
+async fn within<F, T>(
+    timeout: Option<std::time::Duration>,
+    attempt: impl Fn() -> F,
+    what: &str,
+) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let Some(limit) = timeout else {
+        return attempt().await;
+    };
+    let shown = crate::units::human_seconds(limit.as_secs() as i64);
+    for tries in 1..=2 {
+        if let Ok(result) = tokio::time::timeout(limit, attempt()).await {
+            return result;
+        }
+        if tries == 1 {
+            eprintln!(
+                "run: {what}: no answer within {shown} (--day-timeout); starting it once more"
+            );
+        }
+    }
+    anyhow::bail!("no answer within {shown} (--day-timeout), twice; nothing of it was committed")
 }
 
 /// The job's query for `day`, its result written as the day's new file (not committed
@@ -288,4 +324,49 @@ async fn inputs(
         });
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Waits forever on its first `hangs` calls, then answers with the call's number.
+    fn attempts(
+        hangs: usize,
+    ) -> (
+        Arc<AtomicUsize>,
+        impl Fn() -> futures::future::BoxFuture<'static, anyhow::Result<usize>>,
+    ) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let attempt = move || {
+            let call = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let answer: futures::future::BoxFuture<'static, anyhow::Result<usize>> =
+                match call <= hangs {
+                    true => Box::pin(futures::future::pending()),
+                    false => Box::pin(async move { Ok(call) }),
+                };
+            answer
+        };
+        (calls, attempt)
+    }
+
+    #[tokio::test]
+    async fn a_day_with_no_answer_is_started_once_more_then_fails() {
+        let limit = Some(Duration::from_millis(50));
+        let (calls, attempt) = attempts(1);
+        assert_eq!(within(limit, attempt, "job day").await.unwrap(), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let (calls, attempt) = attempts(2);
+        let error = within(limit, attempt, "job day").await.unwrap_err();
+        assert!(error.to_string().contains("--day-timeout"), "{error}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let (calls, attempt) = attempts(0);
+        assert_eq!(within(None, attempt, "job day").await.unwrap(), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

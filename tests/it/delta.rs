@@ -327,3 +327,29 @@ fn damaged_or_newer_logs_are_refused_by_name() {
         "nothing was committed"
     );
 }
+
+/// A writer that keeps its table open past a log checkpoint (version 99) loads it afresh
+/// there and goes on committing: every flush lands once, each its own version.
+#[test]
+fn a_tailer_committing_past_a_checkpoint_loses_and_doubles_nothing() {
+    let sandbox = Sandbox::local();
+    generate_logs(&sandbox, 1300, 1);
+    sandbox.tail(&["--max-rows", "10"]);
+    let versions = history(&sandbox, "raw_events").len();
+    assert!(
+        versions > 110,
+        "{versions} versions: the test needs more flushes"
+    );
+    let log = sandbox.objects("raw_events/_delta_log");
+    assert!(
+        log.contains_key("00000000000000000099.checkpoint.parquet"),
+        "{:?}",
+        log.keys()
+    );
+    let rows = counts(&sandbox);
+    let (n, lines) = rows.lines().nth(1).unwrap().split_once(',').unwrap();
+    assert_eq!(n, lines, "a line twice: {rows}");
+    let audit = run_ok(&mut sandbox.cmd(&["audit", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["faults"], 0, "{report}");
+}
