@@ -5,6 +5,7 @@
 mod runner;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::bail;
 use chrono::NaiveDate;
@@ -159,24 +160,21 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
     };
     // A cluster that failed one job-day (its executors lost, say) would hold the next ones
     // queued: it runs a day at a time and stops at a failure, saying what was not started.
-    let (days_at_once, stop_at_failure) = match args.engine.engine {
-        Engine::Local => (DAYS_AT_ONCE, false),
-        _ => (1, true),
-    };
+    let local = args.engine.engine == Engine::Local;
     let pace = Pace {
-        days_at_once,
-        stop_at_failure,
+        days_at_once: if local { DAYS_AT_ONCE } else { 1 },
+        stop_at_failure: !local,
         day_timeout: args.day_timeout,
     };
     let mut failures = Vec::new();
-    let mut tables = std::sync::Arc::new(tables);
+    let mut tables = Arc::new(tables);
     // Tables this run committed to since its snapshot was loaded.
     let mut written = std::collections::HashSet::new();
     let mut started = 0;
     'jobs: for (job, days) in by_job(&todo) {
         // A job reading another job's output reads what this run wrote.
         if referenced_tables(job)?.iter().any(|t| written.contains(t)) {
-            tables = std::sync::Arc::new(
+            tables = Arc::new(
                 WarehouseTables::load(&warehouse)
                     .await?
                     .on_engine(args.engine.engine.clone()),
