@@ -50,7 +50,6 @@ struct DayOutput {
     day: NaiveDate,
     started_at: DateTime<Utc>,
     clock: Instant,
-    schema: SchemaRef,
     output: String,
     file: NewFile,
     rows_written: usize,
@@ -186,19 +185,20 @@ async fn query_day(
     let bytes =
         Bytes::from(encode_parquet(schema.clone(), &batches).context("encoding the job's output")?);
     let file = NewFile::from_bytes(&output, &bytes).map_err(anyhow::Error::msg)?;
-    // Opened (or created) before any output is in the table's folder: a folder with data
-    // and no log is a table from before Delta, which is refused.
-    table
+    // Opened (or created) and its columns checked before any output is in the table's
+    // folder: a folder with data and no log is a table from before Delta, which is refused,
+    // and output with other columns would only be left there uncommitted.
+    let delta = table
         .get_or_try_init(|| {
             warehouse.open_or_create_delta(&job.name, &schema, &job.partition_column)
         })
         .await?;
+    check_columns(warehouse, job, delta, &schema)?;
     warehouse.put(&warehouse.path(&output), bytes).await?;
     Ok(DayOutput {
         day,
         started_at,
         clock,
-        schema,
         output,
         file,
         rows_written: batches.iter().map(RecordBatch::num_rows).sum(),
@@ -213,8 +213,6 @@ async fn commit_days(
     delta: &mut DeltaTable,
     days: &[DayOutput],
 ) -> anyhow::Result<()> {
-    let schema = &days[0].schema;
-    check_columns(warehouse, job, delta, schema)?;
     // Every input's version, as read by the first day (one snapshot serves the run).
     let versions: serde_json::Map<String, serde_json::Value> = days[0]
         .inputs
