@@ -447,7 +447,7 @@ impl Tailer {
     /// most three batches are held.
     async fn hand_off(&mut self, every_core: bool) -> anyhow::Result<()> {
         self.batch_started = None;
-        let batch = std::mem::take(&mut self.batch);
+        let batch = self.batch.take();
         let seq = self.next_seq;
         self.next_seq += 1;
         let (id, today) = (self.id.clone(), Utc::now().date_naive());
