@@ -56,7 +56,6 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         id,
         batch: Batch::default(),
         encoding: None,
-        encoder: encoder_pool()?,
         batch_started: None,
         scanned: Vec::new(),
         progress_saved: Instant::now(),
@@ -170,9 +169,6 @@ struct Tailer {
     batch: Batch,
     /// The last full batch, being encoded.
     encoding: Option<Encoding>,
-    /// Threads of their own for encoding, so that parsing the next batch (on the global
-    /// pool) is not queued behind it.
-    encoder: rayon::ThreadPool,
     batch_started: Option<Instant>,
     /// The files found by the last scan (for the watermark).
     scanned: Vec<SourceFile>,
@@ -365,7 +361,7 @@ impl Tailer {
                 entry.latest_event = entry.latest_event.max(latest);
             }
             if self.batch_is_full() {
-                self.hand_off(false).await?;
+                self.hand_off().await?;
             }
             if self.stopped() {
                 return Ok(());
@@ -425,7 +421,7 @@ impl Tailer {
              (a line cut by copy-then-truncate rotation): quarantined them"
         );
         if self.batch_is_full() {
-            self.hand_off(false).await?;
+            self.hand_off().await?;
         }
         Ok(())
     }
@@ -435,17 +431,21 @@ impl Tailer {
             || self.batch.bytes() as u64 >= self.args.max_bytes
     }
 
-    /// Writes everything read so far: the batch being encoded, then the current one, which
-    /// is encoded on every core as nothing else is read meanwhile.
+    /// Writes everything read so far: the batch being encoded, then the current one.
     async fn flush(&mut self) -> anyhow::Result<()> {
-        self.hand_off(true).await?;
+        self.hand_off().await?;
         self.write_encoded().await
     }
 
-    /// Starts encoding the batch on other threads and writing the one handed off before it:
-    /// reading goes on while a full batch is encoded and the one before is written, and at
-    /// most three batches are held.
-    async fn hand_off(&mut self, every_core: bool) -> anyhow::Result<()> {
+    /// Starts encoding the batch and writing the one handed off before it: reading goes on
+    /// while a full batch is encoded and the one before is written, and at most three
+    /// batches are held.
+    ///
+    /// The batch is encoded on the global pool, the parser's: a worker takes it up when the
+    /// parse tasks leave it idle (a chunk's last task), and every core encodes the last
+    /// batch. A pool of its own (half the cores) had fallen behind the parser, and ended
+    /// each run encoding its backlog on one core (2% slower, `bench/ab.py`).
+    async fn hand_off(&mut self) -> anyhow::Result<()> {
         self.batch_started = None;
         let batch = self.batch.take();
         let seq = self.next_seq;
@@ -456,10 +456,7 @@ impl Tailer {
             // The receiver is gone only if the tailer is: nothing to report to.
             let _ = sender.send(batch.encode(&id, seq, today, rand::random::<u64>));
         };
-        match every_core {
-            true => rayon::spawn(encode),
-            false => self.encoder.spawn(encode),
-        }
+        rayon::spawn(encode);
         let next = Encoding {
             files: self.next_files.clone(),
             outputs,
@@ -554,16 +551,6 @@ enum Slot {
 struct Encoding {
     files: BTreeMap<String, FileCheckpoint>,
     outputs: futures::channel::oneshot::Receiver<parquet::errors::Result<Vec<Output>>>,
-}
-
-/// Half the cores encode (at least one); the global pool, on every core, parses.
-fn encoder_pool() -> anyhow::Result<rayon::ThreadPool> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    rayon::ThreadPoolBuilder::new()
-        .num_threads((cores / 2).max(1))
-        .thread_name(|i| format!("encoder-{i}"))
-        .build()
-        .context("starting the encoder threads")
 }
 
 /// Reads the next lines into `chunk` (emptied first): at most `max_lines`, and about
