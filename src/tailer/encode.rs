@@ -246,6 +246,37 @@ mod tests {
     }
 
     #[test]
+    fn raw_events_files_state_min_and_max_of_every_column_but_the_json_text() {
+        let line = br#"{"messageId":"m-1","type":"search","timestamp":"2026-11-23T10:00:00.123Z","userId":"u-42","context":{"os":"iOS"},"properties":{"query":"cat"},"extra":1}"#;
+        let mut builder = RawEventsBuilder::new();
+        builder.append(&parse_line(line).unwrap(), "/logs/a.jsonl", 0);
+        let bytes = encode_parquet(RAW_EVENTS_SCHEMA.clone(), &[builder.finish()]).unwrap();
+        let footer = crate::warehouse::file_stats::footer(&bytes::Bytes::from(bytes)).unwrap();
+        let group = footer.row_group(0);
+        let json_text = ["properties", "context", "envelope"];
+        let filtered_on = [
+            "message_id",
+            "type",
+            "event_time",
+            "user_id",
+            "query",
+            "source",
+        ];
+        for column in group.columns() {
+            let name = column.column_path().string();
+            let statistics = column.statistics();
+            if json_text.contains(&name.as_str()) {
+                assert!(statistics.is_none(), "{name}");
+            } else if filtered_on.contains(&name.as_str()) {
+                assert!(
+                    statistics.is_some_and(|s| s.min_bytes_opt().is_some()),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn quarantine_keeps_raw_bytes() {
         let mut builder = QuarantineBuilder::default();
         builder.append(
