@@ -5,10 +5,12 @@
 //! bytes), so a rewritten file shows up. Lists each gap, each double, each row that does not
 //! match its source and each row whose source is gone; exit 4 on any.
 //!
-//! Memory: per row of the range, its source (shared), offset, table, the file that holds
-//! it and a hash of its content, plus a sorted (offset, row) pair; per source line, its
-//! offsets. About 160 bytes a row at 10M rows (1.6 GB): linear in the rows, not bounded
-//! (see docs/performance.md for what bounding it takes). The files are streamed.
+//! Memory is bounded, whatever the rows and files: the rows come sorted by offset
+//! (DataFusion's sort, spilling to the temporary folder past [`SORT_MEMORY`]), every source
+//! file is read in step with them, and the report is folded window by window of offsets
+//! ([`reconcile::Reconciler`]), so one window's rows ([`WINDOW_ROWS`]) and the lines they
+//! are found in are held at once. Not by source: a row names the path its line was read
+//! under, and after rename rotation that line is in another file.
 
 mod reconcile;
 
@@ -19,10 +21,16 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
 use arrow::datatypes::Int64Type;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
-use datafusion::prelude::SessionContext;
+use datafusion::common::ScalarValue;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::cast as cast_expr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{col, lit, DataFrame, SessionContext};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -34,7 +42,7 @@ use crate::dates::parse_date;
 use crate::engine::{date_between, WarehouseTables};
 use crate::exit::Outcome;
 use crate::warehouse::Warehouse;
-use reconcile::{reconcile, Line, Report, Row, SourceLines};
+use reconcile::{push_line, FileEnd, Line, Reconciler, Report, Row, Stretch};
 use xxhash_rust::xxh3::xxh3_64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,6 +89,13 @@ enum Content {
 /// The event range: `None` for everything.
 type Range = Option<(NaiveDate, NaiveDate)>;
 
+/// Rows a window holds before it closes (at the next offset): with its lines, what the
+/// audit holds at once, ~25 MiB.
+const WINDOW_ROWS: usize = 256 * 1024;
+
+/// What the sort of the rows by offset may hold in memory before it spills to disk.
+const SORT_MEMORY: u64 = 256 << 20;
+
 pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {
     let range = match (args.from, args.to) {
         (None, None) => None,
@@ -95,10 +110,10 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
             "audit: {path} is in its table's snapshot but missing from storage: its lines show as gaps (restore it from a backup, or re-ingest them)"
         );
     }
-    let ctx = tables.session(None)?;
-    let (mut rows, contents) = load_rows(&ctx, range).await?;
+    let ctx = tables.session_with_memory_limit(Some(SORT_MEMORY))?;
     let checkpoints = tailers(&warehouse).await?;
-    let files = source_files(&args.sources, &checkpoints, &rows)?;
+    let named = row_sources(&ctx, range).await?;
+    let files = source_files(&args.sources, &checkpoints, &named)?;
     let read_to: HashMap<&str, u64> = checkpoints.iter().flat_map(|c| c.files.iter()).fold(
         HashMap::new(),
         |mut read, (fingerprint, file)| {
@@ -108,29 +123,44 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
         },
     );
     let settled = settled_files(&checkpoints);
-    // (offset, row), sorted: where each line finds the rows it may be (16 bytes a row).
-    let mut by_offset: Vec<(u64, u32)> = rows
+    let mut readers = files
         .iter()
-        .enumerate()
-        .map(|(index, row)| (row.offset, index as u32))
-        .collect();
-    by_offset.sort_unstable();
-    let mut lines = Vec::with_capacity(files.len());
-    for (index, file) in files.iter().enumerate() {
-        let path = file.path.display().to_string();
-        // A row's home: the file it names, else the first one it is found in (rotated).
-        let mut found = |row: usize| {
-            let row = &mut rows[row];
-            if row.home.is_none() || *row.source == *path {
-                row.home = Some(index);
+        .map(|file| FileLines::open(file, read_to.get(file.fingerprint.as_str()).copied()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut reconciler = Reconciler::new(readers.iter().map(|r| (r.path.clone(), r.read_to)));
+    let exists = |path: &str| Path::new(path).exists();
+    // The rows in offset order, a window at a time: each file is read up to the window's
+    // end, and the rows are found in the lines at their offsets.
+    let mut rows = rows_by_offset(&ctx, range).await?;
+    let mut window = Window::default();
+    while let Some(batch) = rows.next().await {
+        let batch = batch.context("reading the rows of raw_events and quarantine")?;
+        window.add(&batch, |window, offset| {
+            if window.rows.len() >= WINDOW_ROWS && window.last_offset() < Some(offset) {
+                let stretches = window.read_lines(&mut readers, offset, range)?;
+                reconciler.window(&stretches, &window.rows, exists);
+                window.clear();
             }
-        };
-        let mut source = read_lines(file, range, &by_offset, &contents, &mut found)?;
-        source.read_to = read_to.get(file.fingerprint.as_str()).copied();
-        source.settled = settled(file);
-        lines.push(source);
+            Ok(())
+        })?;
     }
-    let report = reconcile(&lines, &rows, |path| Path::new(path).exists());
+    let end = window.last_offset().map_or(0, |last| last + 1);
+    let stretches = window.read_lines(&mut readers, end, range)?;
+    reconciler.window(&stretches, &window.rows, exists);
+    // The rest of every file: no row is there.
+    window.clear();
+    let stretches = window.read_lines(&mut readers, u64::MAX, range)?;
+    reconciler.window(&stretches, &[], exists);
+    let ends: Vec<FileEnd> = readers
+        .iter()
+        .zip(&files)
+        .map(|(reader, file)| FileEnd {
+            size: reader.offset,
+            unterminated: reader.unterminated,
+            settled: settled(file),
+        })
+        .collect();
+    let report = reconciler.finish(&ends);
     print(&report, args.format)?;
     Ok(match report.faults + missing.len() {
         0 => Outcome::Done,
@@ -138,76 +168,182 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
     })
 }
 
-/// The rows of `raw_events` (in range) and `quarantine` (all), with what each one's line is.
-async fn load_rows(ctx: &SessionContext, range: Range) -> anyhow::Result<(Vec<Row>, Vec<Content>)> {
-    let mut rows = Vec::new();
-    let mut contents = Vec::new();
-    // Each source path once, however many rows name it.
-    let mut sources = HashMap::new();
+/// Every source path the rows of `raw_events` (in range) and `quarantine` name.
+async fn row_sources(ctx: &SessionContext, range: Range) -> anyhow::Result<BTreeSet<String>> {
+    let mut sources = BTreeSet::new();
+    for frame in row_frames(ctx, range).await? {
+        let batches = frame
+            .select(vec![col("source")])?
+            .distinct()?
+            .collect()
+            .await
+            .context("listing the sources the rows name")?;
+        for batch in batches {
+            let column = cast(batch.column(0), &DataType::Utf8)?;
+            let column = column.as_string::<i32>();
+            sources.extend(column.iter().flatten().map(str::to_owned));
+        }
+    }
+    Ok(sources)
+}
+
+/// The rows of each table that name a source line, as `(source, source_offset, id, line)`:
+/// `raw_events`' in range with their message id, `quarantine`'s with their bytes.
+async fn row_frames(ctx: &SessionContext, range: Range) -> anyhow::Result<Vec<DataFrame>> {
+    let mut frames = Vec::new();
     for table in [Table::RawEvents, Table::Quarantine] {
         if !ctx.table_exist(table.name())? {
             continue;
         }
-        let content_column = match table {
-            Table::RawEvents => "message_id",
-            _ => "line",
-        };
         let mut frame = ctx.table(table.name()).await?;
         if let (Table::RawEvents, Some((from, to))) = (table, range) {
             frame = frame.filter(date_between(EVENT_DATE, from, to))?;
         }
-        let mut stream = frame
-            .select_columns(&["source", "source_offset", content_column])?
-            .execute_stream()
-            .await?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.with_context(|| format!("reading {}", table.name()))?;
-            add_rows(&batch, table, &mut sources, &mut rows, &mut contents)?;
-        }
-    }
-    Ok((rows, contents))
-}
-
-fn add_rows(
-    batch: &RecordBatch,
-    table: Table,
-    interned: &mut HashMap<String, Arc<str>>,
-    rows: &mut Vec<Row>,
-    contents: &mut Vec<Content>,
-) -> anyhow::Result<()> {
-    let sources = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
-    let sources = sources.as_string::<i32>();
-    let offsets = batch.column(1).as_primitive::<Int64Type>();
-    // Cast once per batch (the ids may come dictionary- or view-encoded).
-    let ids = match table {
-        Table::RawEvents => Some(arrow::compute::cast(
-            batch.column(2),
-            &arrow::datatypes::DataType::Utf8,
-        )?),
-        _ => None,
-    };
-    for i in 0..batch.num_rows() {
-        if sources.is_null(i) || offsets.is_null(i) {
-            continue;
-        }
-        let content = match &ids {
-            Some(ids) => Content::MessageId(xxh3_64(ids.as_string::<i32>().value(i).as_bytes())),
-            None => {
-                let start = batch.column(2).as_binary::<i32>().value(i);
-                Content::Bytes(xxh3_64(start), start.len())
-            }
+        let (id, line) = match table {
+            Table::RawEvents => (
+                cast_expr(col("message_id"), DataType::Utf8),
+                lit(ScalarValue::Binary(None)),
+            ),
+            _ => (
+                lit(ScalarValue::Utf8(None)),
+                cast_expr(col("line"), DataType::Binary),
+            ),
         };
-        rows.push(Row {
-            table: table.name(),
-            source: intern(interned, sources.value(i)),
-            offset: offsets.value(i).max(0) as u64,
-            home: None,
-        });
-        contents.push(content);
+        frames.push(
+            frame
+                .filter(
+                    col("source")
+                        .is_not_null()
+                        .and(col("source_offset").is_not_null()),
+                )?
+                .select(vec![
+                    cast_expr(col("source"), DataType::Utf8).alias("source"),
+                    col("source_offset"),
+                    id.alias("id"),
+                    line.alias("line"),
+                ])?,
+        );
     }
-    Ok(())
+    Ok(frames)
 }
 
+/// The rows of both tables sorted by offset (spilling to disk past [`SORT_MEMORY`]).
+async fn rows_by_offset(
+    ctx: &SessionContext,
+    range: Range,
+) -> anyhow::Result<SendableRecordBatchStream> {
+    let mut frames = row_frames(ctx, range).await?.into_iter();
+    let Some(first) = frames.next() else {
+        return Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::new(arrow::datatypes::Schema::empty()),
+            futures::stream::empty(),
+        )));
+    };
+    let all = frames.try_fold(first, |all, frame| all.union(frame))?;
+    Ok(all
+        .sort(vec![col("source_offset").sort(true, false)])?
+        .execute_stream()
+        .await?)
+}
+
+/// The rows of one window, in offset order, with what each one's line holds.
+#[derive(Default)]
+struct Window {
+    rows: Vec<Row>,
+    contents: Vec<Content>,
+    /// Each source path once, however many rows name it.
+    sources: HashMap<String, Arc<str>>,
+}
+
+impl Window {
+    fn last_offset(&self) -> Option<u64> {
+        self.rows.last().map(|row| row.offset)
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.contents.clear();
+    }
+
+    /// Adds a batch's rows, calling `before(self, offset)` ahead of each one (to close the
+    /// window).
+    fn add(
+        &mut self,
+        batch: &RecordBatch,
+        mut before: impl FnMut(&mut Self, u64) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let sources = cast(batch.column(0), &DataType::Utf8)?;
+        let sources = sources.as_string::<i32>();
+        let offsets = batch.column(1).as_primitive::<Int64Type>();
+        let ids = batch.column(2).as_string::<i32>();
+        let lines = batch.column(3).as_binary::<i32>();
+        for i in 0..batch.num_rows() {
+            let offset = offsets.value(i).max(0) as u64;
+            before(self, offset)?;
+            let (table, content) = match ids.is_valid(i) {
+                true => (
+                    Table::RawEvents,
+                    Content::MessageId(xxh3_64(ids.value(i).as_bytes())),
+                ),
+                false => {
+                    let start = lines.value(i);
+                    (
+                        Table::Quarantine,
+                        Content::Bytes(xxh3_64(start), start.len()),
+                    )
+                }
+            };
+            let source = intern(&mut self.sources, sources.value(i));
+            self.rows.push(Row {
+                table: table.name(),
+                source,
+                offset,
+                home: None,
+            });
+            self.contents.push(content);
+        }
+        Ok(())
+    }
+
+    /// Reads every file's lines up to `end`, finding this window's rows in them, and
+    /// returns each file's stretches.
+    fn read_lines(
+        &mut self,
+        readers: &mut [FileLines],
+        end: u64,
+        range: Range,
+    ) -> anyhow::Result<Vec<Vec<Stretch>>> {
+        let mut stretches = Vec::with_capacity(readers.len());
+        for (index, reader) in readers.iter_mut().enumerate() {
+            let path = reader.path.clone();
+            let read_to = reader.read_to;
+            let mut file = Vec::new();
+            while let Some((line, held)) = reader.next_line(end, range, |offset, text, head| {
+                let first = self.rows.partition_point(|row| row.offset < offset);
+                let mut held = false;
+                for row in first..self.rows.len() {
+                    if self.rows[row].offset != offset {
+                        break;
+                    }
+                    if holds(text, head, &self.contents[row]) {
+                        held = true;
+                        // A row's home: the file it names, else the first one it is found
+                        // in (rotated).
+                        let row = &mut self.rows[row];
+                        if row.home.is_none() || *row.source == *path {
+                            row.home = Some(index);
+                        }
+                    }
+                }
+                held
+            })? {
+                push_line(&mut file, line, held, read_to);
+            }
+            stretches.push(file);
+        }
+        Ok(stretches)
+    }
+}
 fn intern(interned: &mut HashMap<String, Arc<str>>, text: &str) -> Arc<str> {
     if let Some(shared) = interned.get(text) {
         return shared.clone();
@@ -222,7 +358,7 @@ fn intern(interned: &mut HashMap<String, Arc<str>>, text: &str) -> Arc<str> {
 fn source_files(
     globs: &[String],
     checkpoints: &[crate::contract::checkpoint::Checkpoint],
-    rows: &[Row],
+    named: &BTreeSet<String>,
 ) -> anyhow::Result<Vec<SourceFile>> {
     if !globs.is_empty() {
         let (files, errors) = scan(globs);
@@ -234,7 +370,7 @@ fn source_files(
     let named: BTreeSet<&str> = checkpoints
         .iter()
         .flat_map(|c| c.files.values().map(|f| f.path.as_str()))
-        .chain(rows.iter().map(|row| &*row.source))
+        .chain(named.iter().map(String::as_str))
         .collect();
     let literal: Vec<String> = named.iter().map(|p| glob::Pattern::escape(p)).collect();
     let (files, errors) = scan(&literal);
@@ -255,59 +391,66 @@ struct Head {
     timestamp: Option<String>,
 }
 
-/// Streams `file`'s lines, calling `found(row)` for each row whose line it holds.
-fn read_lines(
-    file: &SourceFile,
-    range: Range,
-    by_offset: &[(u64, u32)],
-    contents: &[Content],
-    found: &mut impl FnMut(usize),
-) -> anyhow::Result<SourceLines> {
-    let path = file.path.display().to_string();
-    let handle = std::fs::File::open(&file.path).with_context(|| format!("opening {path}"))?;
-    let mut reader = BufReader::with_capacity(1 << 20, handle);
-    let mut lines = Vec::new();
-    let mut buffer = Vec::new();
-    let mut offset = 0u64;
-    let mut unterminated = false;
-    loop {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .with_context(|| format!("reading {path} at byte {offset}"))?;
-        if read == 0 {
-            break;
+/// A source file's lines, read in order, window after window.
+struct FileLines {
+    path: String,
+    /// How far the tailers' checkpoints say it was read.
+    read_to: Option<u64>,
+    reader: BufReader<std::fs::File>,
+    /// Where the next line starts (at the end, the file's size).
+    offset: u64,
+    unterminated: bool,
+    buffer: Vec<u8>,
+}
+
+impl FileLines {
+    fn open(file: &SourceFile, read_to: Option<u64>) -> anyhow::Result<Self> {
+        let path = file.path.display().to_string();
+        let handle = std::fs::File::open(&file.path).with_context(|| format!("opening {path}"))?;
+        Ok(Self {
+            path,
+            read_to,
+            reader: BufReader::with_capacity(1 << 20, handle),
+            offset: 0,
+            unterminated: false,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// The next line if it starts before `end`, with whether `held(offset, text, head)`
+    /// found a row in it.
+    fn next_line(
+        &mut self,
+        end: u64,
+        range: Range,
+        held: impl FnOnce(u64, &[u8], Option<&Head>) -> bool,
+    ) -> anyhow::Result<Option<(Line, bool)>> {
+        if self.offset >= end {
+            return Ok(None);
         }
-        unterminated = buffer.last() != Some(&b'\n');
-        let text = trim_newline(&buffer);
+        self.buffer.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut self.buffer)
+            .with_context(|| format!("reading {} at byte {}", self.path, self.offset))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.unterminated = self.buffer.last() != Some(&b'\n');
+        let text = trim_newline(&self.buffer);
         let blank = text.iter().all(u8::is_ascii_whitespace);
         let head = (!blank)
             .then(|| serde_json::from_slice::<Head>(text).ok())
             .flatten();
-        let first = by_offset.partition_point(|&(at, _)| at < offset);
-        let here = by_offset[first..]
-            .iter()
-            .take_while(|&&(at, _)| at == offset);
-        for &(_, row) in here {
-            if !blank && holds(text, head.as_ref(), &contents[row as usize]) {
-                found(row as usize);
-            }
-        }
-        lines.push(Line {
-            offset,
-            end: offset + read as u64,
+        let line = Line {
+            offset: self.offset,
+            end: self.offset + read as u64,
             expected: !blank && in_range(head.as_ref(), range),
-        });
-        offset += read as u64;
+        };
+        let found = !blank && held(self.offset, text, head.as_ref());
+        self.offset = line.end;
+        Ok(Some((line, found)))
     }
-    Ok(SourceLines {
-        path,
-        size: offset,
-        read_to: None,
-        lines,
-        unterminated,
-        settled: false,
-    })
 }
 
 /// Whether no newline can come to a file any more: a checkpoint saw it moved (rotated),

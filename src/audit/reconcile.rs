@@ -2,6 +2,12 @@
 //! name a source line (each already matched by content to the files that hold its line),
 //! find the gaps, the doubles, the rows that do not match their source, and the rows whose
 //! source is gone.
+//!
+//! It is a fold over windows of offsets ([`Reconciler`]): each window brings every file's
+//! lines in it, in order, and the rows at those offsets; what a file's report needs from
+//! one window to the next is carried in its [`Tally`] (an open gap, the counts, the last
+//! line with a row). Lines no row of the window holds come folded into [`Run`]s, so a
+//! window holds about as many entries as it has rows, whatever the files' sizes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,7 +23,61 @@ pub struct Line {
     pub expected: bool,
 }
 
-/// A source file on disk.
+/// Consecutive lines of a file that no row of the window holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The first line's offset.
+    pub from: u64,
+    pub lines: usize,
+    pub expected: usize,
+    /// The first expected line's offset, and the last one's end.
+    pub expected_span: Option<(u64, u64)>,
+}
+
+impl Run {
+    fn of(line: &Line) -> Self {
+        Self {
+            from: line.offset,
+            lines: 1,
+            expected: usize::from(line.expected),
+            expected_span: line.expected.then_some((line.offset, line.end)),
+        }
+    }
+
+    fn add(&mut self, line: &Line) {
+        self.lines += 1;
+        if line.expected {
+            self.expected += 1;
+            let first = self.expected_span.map_or(line.offset, |(first, _)| first);
+            self.expected_span = Some((first, line.end));
+        }
+    }
+}
+
+/// A stretch of one file's lines in a window, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stretch {
+    Run(Run),
+    /// A line some row of the window was found in.
+    Held(Line),
+}
+
+/// Appends `line` to a file's stretches: on its own when a row was found in it, else into
+/// the run before it (a run does not cross `read_to`, where a file's read lines end).
+pub fn push_line(stretches: &mut Vec<Stretch>, line: Line, held: bool, read_to: Option<u64>) {
+    if held {
+        stretches.push(Stretch::Held(line));
+        return;
+    }
+    let past = |offset: u64| read_to.is_some_and(|r| offset >= r);
+    match stretches.last_mut() {
+        Some(Stretch::Run(run)) if past(run.from) == past(line.offset) => run.add(&line),
+        _ => stretches.push(Stretch::Run(Run::of(&line))),
+    }
+}
+
+/// A source file on disk, all its lines at once (see [`reconcile`]).
+#[cfg(test)]
 #[derive(Debug, Clone)]
 pub struct SourceLines {
     pub path: String,
@@ -33,6 +93,14 @@ pub struct SourceLines {
     pub settled: bool,
 }
 
+/// What is known of a file once all its lines are read.
+#[derive(Debug, Clone, Copy)]
+pub struct FileEnd {
+    pub size: u64,
+    pub unterminated: bool,
+    pub settled: bool,
+}
+
 /// A warehouse row naming a source line.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -43,7 +111,6 @@ pub struct Row {
     /// one it moved to (rotation by rename or copy); `None` when no file does.
     pub home: Option<usize>,
 }
-
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub files: Vec<FileReport>,
@@ -113,121 +180,232 @@ pub struct Gone {
     pub rows: usize,
 }
 
-/// Reconciles (pure but for `exists`, which tells whether a source path is on disk).
-pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> bool) -> Report {
-    let mut report = Report::default();
-    let mut counts: Vec<HashMap<u64, usize>> = vec![HashMap::new(); files.len()];
-    let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
-    for row in rows {
-        match row.home {
-            Some(f) => *counts[f].entry(row.offset).or_default() += 1,
-            None if exists(&row.source) => report.mismatched.push(Mismatched {
-                table: row.table,
-                source: row.source.to_string(),
-                offset: row.offset,
-            }),
-            None => *gone.entry(&row.source).or_default() += 1,
-        }
-    }
-    report
-        .mismatched
-        .sort_by(|a, b| (&a.source, a.offset).cmp(&(&b.source, b.offset)));
-    for (file, counts) in files.iter().zip(&counts) {
-        let file_report = reconcile_file(file, counts, &mut report.gaps, &mut report.doubles);
-        report
-            .unaccounted
-            .extend(unaccounted(file, file_report.read_to));
-        report.files.push(file_report);
-    }
-    report.gone = gone
-        .into_iter()
-        .map(|(source, rows)| Gone {
-            source: source.to_owned(),
-            rows,
-        })
-        .collect();
-    report.faults = report.gaps.len()
-        + report.doubles.len()
-        + report.mismatched.len()
-        + report.gone.len()
-        + report.unaccounted.iter().filter(|u| u.fault).count();
-    report
+/// What one file's report needs, carried from window to window.
+struct Tally {
+    path: String,
+    /// From the checkpoints; else the end of the last line with a row.
+    read_to: Option<u64>,
+    /// Expected lines so far (below `read_to` when it is known).
+    expected: usize,
+    rows: usize,
+    /// A gap not closed yet by a line with a row.
+    open: Option<Gap>,
+    gaps: Vec<Gap>,
+    doubles: Vec<Double>,
+    /// With `read_to` unknown: the last line with a row, the expected lines up to it, and
+    /// the lines after it.
+    last_held: Option<(u64, usize)>,
+    /// Lines at or past `read_to` (known), or after the last line with a row (unknown).
+    past: usize,
 }
 
-/// The bytes of `file` past `read_to` (none when no tailer read it).
-fn unaccounted(file: &SourceLines, read_to: Option<u64>) -> Option<Unaccounted> {
-    let read_to = read_to.filter(|&r| r < file.size)?;
-    let past: Vec<&Line> = file.lines.iter().filter(|l| l.offset >= read_to).collect();
-    let unterminated = file.unterminated && !past.is_empty();
-    Some(Unaccounted {
-        source: file.path.clone(),
-        from_offset: read_to,
-        to_offset: file.size,
-        complete_lines: past.len() - usize::from(unterminated),
-        unterminated,
-        fault: unterminated && file.settled,
-    })
-}
-
-fn reconcile_file(
-    file: &SourceLines,
-    counts: &HashMap<u64, usize>,
-    gaps: &mut Vec<Gap>,
-    doubles: &mut Vec<Double>,
-) -> FileReport {
-    // A file no checkpoint knows (a tailer with a local --state-dir) was read at least up
-    // to its last line with a row.
-    let read_to = file.read_to.or_else(|| {
-        file.lines
-            .iter()
-            .filter(|line| counts.contains_key(&line.offset))
-            .map(|line| line.end)
-            .max()
-    });
-    let mut report = FileReport {
-        path: file.path.clone(),
-        bytes: file.size,
-        lines: 0,
-        read_to,
-        rows: counts.values().sum(),
-        note: None,
-    };
-    let Some(read_to) = read_to else {
-        report.note = Some("not read by any tailer of this warehouse".into());
-        return report;
-    };
-    let mut open: Option<Gap> = None;
-    for line in file.lines.iter().filter(|l| l.offset < read_to) {
-        let rows = counts.get(&line.offset).copied().unwrap_or(0);
-        if line.expected {
-            report.lines += 1;
+impl Tally {
+    fn new(path: String, read_to: Option<u64>) -> Self {
+        Self {
+            path,
+            read_to,
+            expected: 0,
+            rows: 0,
+            open: None,
+            gaps: Vec::new(),
+            doubles: Vec::new(),
+            last_held: None,
+            past: 0,
         }
+    }
+
+    fn is_past(&self, offset: u64) -> bool {
+        self.read_to.is_some_and(|r| offset >= r)
+    }
+
+    /// Lines without rows: expected ones open or widen a gap; others neither open nor close
+    /// one.
+    fn run(&mut self, run: &Run) {
+        if self.is_past(run.from) {
+            self.past += run.lines;
+            return;
+        }
+        if self.read_to.is_none() {
+            self.past += run.lines;
+        }
+        self.expected += run.expected;
+        let Some((first, end)) = run.expected_span else {
+            return;
+        };
+        match &mut self.open {
+            Some(gap) => {
+                gap.to_offset = end;
+                gap.lines += run.expected;
+            }
+            None => {
+                self.open = Some(Gap {
+                    source: self.path.clone(),
+                    from_offset: first,
+                    to_offset: end,
+                    lines: run.expected,
+                })
+            }
+        }
+    }
+
+    /// A line with `rows` rows found in it.
+    fn held(&mut self, line: &Line, rows: usize) {
+        if rows == 0 {
+            return self.run(&Run::of(line));
+        }
+        self.rows += rows;
+        if self.is_past(line.offset) {
+            self.past += 1;
+            return;
+        }
+        self.expected += usize::from(line.expected);
         if rows > 1 {
-            doubles.push(Double {
-                source: file.path.clone(),
+            self.doubles.push(Double {
+                source: self.path.clone(),
                 offset: line.offset,
                 rows,
             });
         }
-        match (rows, line.expected, open.as_mut()) {
-            (0, true, Some(gap)) => {
-                gap.to_offset = line.end;
-                gap.lines += 1;
-            }
-            (0, true, None) => {
-                open = Some(Gap {
-                    source: file.path.clone(),
-                    from_offset: line.offset,
-                    to_offset: line.end,
-                    lines: 1,
-                })
-            }
-            (0, false, _) => {} // a blank or out-of-range line neither opens nor closes a gap
-            _ => gaps.extend(open.take()),
+        self.gaps.extend(self.open.take());
+        if self.read_to.is_none() {
+            self.last_held = Some((line.end, self.expected));
+            self.past = 0;
         }
     }
-    gaps.extend(open);
-    report
+
+    fn finish(mut self, end: &FileEnd, report: &mut Report) {
+        let (read_to, lines) = match (self.read_to, self.last_held) {
+            (Some(read_to), _) => {
+                self.gaps.extend(self.open.take());
+                (Some(read_to), self.expected)
+            }
+            // A file no checkpoint knows (a tailer with a local --state-dir) was read at
+            // least up to its last line with a row; a gap after it is not one.
+            (None, Some((end, expected))) => (Some(end), expected),
+            (None, None) => (None, 0),
+        };
+        report.files.push(FileReport {
+            path: self.path.clone(),
+            bytes: end.size,
+            lines,
+            read_to,
+            rows: self.rows,
+            note: read_to
+                .is_none()
+                .then(|| "not read by any tailer of this warehouse".into()),
+        });
+        let Some(read_to) = read_to else { return };
+        report.gaps.append(&mut self.gaps);
+        report.doubles.append(&mut self.doubles);
+        if read_to < end.size {
+            let unterminated = end.unterminated && self.past > 0;
+            report.unaccounted.push(Unaccounted {
+                source: self.path,
+                from_offset: read_to,
+                to_offset: end.size,
+                complete_lines: self.past - usize::from(unterminated),
+                unterminated,
+                fault: unterminated && end.settled,
+            });
+        }
+    }
+}
+
+/// The audit as a fold over windows of offsets.
+pub struct Reconciler {
+    tallies: Vec<Tally>,
+    mismatched: Vec<Mismatched>,
+    gone: BTreeMap<String, usize>,
+}
+
+impl Reconciler {
+    /// For these files (path, and how far the checkpoints say it was read).
+    pub fn new(files: impl IntoIterator<Item = (String, Option<u64>)>) -> Self {
+        Self {
+            tallies: files
+                .into_iter()
+                .map(|(path, read_to)| Tally::new(path, read_to))
+                .collect(),
+            mismatched: Vec::new(),
+            gone: BTreeMap::new(),
+        }
+    }
+
+    /// One window: each file's stretches in it (in file order, then the windows in offset
+    /// order), and every row at its offsets, each with its home. `exists` tells whether a
+    /// source path is on disk (pure but for it).
+    pub fn window(
+        &mut self,
+        stretches: &[Vec<Stretch>],
+        rows: &[Row],
+        exists: impl Fn(&str) -> bool,
+    ) {
+        let mut counts: Vec<HashMap<u64, usize>> = vec![HashMap::new(); self.tallies.len()];
+        for row in rows {
+            match row.home {
+                Some(f) => *counts[f].entry(row.offset).or_default() += 1,
+                None if exists(&row.source) => self.mismatched.push(Mismatched {
+                    table: row.table,
+                    source: row.source.to_string(),
+                    offset: row.offset,
+                }),
+                None => *self.gone.entry(row.source.to_string()).or_default() += 1,
+            }
+        }
+        for ((tally, stretches), counts) in self.tallies.iter_mut().zip(stretches).zip(&counts) {
+            for stretch in stretches {
+                match stretch {
+                    Stretch::Run(run) => tally.run(run),
+                    Stretch::Held(line) => {
+                        tally.held(line, counts.get(&line.offset).copied().unwrap_or(0))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The report, once every window is in; `ends` in the files' order.
+    pub fn finish(mut self, ends: &[FileEnd]) -> Report {
+        let mut report = Report::default();
+        for (tally, end) in self.tallies.drain(..).zip(ends) {
+            tally.finish(end, &mut report);
+        }
+        self.mismatched
+            .sort_by(|a, b| (&a.source, a.offset).cmp(&(&b.source, b.offset)));
+        report.mismatched = self.mismatched;
+        report.gone = self
+            .gone
+            .into_iter()
+            .map(|(source, rows)| Gone { source, rows })
+            .collect();
+        report.faults = report.gaps.len()
+            + report.doubles.len()
+            + report.mismatched.len()
+            + report.gone.len()
+            + report.unaccounted.iter().filter(|u| u.fault).count();
+        report
+    }
+}
+
+/// Reconciles whole files in one window (pure but for `exists`, which tells whether a
+/// source path is on disk).
+#[cfg(test)]
+pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> bool) -> Report {
+    let mut reconciler = Reconciler::new(files.iter().map(|f| (f.path.clone(), f.read_to)));
+    let stretches: Vec<Vec<Stretch>> = files
+        .iter()
+        .map(|f| f.lines.iter().cloned().map(Stretch::Held).collect())
+        .collect();
+    reconciler.window(&stretches, rows, exists);
+    let ends: Vec<FileEnd> = files
+        .iter()
+        .map(|f| FileEnd {
+            size: f.size,
+            unterminated: f.unterminated,
+            settled: f.settled,
+        })
+        .collect();
+    reconciler.finish(&ends)
 }
 
 #[cfg(test)]
@@ -258,6 +436,86 @@ mod tests {
             source: source.into(),
             offset,
             home,
+        }
+    }
+
+    /// The report of `files` and `rows` read in windows ending at `ends` (offsets), each
+    /// file's lines folded into runs as the audit reads them.
+    fn in_windows(files: &[SourceLines], rows: &[Row], ends: &[u64]) -> Report {
+        let mut reconciler = Reconciler::new(files.iter().map(|f| (f.path.clone(), f.read_to)));
+        let mut start = 0;
+        for &end in ends.iter().chain([&u64::MAX]) {
+            let window: Vec<Row> = rows
+                .iter()
+                .filter(|r| (start..end).contains(&r.offset))
+                .cloned()
+                .collect();
+            let stretches: Vec<Vec<Stretch>> = files
+                .iter()
+                .enumerate()
+                .map(|(index, file)| {
+                    let mut stretches = Vec::new();
+                    for line in file
+                        .lines
+                        .iter()
+                        .filter(|l| (start..end).contains(&l.offset))
+                    {
+                        let held = window
+                            .iter()
+                            .any(|r| r.home == Some(index) && r.offset == line.offset);
+                        push_line(&mut stretches, line.clone(), held, file.read_to);
+                    }
+                    stretches
+                })
+                .collect();
+            reconciler.window(&stretches, &window, |path| path != "/gone");
+            start = end;
+        }
+        let ends: Vec<FileEnd> = files
+            .iter()
+            .map(|f| FileEnd {
+                size: f.size,
+                unterminated: f.unterminated,
+                settled: f.settled,
+            })
+            .collect();
+        reconciler.finish(&ends)
+    }
+
+    #[test]
+    fn windows_and_runs_give_the_report_of_one_window() {
+        let mut cut = file("/c", 9, &[4], Some(60));
+        cut.unterminated = true;
+        let files = [
+            file("/a", 12, &[2, 7], Some(100)),
+            file("/b", 10, &[], None),
+            cut,
+            file("/d", 3, &[], None),
+        ];
+        let rows = [
+            row("/a", 0, Some(0)),
+            row("/a", 10, Some(0)),
+            row("/a", 50, Some(0)),
+            row("/a", 50, Some(0)), // a double
+            row("/a", 90, Some(0)),
+            row("/a", 110, Some(0)), // past what the checkpoint says was read
+            row("/b", 20, Some(1)),
+            row("/b", 60, Some(1)),
+            row("/c", 0, Some(2)),
+            row("/c", 70, Some(2)),
+            row("/a", 30, None),    // mismatched
+            row("/gone", 40, None), // gone
+        ];
+        let whole = serde_json::to_value(reconcile(&files, &rows, |p| p != "/gone")).unwrap();
+        assert!(whole["faults"].as_u64().unwrap() > 3, "{whole:#}");
+        for ends in [
+            vec![],
+            vec![25],
+            vec![15, 55, 65],
+            (1..12).map(|n| n * 10).collect(),
+        ] {
+            let windows = serde_json::to_value(in_windows(&files, &rows, &ends)).unwrap();
+            assert_eq!(windows, whole, "windows ending at {ends:?}");
         }
     }
 
