@@ -128,7 +128,6 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
         .map(|file| FileLines::open(file, read_to.get(file.fingerprint.as_str()).copied()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut reconciler = Reconciler::new(readers.iter().map(|r| (r.path.clone(), r.read_to)));
-    let exists = |path: &str| Path::new(path).exists();
     // The rows in offset order, a window at a time: each file is read up to the window's
     // end, and the rows are found in the lines at their offsets.
     let mut rows = rows_by_offset(&ctx, range).await?;
@@ -137,20 +136,15 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
         let batch = batch.context("reading the rows of raw_events and quarantine")?;
         window.add(&batch, |window, offset| {
             if window.rows.len() >= WINDOW_ROWS && window.last_offset() < Some(offset) {
-                let stretches = window.read_lines(&mut readers, offset, range)?;
-                reconciler.window(&stretches, &window.rows, exists);
-                window.clear();
+                window.close(offset, &mut readers, &mut reconciler, range)?;
             }
             Ok(())
         })?;
     }
     let end = window.last_offset().map_or(0, |last| last + 1);
-    let stretches = window.read_lines(&mut readers, end, range)?;
-    reconciler.window(&stretches, &window.rows, exists);
-    // The rest of every file: no row is there.
-    window.clear();
-    let stretches = window.read_lines(&mut readers, u64::MAX, range)?;
-    reconciler.window(&stretches, &[], exists);
+    window.close(end, &mut readers, &mut reconciler, range)?;
+    // The rest of every file, where no row is.
+    window.close(u64::MAX, &mut readers, &mut reconciler, range)?;
     let ends: Vec<FileEnd> = readers
         .iter()
         .zip(&files)
@@ -260,9 +254,20 @@ impl Window {
         self.rows.last().map(|row| row.offset)
     }
 
-    fn clear(&mut self) {
+    /// Reads every file up to `end`, finds this window's rows in the lines, folds the
+    /// window into `reconciler`, and empties it.
+    fn close(
+        &mut self,
+        end: u64,
+        readers: &mut [FileLines],
+        reconciler: &mut Reconciler,
+        range: Range,
+    ) -> anyhow::Result<()> {
+        let stretches = self.read_lines(readers, end, range)?;
+        reconciler.window(&stretches, &self.rows, |path| Path::new(path).exists());
         self.rows.clear();
         self.contents.clear();
+        Ok(())
     }
 
     /// Adds a batch's rows, calling `before(self, offset)` ahead of each one (to close the
