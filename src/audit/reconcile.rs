@@ -93,6 +93,17 @@ pub struct SourceLines {
     pub settled: bool,
 }
 
+#[cfg(test)]
+impl SourceLines {
+    fn end(&self) -> FileEnd {
+        FileEnd {
+            size: self.size,
+            unterminated: self.unterminated,
+            settled: self.settled,
+        }
+    }
+}
+
 /// What is known of a file once all its lines are read.
 #[derive(Debug, Clone, Copy)]
 pub struct FileEnd {
@@ -397,14 +408,7 @@ pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> b
         .map(|f| f.lines.iter().cloned().map(Stretch::Held).collect())
         .collect();
     reconciler.window(&stretches, rows, exists);
-    let ends: Vec<FileEnd> = files
-        .iter()
-        .map(|f| FileEnd {
-            size: f.size,
-            unterminated: f.unterminated,
-            settled: f.settled,
-        })
-        .collect();
+    let ends: Vec<FileEnd> = files.iter().map(SourceLines::end).collect();
     reconciler.finish(&ends)
 }
 
@@ -471,14 +475,7 @@ mod tests {
             reconciler.window(&stretches, &window, |path| path != "/gone");
             start = end;
         }
-        let ends: Vec<FileEnd> = files
-            .iter()
-            .map(|f| FileEnd {
-                size: f.size,
-                unterminated: f.unterminated,
-                settled: f.settled,
-            })
-            .collect();
+        let ends: Vec<FileEnd> = files.iter().map(SourceLines::end).collect();
         reconciler.finish(&ends)
     }
 
