@@ -21,9 +21,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
-use arrow::datatypes::Int64Type;
+use arrow::datatypes::{DataType, Int64Type};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use datafusion::common::ScalarValue;
@@ -164,7 +162,7 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
 
 /// A session whose sort of the rows spills to disk past [`SORT_MEMORY`], as one sorter:
 /// sorted per partition or per table, the sorters shared the pool, and the merge of one
-/// could not grow while another held it (`Resources exhausted` in one run of three at 10M
+/// could not grow while another held it (`Resources exhausted` in 2 runs of 12 at 10M
 /// rows). Room is set aside for the merge of wide rows (a source path each).
 async fn sort_session(tables: &WarehouseTables) -> anyhow::Result<SessionContext> {
     let ctx = tables.session_with_memory_limit(Some(SORT_MEMORY))?;
@@ -189,16 +187,16 @@ async fn row_sources(ctx: &SessionContext, range: Range) -> anyhow::Result<BTree
             .await
             .context("listing the sources the rows name")?;
         for batch in batches {
-            let column = cast(batch.column(0), &DataType::Utf8)?;
-            let column = column.as_string::<i32>();
+            let column = batch.column(0).as_string::<i32>();
             sources.extend(column.iter().flatten().map(str::to_owned));
         }
     }
     Ok(sources)
 }
 
-/// The rows of each table that name a source line, as `(source, source_offset, id, line)`:
-/// `raw_events`' in range with their message id, `quarantine`'s with their bytes.
+/// The rows of each table that name a source line, as `(source, source_offset, id, line)`
+/// (Utf8, Int64, Utf8, Binary): `raw_events`' in range with their message id,
+/// `quarantine`'s with their bytes.
 async fn row_frames(ctx: &SessionContext, range: Range) -> anyhow::Result<Vec<DataFrame>> {
     let mut frames = Vec::new();
     for table in [Table::RawEvents, Table::Quarantine] {
@@ -293,8 +291,7 @@ impl Window {
         batch: &RecordBatch,
         mut before: impl FnMut(&mut Self, u64) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let sources = cast(batch.column(0), &DataType::Utf8)?;
-        let sources = sources.as_string::<i32>();
+        let sources = batch.column(0).as_string::<i32>();
         let offsets = batch.column(1).as_primitive::<Int64Type>();
         let ids = batch.column(2).as_string::<i32>();
         let lines = batch.column(3).as_binary::<i32>();

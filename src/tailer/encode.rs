@@ -61,6 +61,7 @@ impl Default for Room {
 impl Room {
     /// The room `batch` (of the `raw_events` schema) takes.
     pub fn of(batch: &RecordBatch) -> Self {
+        debug_assert_eq!(batch.num_columns(), RAW_EVENTS_COLUMNS);
         let mut room = Self {
             rows: batch.num_rows(),
             bytes: [0; RAW_EVENTS_COLUMNS],
