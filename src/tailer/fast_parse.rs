@@ -21,7 +21,23 @@ pub fn parse_fast(line: &[u8]) -> Option<Event<'_>> {
     let mut cursor = Cursor { text, pos: 0 };
     let mut envelope = Envelope::default();
     cursor.skip_whitespace();
-    cursor.object(0, |key, value| envelope.set(key?, value))?;
+    cursor.members(|cursor, key| {
+        let key = key?;
+        // `properties` is read for its fields as it is checked, in the one pass.
+        let value = match key {
+            "properties" if cursor.peek() == Some(b'{') => {
+                let start = cursor.pos;
+                envelope.props = Properties::read(cursor, 1)?;
+                Value {
+                    start,
+                    end: cursor.pos,
+                    kind: Kind::Object,
+                }
+            }
+            _ => cursor.value(1)?,
+        };
+        envelope.set(key, value)
+    })?;
     cursor.skip_whitespace();
     if cursor.pos != text.len() {
         return None;
@@ -60,6 +76,8 @@ struct Envelope<'a> {
     user_id: Option<Value>,
     anonymous_id: Option<Value>,
     properties: Option<Value>,
+    /// The fields of `properties`, when it is an object.
+    props: Properties<'a>,
     context: Option<Value>,
 }
 
@@ -98,7 +116,7 @@ impl<'a> Envelope<'a> {
             .map(|value| lenient_string(text, value));
         let known = matches!(&*kind, "search" | "select" | "report");
         let props = match self.properties {
-            Some(value) if value.kind == Kind::Object => Properties::read(text, value)?,
+            Some(value) if value.kind == Kind::Object => self.props,
             _ if known => return None,
             _ => Properties::default(),
         };
@@ -106,12 +124,12 @@ impl<'a> Envelope<'a> {
             let query = string(text, props.query)?;
             let sticker_ids = match &*kind {
                 "search" => match props.results {
-                    Some(results) => Some(string_array(text, results)?),
+                    Some(results) => Some(results.strings?),
                     None => None,
                 },
                 "select" => Some(vec![string(text, props.sticker_id)?]),
                 // A report names at least one sticker.
-                _ => Some(string_array(text, props.sticker_ids?).filter(|ids| !ids.is_empty())?),
+                _ => Some(props.sticker_ids?.strings.filter(|ids| !ids.is_empty())?),
             };
             (Some(query), sticker_ids)
         } else {
@@ -144,40 +162,41 @@ impl<'a> Envelope<'a> {
 
 /// The fields of `properties` the event types use (`null` counts as absent).
 #[derive(Default)]
-struct Properties {
+struct Properties<'a> {
     query: Option<Value>,
-    results: Option<Value>,
+    results: Option<Listed<'a>>,
     sticker_id: Option<Value>,
-    sticker_ids: Option<Value>,
+    sticker_ids: Option<Listed<'a>>,
 }
 
-impl Properties {
-    fn read(text: &str, object: Value) -> Option<Self> {
+impl<'a> Properties<'a> {
+    /// Reads (and checks) the object at the cursor, a value at `depth`.
+    fn read(cursor: &mut Cursor<'a>, depth: u32) -> Option<Self> {
         let mut props = Self::default();
-        let mut cursor = Cursor {
-            text,
-            pos: object.start,
-        };
-        cursor.object(1, |key, value| {
-            let slot = match key? {
-                "query" => &mut props.query,
-                "results" => &mut props.results,
-                "sticker_id" => &mut props.sticker_id,
-                "sticker_ids" => &mut props.sticker_ids,
-                _ => return Some(()),
-            };
-            set_once(slot, value)
+        cursor.members(|cursor, key| match key? {
+            "query" => set_once(&mut props.query, cursor.value(depth + 1)?),
+            "results" => set_once(&mut props.results, cursor.listed(depth + 1)?),
+            "sticker_id" => set_once(&mut props.sticker_id, cursor.value(depth + 1)?),
+            "sticker_ids" => set_once(&mut props.sticker_ids, cursor.listed(depth + 1)?),
+            _ => cursor.value(depth + 1).map(drop),
         })?;
         props.query = not_null(props.query);
-        props.results = not_null(props.results);
+        props.results = props.results.filter(|listed| listed.kind != Kind::Null);
         props.sticker_id = not_null(props.sticker_id);
-        props.sticker_ids = not_null(props.sticker_ids);
+        props.sticker_ids = props.sticker_ids.filter(|listed| listed.kind != Kind::Null);
         Some(props)
     }
 }
 
+/// A field that should hold sticker ids: what kind of value it is, and its items when it
+/// is an array of strings only.
+struct Listed<'a> {
+    kind: Kind,
+    strings: Option<Vec<Cow<'a, str>>>,
+}
+
 /// Records a field; `None` (the reference's to reject) if it was already there, even as `null`.
-fn set_once(slot: &mut Option<Value>, value: Value) -> Option<()> {
+fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     slot.replace(value).is_none().then_some(())
 }
 
@@ -209,27 +228,6 @@ fn lenient_string(text: &str, value: Value) -> Cow<'_, str> {
         Kind::String { .. } => string(text, Some(value)).expect("a string"),
         _ => replace_lone_surrogates(&text[value.start..value.end]),
     }
-}
-
-fn string_array(text: &str, array: Value) -> Option<Vec<Cow<'_, str>>> {
-    if array.kind != Kind::Array {
-        return None;
-    }
-    // One allocation (for up to 64 items): an array has at most one more item than commas.
-    let commas = text.as_bytes()[array.start..array.end]
-        .iter()
-        .filter(|&&b| b == b',')
-        .count();
-    let mut items = Vec::with_capacity((commas + 1).min(64));
-    let mut cursor = Cursor {
-        text,
-        pos: array.start,
-    };
-    cursor.array(1, |item| {
-        items.push(string(text, Some(item))?);
-        Some(())
-    })?;
-    Some(items)
 }
 
 /// A string's content with its escapes decoded. A surrogate escape without its pair becomes
@@ -316,7 +314,7 @@ impl<'a> Cursor<'a> {
         let kind = match self.peek()? {
             b'"' => return self.string(),
             b'{' => {
-                self.object(depth, |_, _| Some(()))?;
+                self.members(|cursor, _| cursor.value(depth + 1).map(drop))?;
                 Kind::Object
             }
             b'[' => {
@@ -347,11 +345,11 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// An object, each member handed to `member` with its key (`None` if it has escapes).
-    fn object(
+    /// An object, whose members' values `member` reads: it gets the cursor at the value and
+    /// the member's key (`None` if it has escapes).
+    fn members(
         &mut self,
-        depth: u32,
-        mut member: impl FnMut(Option<&'a str>, Value) -> Option<()>,
+        mut member: impl FnMut(&mut Self, Option<&'a str>) -> Option<()>,
     ) -> Option<()> {
         self.eat(b'{')?;
         self.skip_whitespace();
@@ -366,8 +364,7 @@ impl<'a> Cursor<'a> {
             self.skip_whitespace();
             self.eat(b':')?;
             self.skip_whitespace();
-            let value = self.value(depth + 1)?;
-            member(name, value)?;
+            member(self, name)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => self.skip_whitespace(),
@@ -375,6 +372,32 @@ impl<'a> Cursor<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// A value at `depth` that should be an array of strings, those strings gathered as it
+    /// is checked.
+    fn listed(&mut self, depth: u32) -> Option<Listed<'a>> {
+        if self.peek()? != b'[' || depth > MAX_DEPTH {
+            let kind = self.value(depth)?.kind;
+            return Some(Listed {
+                kind,
+                strings: None,
+            });
+        }
+        // One allocation for the usual list of up to 16 stickers.
+        let mut strings = Some(Vec::with_capacity(16));
+        let text = self.text;
+        self.array(depth, |item| {
+            match (&mut strings, item.kind) {
+                (Some(items), Kind::String { .. }) => items.push(string(text, Some(item))?),
+                _ => strings = None,
+            }
+            Some(())
+        })?;
+        Some(Listed {
+            kind: Kind::Array,
+            strings,
+        })
     }
 
     fn array(&mut self, depth: u32, mut item: impl FnMut(Value) -> Option<()>) -> Option<()> {
