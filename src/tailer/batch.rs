@@ -310,6 +310,15 @@ mod tests {
         }
     }
 
+    /// One complete line per text, `step` bytes apart.
+    fn spaced(texts: &[String], step: u64) -> Vec<Line<'_>> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| complete(i as u64 * step, t))
+            .collect()
+    }
+
     #[test]
     fn events_are_partitioned_by_utc_date_and_bad_lines_by_ingest_date() {
         let day1 = r#"{"messageId":"a","type":"x","timestamp":"2026-11-23T23:30:00-01:00"}"#;
@@ -361,11 +370,7 @@ mod tests {
                 format!(r#"{{"messageId":"m-{i}","type":"x","timestamp":"2026-11-23T10:00:00Z"}}"#)
             })
             .collect();
-        let lines: Vec<Line<'_>> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| complete(i as u64 * 100, t))
-            .collect();
+        let lines = spaced(&texts, 100);
         let mut batch = Batch::default();
         batch.add(&chunk(&lines[..1700]), "s");
         batch.add(&chunk(&lines[1700..]), "s");
@@ -407,11 +412,7 @@ mod tests {
         let texts: Vec<String> = (0..12_000)
             .map(|i| line(i, if i < 8_000 { 2 } else { 4 }))
             .collect();
-        let lines: Vec<Line<'_>> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| complete(i as u64 * 1000, t))
-            .collect();
+        let lines = spaced(&texts, 1000);
         let mut batch = Batch::default();
         batch.add(&chunk(&lines[..5000]), "s");
         let room = batch.rooms["search"];
@@ -462,11 +463,7 @@ mod tests {
             })
             .collect();
         // Interleaved, as in a log.
-        let mut lines: Vec<Line<'_>> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| complete(i as u64 * 200, t))
-            .collect();
+        let mut lines = spaced(&texts, 200);
         lines.sort_by_key(|line| match line {
             Line::Complete { offset, .. } => offset % 7,
             Line::TooLong { .. } | Line::Unterminated { .. } => 0,

@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use chrono::NaiveDate;
+
 use super::event::{envelope_object, parse_timestamp, replace_lone_surrogates, Event, OWN_COLUMNS};
 use crate::contract::normalize_term;
 
@@ -224,8 +226,8 @@ fn non_empty_string(text: &str, value: Option<Value>) -> Option<Cow<'_, str>> {
 
 /// The microseconds since the epoch of a timestamp in the form nearly every event sends,
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, read without chrono's general RFC 3339 parser (which
-/// took ~2% of ingest). `None` for any other form (offsets, leap seconds, lower case, years
-/// before 1000) and for dates that do not exist: chrono decides those.
+/// took ~2% of ingest). `None` for any other form (offsets, leap seconds, lower case) and
+/// for dates that do not exist: chrono's parser decides those.
 fn utc_timestamp_us(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     let at = |i: usize, byte: u8| bytes.get(i) == Some(&byte);
@@ -255,35 +257,12 @@ fn utc_timestamp_us(text: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let real_date = year >= 1000
-        && (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day);
-    if !real_date || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(seconds * 1_000_000 + micros)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
-/// `days_from_civil`: years counted from March, so the leap day ends a year).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let time = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)?.and_hms_opt(
+        hour as u32,
+        minute as u32,
+        second as u32,
+    )?;
+    Some(time.and_utc().timestamp() * 1_000_000 + micros)
 }
 
 /// A user id that is not a string is kept as its JSON text, lone surrogates replaced as the
