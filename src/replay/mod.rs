@@ -175,11 +175,7 @@ impl Sent<'_> {
         }
         match self.envelope {
             Some(envelope) => {
-                let inner = envelope
-                    .trim()
-                    .trim_start_matches('{')
-                    .trim_end_matches('}')
-                    .trim();
+                let inner = members_of(envelope);
                 if !inner.is_empty() {
                     members.push(inner.to_owned());
                 }
@@ -197,6 +193,14 @@ impl Sent<'_> {
         }
         format!("{{{}}}", members.join(","))
     }
+}
+
+/// The members of a JSON object's text, without its own braces: exactly one on each side
+/// (the last member's value may itself end in `}`).
+fn members_of(object: &str) -> &str {
+    let object = object.trim();
+    let inner = object.strip_prefix('{').unwrap_or(object);
+    inner.strip_suffix('}').unwrap_or(inner).trim()
 }
 
 #[cfg(test)]
@@ -225,6 +229,21 @@ mod tests {
             line,
             r#"{"messageId":"m-\"1\"","type":"search","properties":{"query":"Cat","n":1e3},"sentAt":"x","timestamp":"2026-11-23T12:00:00.1+02:00"}"#
         );
+    }
+
+    #[test]
+    fn an_envelope_ending_in_an_object_keeps_its_braces() {
+        let line = sent(Some(
+            r#"{"timestamp":"2026-11-23T12:00:00Z","traits":{"plan":{"tier":{}},"age":null}}"#,
+        ))
+        .line();
+        assert!(
+            line.ends_with(r#""traits":{"plan":{"tier":{}},"age":null}}"#),
+            "{line}"
+        );
+        serde_json::from_str::<serde_json::Value>(&line).expect("valid JSON");
+        assert_eq!(members_of("{}"), "");
+        assert_eq!(members_of(r#"{"a":{}}"#), r#""a":{}"#);
     }
 
     #[test]
