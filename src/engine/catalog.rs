@@ -65,6 +65,31 @@ pub struct WarehouseTables {
     /// Shared by the sessions without a memory limit, so that the files' footers decoded
     /// by one statement (a job's day) serve the next (the other jobs reading that day).
     runtime: Arc<RuntimeEnv>,
+    /// With `--as-of`: the tables that exist now but had no version yet at that moment.
+    not_yet: Vec<NotYet>,
+}
+
+/// A table that exists now but had no version at the moment time travel asked for.
+#[derive(Debug, Clone)]
+pub struct NotYet {
+    pub name: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub first_commit: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Display for NotYet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |t: &chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        write!(
+            f,
+            "{} has no version at or before {}; its first is {}",
+            self.name,
+            time(&self.at),
+            time(&self.first_commit)
+        )
+    }
 }
 
 impl WarehouseTables {
@@ -92,11 +117,7 @@ impl WarehouseTables {
     ) -> anyhow::Result<(Self, Vec<String>)> {
         let moment = match as_of {
             Some(AsOf::Version(version)) => {
-                let raw = Table::RawEvents.name();
-                let time = warehouse.commit_time(raw, version).await?.with_context(|| {
-                    format!("{raw} has no version {version} in its log (`stickerlake history {raw}` lists them)")
-                })?;
-                Some(AsOf::Time(time))
+                Some(AsOf::Time(raw_version_time(warehouse, version).await?))
             }
             other => other,
         };
@@ -120,15 +141,32 @@ impl WarehouseTables {
             .await?;
         let mut missing = Vec::new();
         let mut tables = Vec::new();
-        for (table, gone) in loaded.into_iter().flatten() {
-            tables.push(table);
-            missing.extend(gone);
+        let mut not_yet = Vec::new();
+        for (name, loaded) in names.iter().zip(loaded) {
+            match (loaded, moment) {
+                (Some((table, gone)), _) => {
+                    tables.push(table);
+                    missing.extend(gone);
+                }
+                (None, Some(AsOf::Time(at))) => {
+                    if let Some(first_commit) = warehouse.commit_time(name, 0).await? {
+                        let name = name.clone();
+                        not_yet.push(NotYet {
+                            name,
+                            at,
+                            first_commit,
+                        });
+                    }
+                }
+                (None, _) => {}
+            }
         }
         let tables = Self {
             warehouse: warehouse.clone(),
             tables,
             engine: Engine::Local,
             runtime: new_runtime(None)?,
+            not_yet,
         };
         Ok((tables, missing))
     }
@@ -149,7 +187,15 @@ impl WarehouseTables {
             .iter()
             .map(|t| format!("{} v{}", t.info.name, t.info.version))
             .collect();
-        versions.join(", ")
+        match versions.is_empty() {
+            true => "no table had a version yet".to_owned(),
+            false => versions.join(", "),
+        }
+    }
+
+    /// With `--as-of`: the tables that exist now but had no version yet then.
+    pub fn not_yet(&self) -> &[NotYet] {
+        &self.not_yet
     }
 
     /// Table `name` as loaded, if it is one.
@@ -317,6 +363,30 @@ fn partition_scalar(column: &str, value: &str) -> anyhow::Result<ScalarValue> {
         }
         _ => ScalarValue::Utf8(Some(value.to_owned())),
     })
+}
+
+/// When `version` of `raw_events` was committed, or a sentence saying why there is none.
+async fn raw_version_time(
+    warehouse: &Warehouse,
+    version: u64,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let raw = Table::RawEvents.name();
+    if let Some(time) = warehouse.commit_time(raw, version).await? {
+        return Ok(time);
+    }
+    let listed = format!("`stickerlake history {raw}` lists them");
+    match warehouse.latest_version(raw).await? {
+        Some(latest) if version > latest => {
+            anyhow::bail!("{raw} has no version {version}: its latest is {latest} ({listed})")
+        }
+        Some(_) => anyhow::bail!(
+            "{raw} has no version {version} in its log any more: log cleanup removed it ({listed})"
+        ),
+        None => anyhow::bail!(
+            "{raw} has no version {version}: warehouse {} has no {raw} table yet",
+            warehouse.location()
+        ),
+    }
 }
 
 /// Tables whose logs are read at once.

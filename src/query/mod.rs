@@ -23,9 +23,12 @@ use clap::Args;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
+use datafusion::sql::resolve::resolve_table_references;
 
 use crate::engine::scan::{by_table, scanned_files, TableScan};
-use crate::engine::{parse_statements, Engine, EngineArg, Query, TableInfo, WarehouseTables};
+use crate::engine::{
+    parse_statements, Engine, EngineArg, NotYet, Query, TableInfo, WarehouseTables,
+};
 use crate::output::{write_results, write_stream, Format};
 use crate::units::{human_bytes, parse_size};
 use crate::warehouse::delta::{parse_as_of, AsOf};
@@ -87,6 +90,8 @@ pub struct Session {
     warehouse: Warehouse,
     tables: Vec<TableInfo>,
     max_scan_bytes: Option<u64>,
+    /// With `--as-of`: tables that had no version yet then (a statement naming one is refused).
+    not_yet: Vec<NotYet>,
 }
 
 pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
@@ -121,6 +126,7 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         warehouse,
         tables: tables.infos(),
         max_scan_bytes: args.max_scan_bytes,
+        not_yet: tables.not_yet().to_vec(),
     };
     let Some(text) = text else {
         return repl::run(&session, args.format, max_rows).await;
@@ -179,6 +185,7 @@ impl Session {
         &self,
         statement: Statement,
     ) -> anyhow::Result<(Query, Option<Arc<dyn ExecutionPlan>>, Vec<TableScan>)> {
+        self.refuse_not_yet(&statement)?;
         let scans_of =
             |plan: &Arc<dyn ExecutionPlan>| by_table(&scanned_files(plan, &self.warehouse));
         match &self.local {
@@ -194,6 +201,24 @@ impl Session {
                 Ok((Query::plan(&self.ctx, statement).await?, None, scans))
             }
         }
+    }
+
+    /// A statement over a table that had no version yet at `--as-of`: the sentence that
+    /// says so, instead of the planner's "table not found".
+    fn refuse_not_yet(&self, statement: &Statement) -> anyhow::Result<()> {
+        if self.not_yet.is_empty() {
+            return Ok(());
+        }
+        let (references, _) = resolve_table_references(statement, true)?;
+        for reference in references {
+            if let Some(absent) = self.not_yet.iter().find(|t| t.name == reference.table()) {
+                bail!(
+                    "{absent}: read a later moment (`stickerlake history {}` lists its commits)",
+                    absent.name
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Per statement, what it would read, without running it.
