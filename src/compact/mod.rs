@@ -31,8 +31,7 @@ use crate::contract::Table;
 use crate::dates::{days, parse_date};
 use crate::progress;
 use crate::units::{parse_duration, parse_size};
-use crate::warehouse::delta::{partition_of, Change, Committed, NewFile};
-use crate::warehouse::file_stats::stats_json;
+use crate::warehouse::delta::{Change, Committed, NewFile};
 use crate::warehouse::{partition_dir, writer_properties, FileInfo, HeldByKind, Warehouse};
 
 /// Rows per row group of a compacted file, at most; memory holds about four row groups.
@@ -148,7 +147,12 @@ async fn compact_day(
             outputs.len(),
             bytes(&mut outputs.iter().map(|f| f.size))
         )),
-        Committed::Superseded | Committed::AlreadyCommitted => {
+        Committed::AlreadyCommitted => Ok(format!(
+            "{} files -> {}, {rows} rows, committed (the store's answer was lost; the table holds the outputs)",
+            inputs.len(),
+            outputs.len(),
+        )),
+        Committed::Superseded => {
             for output in &outputs {
                 warehouse.delete(&warehouse.path(&output.path)).await?;
             }
@@ -175,7 +179,7 @@ async fn write_outputs(
     let mut writer: Option<AsyncArrowWriter<BufWriter>> = None;
     let mut held: Option<HeldByKind> = None;
     let mut written: Vec<String> = Vec::new();
-    let mut footers: Vec<ParquetMetaData> = Vec::new();
+    let mut footers: Vec<(u64, ParquetMetaData)> = Vec::new();
     let (mut rows_read, mut rows_written) = (0u64, 0u64);
     for input in inputs {
         // One input (smaller than the target) in memory at a time; its rows stream out.
@@ -230,14 +234,10 @@ async fn write_outputs(
         bail!("wrote {rows_written} rows of {rows_read} read: not committing");
     }
     let mut outputs = Vec::new();
-    for (path, footer) in written.into_iter().zip(&footers) {
-        let size = store.head(&warehouse.path(&path)).await?.size;
-        outputs.push(NewFile {
-            partition: partition_of(&path).map_err(anyhow::Error::msg)?,
-            stats: Some(stats_json(footer)),
-            path,
-            size,
-        });
+    for (path, (size, footer)) in written.iter().zip(&footers) {
+        let output = NewFile::written(path, *size, footer).map_err(anyhow::Error::msg)?;
+        warehouse.check_stored(&output).await?;
+        outputs.push(output);
     }
     Ok((outputs, rows_written))
 }
@@ -256,17 +256,18 @@ async fn write_row_groups(
     Ok(())
 }
 
-/// Closes the output being written, keeping its footer; returns its rows.
+/// Closes the output being written, keeping its size (the bytes the writer wrote, not what
+/// the store reports) and footer; returns its rows.
 async fn close(
     writer: Option<AsyncArrowWriter<BufWriter>>,
-    footers: &mut Vec<ParquetMetaData>,
+    footers: &mut Vec<(u64, ParquetMetaData)>,
 ) -> anyhow::Result<u64> {
-    let Some(writer) = writer else {
+    let Some(mut writer) = writer else {
         return Ok(0);
     };
-    let footer = writer.close().await?;
+    let footer = writer.finish().await?;
     let rows = footer.file_metadata().num_rows() as u64;
-    footers.push(footer);
+    footers.push((writer.bytes_written() as u64, footer));
     Ok(rows)
 }
 

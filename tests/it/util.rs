@@ -574,3 +574,69 @@ pub fn message_ids(sandbox: &Sandbox) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// `tests/fixtures/faulty_s3.py` in front of an S3 server: a few percent of requests are
+/// answered `503 SlowDown`, a few percent are applied and then cut without an answer.
+pub struct FaultyProxy {
+    port: u16,
+    child: Child,
+}
+
+impl FaultyProxy {
+    /// With `cut_first`, the first PUT whose path matches that regex is applied, then cut.
+    pub fn start(
+        target: &str,
+        slowdown: f64,
+        cut: f64,
+        seed: u64,
+        cut_first: Option<&str>,
+    ) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let target = target.trim_start_matches("http://");
+        let mut child = Command::new("python3")
+            .arg(repo_path("tests/fixtures/faulty_s3.py"))
+            .args(["--port", &port.to_string(), "--target", target])
+            .args([
+                "--slowdown",
+                &slowdown.to_string(),
+                "--cut",
+                &cut.to_string(),
+            ])
+            .args(["--seed", &seed.to_string()])
+            .args(
+                cut_first
+                    .map(|regex| ["--cut-first", regex])
+                    .into_iter()
+                    .flatten(),
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut ready = String::new();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            ready.push(byte[0] as char);
+        }
+        assert!(
+            ready.starts_with("listening"),
+            "faulty_s3.py did not start: {ready:?}"
+        );
+        Self { port, child }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -95,6 +95,10 @@ impl Warehouse {
         change: &Change,
         info: serde_json::Map<String, Value>,
     ) -> Result<Committed, WarehouseError> {
+        if let Some(wrong) = change.added().iter().find_map(NewFile::disagreement) {
+            let reason = format!("not committing an add that does not describe its file: {wrong}");
+            return Err(delta_error(self, table, reason));
+        }
         for attempt in 0..COMMIT_ATTEMPTS {
             if attempt > 0 {
                 let jitter = rand::random::<u64>() % (10 * u64::from(attempt.min(20)) + 1);
@@ -109,6 +113,11 @@ impl Warehouse {
             else {
                 return Ok(match change {
                     Change::Append { .. } => Committed::AlreadyCommitted,
+                    _ if holds_all(table, delta, change.added())
+                        .map_err(|e| delta_error(self, table, e))? =>
+                    {
+                        Committed::AlreadyCommitted
+                    }
                     _ => Committed::Superseded,
                 });
             };
@@ -130,8 +139,11 @@ impl Warehouse {
                 Change::Append { .. } => APPEND_RETRIES,
                 _ => 0,
             };
+            // Expired log entries are cleaned at checkpoints, below: delta-rs would list the
+            // whole log after every commit.
             let mut properties = CommitProperties::default()
                 .with_max_retries(retries)
+                .with_cleanup_expired_logs(Some(false))
                 .with_metadata(info);
             if let Some(txn) = txn {
                 properties = properties.with_application_transaction(txn);
@@ -150,6 +162,7 @@ impl Warehouse {
                         if let Some(fresh) = self.open_delta(table).await? {
                             *delta = fresh;
                         }
+                        self.clean_expired_log(table, delta).await?;
                     }
                     return Ok(Committed::Version(version));
                 }
@@ -179,6 +192,15 @@ impl Warehouse {
         first_attempt: bool,
     ) -> Result<Option<Planned>, WarehouseError> {
         let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
+        // An attempt whose commit landed but whose answer was lost (a cut connection): the
+        // table holds its new files already. (Appends find their `txn` instead.)
+        let replaces = !matches!(change, Change::Append { .. });
+        if replaces
+            && !first_attempt
+            && holds_all(table, delta, change.added()).map_err(|e| delta_error(self, table, e))?
+        {
+            return Ok(None);
+        }
         let partition_by = Some(state.metadata().partition_columns().to_vec());
         let adds = |files: &[NewFile], data_change: bool| -> Vec<Action> {
             files
@@ -262,6 +284,26 @@ impl Warehouse {
             }
         }))
     }
+}
+
+/// Whether the loaded table holds every one of `files` (paths relative to the warehouse;
+/// never true of none). Their names are new to each writer, so only its own commit adds them.
+fn holds_all(table: &str, delta: &DeltaTable, files: &[NewFile]) -> Result<bool, DeltaTableError> {
+    if files.is_empty() {
+        return Ok(false);
+    }
+    let prefix = format!("{table}/");
+    let wanted: std::collections::HashSet<&str> = files
+        .iter()
+        .map(|f| f.path.strip_prefix(&prefix).unwrap_or(&f.path))
+        .collect();
+    let state = delta.snapshot()?;
+    let held = state
+        .log_data()
+        .iter()
+        .filter(|view| wanted.contains(view.path().as_ref()))
+        .count();
+    Ok(held == wanted.len())
 }
 
 /// A table a writer keeps open is loaded afresh at every version ending in 99, the ones

@@ -36,6 +36,7 @@ use commit::add_action;
 
 mod commit;
 mod history;
+mod log_cleanup;
 
 pub use commit::{Change, Committed};
 pub use history::{parse_as_of, summarize_commit, AsOf, CommitSummary};
@@ -70,23 +71,59 @@ impl From<&DeltaFile> for super::FileInfo {
 pub struct NewFile {
     /// Relative to the warehouse.
     pub path: String,
+    /// Bytes written: what the `add` states as `size`.
     pub size: u64,
+    /// Rows in its footer.
+    pub rows: u64,
     /// `(column, value)`.
     pub partition: (String, String),
     /// The `stats` JSON ([`super::file_stats::stats_json`]).
     pub stats: Option<String>,
 }
 
+/// The smallest Parquet file: `PAR1`, a footer length, `PAR1` (and a footer).
+const MIN_PARQUET_BYTES: u64 = 12;
+
 impl NewFile {
     /// A file about to be written from `bytes` at `path` (`table/column=value/name`).
     pub fn from_bytes(path: &str, bytes: &bytes::Bytes) -> Result<Self, String> {
         let meta = super::file_stats::footer(bytes).map_err(|e| format!("{path}: {e}"))?;
+        Self::written(path, bytes.len() as u64, &meta)
+    }
+
+    /// A file at `path` of `size` bytes (as counted by its writer) with `footer`.
+    pub fn written(path: &str, size: u64, footer: &ParquetMetaData) -> Result<Self, String> {
         Ok(Self {
             path: path.to_owned(),
-            size: bytes.len() as u64,
+            size,
+            rows: footer.file_metadata().num_rows().max(0) as u64,
             partition: partition_of(path)?,
-            stats: Some(super::file_stats::stats_json(&meta)),
+            stats: Some(super::file_stats::stats_json(footer)),
         })
+    }
+
+    /// Why its `add` would not describe the file written, if it would not (pure): checked
+    /// before every commit, so a wrong size or row count is a failed commit, not a table
+    /// that outside readers cannot read.
+    pub fn disagreement(&self) -> Option<String> {
+        if self.size < MIN_PARQUET_BYTES {
+            return Some(format!(
+                "{}: size {} bytes, smaller than any Parquet file",
+                self.path, self.size
+            ));
+        }
+        let stated = self
+            .stats
+            .as_deref()
+            .and_then(|stats| serde_json::from_str::<serde_json::Value>(stats).ok())
+            .and_then(|stats| stats["numRecords"].as_u64());
+        match stated {
+            Some(rows) if rows != self.rows => Some(format!(
+                "{}: its stats say {rows} records, its footer {}",
+                self.path, self.rows
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -344,24 +381,54 @@ impl Warehouse {
     /// A data file already in the store, described from its footer for an `add` action.
     pub async fn describe_file(&self, path: &str) -> Result<NewFile, WarehouseError> {
         let (size, footer) = self.read_footer(path).await?;
-        Ok(NewFile {
-            path: path.to_owned(),
-            size,
-            partition: partition_of(path).map_err(|e| delta_error(self, table_of(path), e))?,
-            stats: Some(super::file_stats::stats_json(&footer)),
-        })
+        NewFile::written(path, size, &footer).map_err(|e| delta_error(self, table_of(path), e))
+    }
+
+    /// Checks that the store holds `file` as its writer counted it: a Parquet footer that
+    /// ends at `file.size` and states `file.rows` rows. (An upload retried or resumed by the
+    /// store's client is checked here, not trusted.)
+    pub async fn check_stored(&self, file: &NewFile) -> Result<(), WarehouseError> {
+        let footer = self.read_footer_sized(&file.path, file.size).await;
+        let stored = footer.map_err(|e| {
+            let reason = format!(
+                "{} does not hold the {} bytes written ({e}): not committing it; run again",
+                file.path, file.size
+            );
+            delta_error(self, table_of(&file.path), reason)
+        })?;
+        let rows = stored.file_metadata().num_rows();
+        if rows.max(0) as u64 != file.rows {
+            let reason = format!(
+                "{} holds {rows} rows, {} were written: not committing it; run again",
+                file.path, file.rows
+            );
+            return Err(delta_error(self, table_of(&file.path), reason));
+        }
+        Ok(())
     }
 
     /// The size and footer of a Parquet file in the store.
     async fn read_footer(&self, path: &str) -> Result<(u64, ParquetMetaData), WarehouseError> {
         use object_store::ObjectStoreExt;
         let location = self.path(path);
-        let store = self.raw_store();
-        let size = store
+        let size = self
+            .raw_store()
             .head(&location)
             .await
             .map_err(|e| self.read_error(&location, e))?
             .size;
+        Ok((size, self.read_footer_sized(path, size).await?))
+    }
+
+    /// The footer of a Parquet file in the store that is `size` bytes long.
+    async fn read_footer_sized(
+        &self,
+        path: &str,
+        size: u64,
+    ) -> Result<ParquetMetaData, WarehouseError> {
+        use object_store::ObjectStoreExt;
+        let location = self.path(path);
+        let store = self.raw_store();
         let footer_error =
             |e: &dyn std::fmt::Display| delta_error(self, table_of(path), format!("{path}: {e}"));
         // The footer is at the end: read a suffix, larger if the footer says it is.
@@ -374,7 +441,7 @@ impl Warehouse {
                 .map_err(|e| self.read_error(&location, e))?;
             let mut reader = ParquetMetaDataReader::new();
             match reader.try_parse_sized(&bytes, size) {
-                Ok(()) => return Ok((size, reader.finish().map_err(|e| footer_error(&e))?)),
+                Ok(()) => return reader.finish().map_err(|e| footer_error(&e)),
                 Err(ParquetError::NeedMoreData(needed)) if start > 0 => suffix = needed as u64,
                 Err(e) => return Err(footer_error(&e)),
             }
@@ -393,7 +460,7 @@ impl Warehouse {
     /// Deletes the files of `table` that no snapshot of the last `retain` needs: files
     /// removed by commits older than that, and files no commit ever added (a killed flush's
     /// or compaction's) written before that. Returns them (relative to the warehouse); with
-    /// `dry_run`, deletes nothing.
+    /// `dry_run`, deletes nothing. Then the log entries past its log retention go too.
     pub async fn vacuum(
         &self,
         table: &str,
@@ -403,7 +470,7 @@ impl Warehouse {
         let Some(delta) = self.open_delta(table).await? else {
             return Ok(Vec::new());
         };
-        let (_, metrics) = delta
+        let (delta, metrics) = delta
             .vacuum()
             .with_retention_period(retain)
             .with_enforce_retention_duration(false)
@@ -417,6 +484,9 @@ impl Warehouse {
             .map(|f| format!("{table}/{}", f.trim_start_matches('/')))
             .collect();
         files.sort();
+        if !dry_run {
+            self.clean_expired_log(table, &delta).await?;
+        }
         Ok(files)
     }
 }
