@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
+use super::local_store::LocalStore;
 use super::WarehouseError;
 
 /// Where a warehouse lives.
@@ -61,7 +61,7 @@ impl Location {
                     location: self.to_string(),
                     reason: e.to_string(),
                 })?;
-                Ok((Arc::new(LocalFileSystem::new()), root))
+                Ok((Arc::new(LocalStore::new()), root))
             }
             Location::S3 { bucket, prefix } => {
                 // Timeouts through config keys: replacing the client options would drop the

@@ -10,6 +10,7 @@ pub mod delta;
 pub mod file_stats;
 mod layout;
 pub mod legacy;
+mod local_store;
 mod location;
 mod parquet;
 mod row_groups;

@@ -141,7 +141,25 @@ fn history_and_time_travel_read_the_log(sandbox: Sandbox) {
     let at = run_ok(&mut sandbox.cmd(&["sql", "--as-of", time, "--format", "csv", query]));
     assert_eq!(stdout(&at), "n\n2\n");
     let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "9", query]));
-    assert!(err.contains("raw_events has no version 9"), "{err}");
+    assert!(
+        err.contains("raw_events has no version 9: its latest is"),
+        "{err}"
+    );
+    // Before a table existed: a sentence naming it and its first commit, not "not found".
+    let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "2020-01-01T00:00:00Z", query]));
+    assert!(
+        err.contains(
+            "raw_events has no version at or before 2020-01-01T00:00:00Z; its first is 20"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("not found"), "{err}");
+    let daily = "SELECT count(*) AS n FROM search_term_daily";
+    let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "1", daily]));
+    assert!(
+        err.contains("search_term_daily has no version at or before"),
+        "{err}"
+    );
     let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "yesterday", query]));
     assert!(err.contains("RFC 3339"), "{err}");
 }
@@ -352,4 +370,92 @@ fn a_tailer_committing_past_a_checkpoint_loses_and_doubles_nothing() {
     let audit = run_ok(&mut sandbox.cmd(&["audit", "--format", "json"]));
     let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(report["faults"], 0, "{report}");
+}
+
+/// Versions of `table`'s log files (commits, checkpoints, …), sorted, and their paths.
+fn log_files(sandbox: &Sandbox, table: &str) -> Vec<(u64, std::path::PathBuf)> {
+    let log = sandbox
+        .dir
+        .path()
+        .join(format!("warehouse/{table}/_delta_log"));
+    let mut files: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            Some((name.get(..20)?.parse().ok()?, path))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Backdates the log files of versions up to `last` by 60 days (past the 30-day retention).
+fn backdate(sandbox: &Sandbox, last: u64) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60 * 86_400);
+    for (version, path) in log_files(sandbox, "raw_events") {
+        if version <= last {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(old).unwrap();
+        }
+    }
+}
+
+/// Log entries past `delta.logRetentionDuration` go, at a writer's checkpoint and with
+/// `vacuum`, back to the newest checkpoint before the oldest commit kept: the table reads
+/// the same, and time travel within retention still works.
+#[test]
+fn expired_log_entries_go_at_checkpoints_and_with_vacuum() {
+    let sandbox = Sandbox::local();
+    let lines = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|n| event_line(&format!("m-{n}"), "search", "2026-11-20T10:00:00Z", "cat"))
+            .collect()
+    };
+    // Version 0 creates the table, then a commit per line: versions 1..=130.
+    sandbox.append("a.jsonl", lines(0, 130).as_bytes());
+    sandbox.tail(&["--max-rows", "1"]);
+    backdate(&sandbox, 110);
+    // Versions 131..=200: the checkpoint at 199 cleans up to checkpoint 99 (the newest at
+    // or before 111, the oldest commit within retention).
+    sandbox.append("a.jsonl", lines(130, 200).as_bytes());
+    sandbox.tail(&["--max-rows", "1"]);
+    let first = log_files(&sandbox, "raw_events")[0].0;
+    assert_eq!(first, 99, "the writer's cleanup keeps checkpoint 99 on");
+    let count = "SELECT count(*) AS n FROM raw_events";
+    let n = |sandbox: &Sandbox, args: &[&str]| {
+        let mut all = vec!["sql", "--format", "csv"];
+        all.extend_from_slice(args);
+        all.push(count);
+        stdout(&run_ok(&mut sandbox.cmd(&all)))
+    };
+    assert_eq!(n(&sandbox, &[]), "n\n200\n");
+    assert_eq!(n(&sandbox, &["--as-of", "111"]), "n\n111\n");
+    let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "50", count]));
+    assert!(
+        err.contains("raw_events has no version 50 in its log any more"),
+        "{err}"
+    );
+    // Time travel by time: within retention it reads; before it, a sentence.
+    let time = history(&sandbox, "raw_events")
+        .into_iter()
+        .find(|c| c["version"] == 150)
+        .unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(n(&sandbox, &["--as-of", &time]), "n\n150\n");
+    let err = run_err(&mut sandbox.cmd(&["sql", "--as-of", "2020-01-01T00:00:00Z", count]));
+    assert!(err.contains("no longer has the commits of"), "{err}");
+
+    // Every commit expired: vacuum keeps the log from its newest checkpoint (199).
+    backdate(&sandbox, 200);
+    run_ok(&mut sandbox.cmd(&["vacuum", "--table", "raw_events"]));
+    let versions: Vec<u64> = log_files(&sandbox, "raw_events")
+        .iter()
+        .map(|f| f.0)
+        .collect();
+    assert_eq!(versions.first(), Some(&199), "{versions:?}");
+    assert_eq!(versions.last(), Some(&200), "{versions:?}");
+    assert_eq!(n(&sandbox, &[]), "n\n200\n");
 }

@@ -165,21 +165,23 @@ impl Warehouse {
         table: &str,
         time: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<u64>, WarehouseError> {
-        let latest = self
-            .delta_table(table)?
-            .get_latest_version()
-            .await
-            .map_err(|e| delta_error(self, table, e))?;
+        let Some(latest) = self.latest_version(table).await? else {
+            return Ok(None);
+        };
         let too_old = || {
             let reason =
                 format!("its log no longer has the commits of {time} (the log keeps 30 days)");
             delta_error(self, table, reason)
         };
-        if self.commit_time(table, 0).await?.ok_or_else(too_old)? > time {
-            return Ok(None);
+        let oldest = self.oldest_version(table).await?.ok_or_else(too_old)?;
+        if self.commit_time(table, oldest).await?.ok_or_else(too_old)? > time {
+            return match oldest {
+                0 => Ok(None),
+                _ => Err(too_old()),
+            };
         }
         // Versions committed at or before `time` come first: find the last of them.
-        let (mut low, mut high) = (0, latest);
+        let (mut low, mut high) = (oldest, latest);
         while low < high {
             let middle = low + (high - low).div_ceil(2);
             let at = self.commit_time(table, middle).await?.ok_or_else(too_old)?;
@@ -189,6 +191,37 @@ impl Warehouse {
             }
         }
         Ok(Some(low))
+    }
+
+    /// The latest version of `table`; `None` when it is not a Delta table. (From its last
+    /// checkpoint on: delta-rs's `get_latest_version` starts at version 0, which log cleanup
+    /// removes.)
+    pub async fn latest_version(&self, table: &str) -> Result<Option<u64>, WarehouseError> {
+        let delta = self.open_delta(table).await?;
+        Ok(delta.and_then(|delta| delta.version()))
+    }
+
+    /// The oldest version whose commit the log still has: 0, unless log cleanup removed
+    /// the first ones.
+    async fn oldest_version(&self, table: &str) -> Result<Option<u64>, WarehouseError> {
+        if self.commit_time(table, 0).await?.is_some() {
+            return Ok(Some(0));
+        }
+        let log = self.path(&format!("{table}/{}", crate::contract::paths::DELTA_LOG));
+        let mut listing = self.raw_store().list(Some(&log));
+        let mut oldest = None;
+        while let Some(meta) = futures::StreamExt::next(&mut listing).await {
+            let meta = meta.map_err(|e| self.read_error(&log, e))?;
+            let name = meta.location.filename().unwrap_or_default();
+            let version = name
+                .strip_suffix(".json")
+                .filter(|digits| digits.len() == 20)
+                .and_then(|digits| digits.parse::<u64>().ok());
+            if let Some(version) = version {
+                oldest = Some(oldest.map_or(version, |o: u64| o.min(version)));
+            }
+        }
+        Ok(oldest)
     }
 
     /// When `version` of `table` was committed; `None` when the log no longer has it.
