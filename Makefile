@@ -126,6 +126,7 @@ bench: venv
 	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search-1m --n 1000000 --dim 256 --unnormalized --no-numpy
 	$(PY) bench/ops_bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/audit_bench.py --bin $(BIN_RELEASE)
+	$(PY) bench/commit_bench.py --bin $(BIN_RELEASE)
 
 # How ingest and jobs grow: 1x, 4x, 16x of 1M events (BASE=, SIZES= to change).
 BASE ?= 1000000
