@@ -230,12 +230,15 @@ impl WarehouseTables {
     /// Like [`session`](Self::session), for one of `at_once` statements run side by side:
     /// it plans for its share of the cores, rather than splitting its input into a
     /// partition per core and merging it back while the others hold those cores.
+    /// `local`: on this machine, whatever engine the tables run on.
     pub fn session_sharing_cores(
         &self,
         day: Option<NaiveDate>,
         at_once: usize,
+        local: bool,
     ) -> anyhow::Result<SessionContext> {
-        self.session_for(day, None, &self.engine, at_once)
+        let engine = if local { &Engine::Local } else { &self.engine };
+        self.session_for(day, None, engine, at_once)
     }
 
     /// A session of every table whose statements may hold at most `memory_limit` bytes.

@@ -34,6 +34,7 @@ use crate::warehouse::Warehouse;
   stickerlake run all --date yesterday --require-complete   # exit 75 until the tailers are past it
   stickerlake run all --date yesterday --engine df://scheduler:50050   # on a Ballista cluster
   stickerlake run all --from 2026-11-01 --to 2026-11-23 --engine df://scheduler:50050 --day-timeout 10m
+  stickerlake run all --date yesterday --engine df://scheduler:50050 --fallback-local
 Exit status: 0 done, 1 a job failed, 75 a day asked for is not complete yet (--require-complete).
   stickerlake jobs                     # lists the jobs and where each comes from")]
 // Some days are needed: --date, --from/--to, or --stale (which has a default range).
@@ -56,10 +57,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub require_complete: bool,
     /// A job-day with no answer within DURATION (`90s`, `30m`) is abandoned and started
-    /// once more, then fails. For clusters: Ballista can leave a job waiting forever after
-    /// an executor is lost. Default: no limit.
+    /// again (3 attempts in all, with pauses between), then fails. For clusters: Ballista
+    /// can leave a job waiting forever after an executor is lost. Default: 10m on a
+    /// cluster, no limit locally.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub day_timeout: Option<std::time::Duration>,
+    /// On a cluster: a job-day the cluster failed, or did not answer on any attempt, is
+    /// computed on this machine instead, with a warning.
+    #[arg(long)]
+    pub fallback_local: bool,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -67,6 +73,9 @@ pub struct RunArgs {
 /// Days of one job queried at once on this machine: a small day's query leaves a core idle
 /// while it plans, lists and writes.
 const DAYS_AT_ONCE: usize = 2;
+
+/// `--day-timeout` on a cluster when none is given.
+const CLUSTER_DAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How far back `run --stale` looks by default.
 const STALE_DEFAULT_DAYS: i64 = 30;
@@ -161,10 +170,25 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
     // A cluster that failed one job-day (its executors lost, say) would hold the next ones
     // queued: it runs a day at a time and stops at a failure, saying what was not started.
     let local = args.engine.engine == Engine::Local;
+    if local && args.fallback_local {
+        bail!("--fallback-local is for a cluster (--engine df://HOST:PORT): this run is local already");
+    }
+    // No cron job waits forever on a cluster that lost track of a job.
+    let day_timeout = match (args.day_timeout, local) {
+        (None, false) => Some(CLUSTER_DAY_TIMEOUT),
+        (timeout, _) => timeout,
+    };
+    if let (Some(limit), false) = (day_timeout, local) {
+        let shown = crate::units::human_seconds(limit.as_secs() as i64);
+        eprintln!(
+            "run{on}: a job-day with no answer within {shown} is started again (--day-timeout)"
+        );
+    }
     let pace = Pace {
         days_at_once: if local { DAYS_AT_ONCE } else { 1 },
         stop_at_failure: !local,
-        day_timeout: args.day_timeout,
+        day_timeout,
+        fallback_local: args.fallback_local,
     };
     let mut failures = Vec::new();
     let mut tables = Arc::new(tables);

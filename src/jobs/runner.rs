@@ -41,8 +41,12 @@ pub struct Pace {
     pub days_at_once: usize,
     /// No day is started after one fails (on a cluster, which would hold them queued).
     pub stop_at_failure: bool,
-    /// A day with no answer within this is abandoned and started once more, then fails.
+    /// A day with no answer within this is abandoned and started again, at most
+    /// [`DAY_ATTEMPTS`] times in all, then fails.
     pub day_timeout: Option<std::time::Duration>,
+    /// A day the cluster failed, or did not answer on any attempt, is computed on the local
+    /// engine instead (with a warning).
+    pub fallback_local: bool,
 }
 
 /// A day's output, written to storage and waiting for its commit.
@@ -78,8 +82,9 @@ pub async fn run_job_for_days(
         let table = table.clone();
         async move {
             let task = tokio::spawn(async move {
-                let query = || query_day(&warehouse, &tables, &job, &table, day, at_once);
-                within(pace.day_timeout, query, &format!("{} {day}", job.name)).await
+                let query =
+                    |local| query_day(&warehouse, &tables, &job, &table, day, at_once, local);
+                within(pace, query, &format!("{} {day}", job.name)).await
             });
             let result = task.await.unwrap_or_else(|e| Err(anyhow::anyhow!("{e}")));
             on_day(day);
@@ -122,32 +127,65 @@ pub async fn run_job_for_days(
     outcomes
 }
 
-/// `attempt()`, abandoned and started once more when it has not ended within `timeout`, and
-/// then failed: Ballista 55 can leave a job waiting forever after an executor is lost,
-/// and the same job submitted again runs on the executors left.
-async fn within<F, T>(
-    timeout: Option<std::time::Duration>,
-    attempt: impl Fn() -> F,
-    what: &str,
-) -> anyhow::Result<T>
+/// Attempts of a job-day that gets no answer within `--day-timeout`: Ballista 55 can leave
+/// a job waiting forever after an executor is lost, and the same job submitted again runs
+/// on the executors left.
+pub const DAY_ATTEMPTS: u32 = 3;
+
+/// The pause before attempt `attempt + 1` of a day whose attempt timed out after `limit`
+/// (pure): a quarter of the limit, doubling, at most 30 s, so that the scheduler has
+/// noticed a lost executor before the day is submitted again.
+fn resubmit_pause(limit: std::time::Duration, attempt: u32) -> std::time::Duration {
+    let pause = (limit / 4).saturating_mul(1 << (attempt - 1).min(16));
+    pause.min(std::time::Duration::from_secs(30))
+}
+
+/// `attempt(false)` (on the run's engine), abandoned and started again when it has not ended
+/// within the day timeout, [`DAY_ATTEMPTS`] times at most; with `fallback_local`, a day the
+/// cluster failed or never answered is `attempt(true)`, on the local engine.
+async fn within<F, T>(pace: Pace, attempt: impl Fn(bool) -> F, what: &str) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let Some(limit) = timeout else {
-        return attempt().await;
+    let fall_back = |why: String| {
+        eprintln!("run: {what}: {why}; computing it on the local engine (--fallback-local)");
+        attempt(true)
+    };
+    let Some(limit) = pace.day_timeout else {
+        return match attempt(false).await {
+            Err(e) if pace.fallback_local => {
+                fall_back(format!("failed on the cluster ({e:#})")).await
+            }
+            result => result,
+        };
     };
     let shown = crate::units::human_seconds(limit.as_secs() as i64);
-    for tries in 1..=2 {
-        if let Ok(result) = tokio::time::timeout(limit, attempt()).await {
-            return result;
-        }
-        if tries == 1 {
-            eprintln!(
-                "run: {what}: no answer within {shown} (--day-timeout); starting it once more"
-            );
+    for tries in 1..=DAY_ATTEMPTS {
+        match tokio::time::timeout(limit, attempt(false)).await {
+            Ok(Err(e)) if pace.fallback_local => {
+                return fall_back(format!("failed on the cluster ({e:#})")).await
+            }
+            Ok(result) => return result,
+            Err(_) if tries < DAY_ATTEMPTS => {
+                let pause = resubmit_pause(limit, tries);
+                eprintln!(
+                    "run: {what}: no answer within {shown} (--day-timeout); starting it once more in {}",
+                    crate::units::human_seconds(pause.as_secs() as i64)
+                );
+                tokio::time::sleep(pause).await;
+            }
+            Err(_) => {}
         }
     }
-    anyhow::bail!("no answer within {shown} (--day-timeout), twice; nothing of it was committed")
+    if pace.fallback_local {
+        return fall_back(format!(
+            "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times"
+        ))
+        .await;
+    }
+    anyhow::bail!(
+        "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times; nothing of it was committed"
+    )
 }
 
 /// The job's query for `day`, its result written as the day's new file (not committed
@@ -159,10 +197,11 @@ async fn query_day(
     table: &OnceCell<DeltaTable>,
     day: NaiveDate,
     at_once: usize,
+    local: bool,
 ) -> anyhow::Result<DayOutput> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let ctx = tables.session_sharing_cores(Some(day), at_once)?;
+    let ctx = tables.session_sharing_cores(Some(day), at_once, local)?;
     let (statement, input_tables) = parse_job(&ctx, job)?;
     // Listed before the query runs: a file landing meanwhile makes the day stale, never
     // counts as read.
@@ -351,20 +390,90 @@ mod tests {
         (calls, attempt)
     }
 
-    #[tokio::test]
-    async fn a_day_with_no_answer_is_started_once_more_then_fails() {
-        let limit = Some(Duration::from_millis(50));
-        let (calls, attempt) = attempts(1);
-        assert_eq!(within(limit, attempt, "job day").await.unwrap(), 2);
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    fn pace(day_timeout: Option<Duration>, fallback_local: bool) -> Pace {
+        Pace {
+            days_at_once: 1,
+            stop_at_failure: true,
+            day_timeout,
+            fallback_local,
+        }
+    }
 
+    #[tokio::test]
+    async fn a_day_with_no_answer_is_started_again_then_fails() {
+        let limit = Some(Duration::from_millis(40));
         let (calls, attempt) = attempts(2);
-        let error = within(limit, attempt, "job day").await.unwrap_err();
-        assert!(error.to_string().contains("--day-timeout"), "{error}");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let cluster = move |local: bool| {
+            assert!(!local, "no fallback asked for");
+            attempt()
+        };
+        assert_eq!(
+            within(pace(limit, false), &cluster, "job day")
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let (calls, attempt) = attempts(3);
+        let error = within(pace(limit, false), |_| attempt(), "job day")
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("--day-timeout), 3 times"),
+            "{error}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
 
         let (calls, attempt) = attempts(0);
-        assert_eq!(within(None, attempt, "job day").await.unwrap(), 1);
+        assert_eq!(
+            within(pace(None, false), |_| attempt(), "job day")
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn with_fallback_a_day_the_cluster_never_answers_or_fails_runs_locally() {
+        let limit = Some(Duration::from_millis(40));
+        let on = |local: bool| -> futures::future::BoxFuture<'static, anyhow::Result<&str>> {
+            match local {
+                true => Box::pin(async { Ok("local") }),
+                false => Box::pin(futures::future::pending()),
+            }
+        };
+        assert_eq!(
+            within(pace(limit, true), on, "job day").await.unwrap(),
+            "local"
+        );
+        let failing = |local: bool| -> futures::future::BoxFuture<'static, anyhow::Result<&str>> {
+            match local {
+                true => Box::pin(async { Ok("local") }),
+                false => Box::pin(async { anyhow::bail!("executor lost") }),
+            }
+        };
+        assert_eq!(
+            within(pace(None, true), failing, "job day").await.unwrap(),
+            "local"
+        );
+        assert!(within(pace(None, false), failing, "job day").await.is_err());
+    }
+
+    #[test]
+    fn resubmissions_pause_longer_each_time_up_to_30_seconds() {
+        let limit = Duration::from_secs(20);
+        assert_eq!(resubmit_pause(limit, 1), Duration::from_secs(5));
+        assert_eq!(resubmit_pause(limit, 2), Duration::from_secs(10));
+        assert_eq!(resubmit_pause(limit, 3), Duration::from_secs(20));
+        assert_eq!(
+            resubmit_pause(Duration::from_secs(600), 1),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            resubmit_pause(Duration::from_millis(40), 40),
+            Duration::from_secs(30)
+        );
     }
 }

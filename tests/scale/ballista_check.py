@@ -15,9 +15,10 @@ differs:
 - an unreachable scheduler or an unknown engine is a clear message, a non-zero exit, and
   nothing is written;
 - executor loss, on a second cluster (scheduler `--executor-timeout 5s`, executors
-  `--heartbeat-interval 1s`, each with its own work dir): one executor `kill -9`-ed while
-  `run all --day-timeout 20s` runs, and the run finishes on the other with the local tables
-  (a day Ballista lost track of is started once more by `--day-timeout`); every executor
+  `--heartbeat-interval 1s`, each with its own work dir): five times, one executor `kill -9`-ed
+  0.5, 1.5 or 3 s into a `run all --day-timeout 20s` (a new one then takes its place), and
+  every run finishes on the other with the local tables (a day Ballista lost track of is
+  started again by `--day-timeout`); every executor
   killed while a run runs, and it fails within a bounded time (the timeout, then one more for
   an executor to come back) naming the engine, writing no day; new executors, and a re-run
   is exact;
@@ -163,6 +164,8 @@ def stop(processes):
 # `run --day-timeout` in the executor-loss check: far above a day's time here (well under
 # a second), and above the executor timeout (5 s) that lets Ballista move a task itself.
 DAY_TIMEOUT = 20
+# When the executor dies in each round of the executor-loss check, in seconds into the run.
+KILL_AFTER = (0.5, 1.5, 3.0, 0.5, 1.5)
 
 
 def ran_tasks(work_dir):
@@ -289,56 +292,66 @@ SCHEDULING = os.environ.get("BALLISTA_SCHEDULING", "pull")
 
 
 def check_executor_loss(ballista, stickerlake, ours, work, failures):
-    """An executor killed mid-run, then all of them: see the module's docstring."""
-    theirs = f"{work}/loss-warehouse"
-    for table in ("raw_events", "quarantine"):
-        shutil.copytree(f"{ours}/{table}", f"{theirs}/{table}")
+    """An executor killed mid-run (five times, at different moments), then all of them: see
+    the module's docstring."""
     scheduler_port = free_port()
     engine = f"df://127.0.0.1:{scheduler_port}"
     logs = open(f"{work}/loss-cluster.log", "w")
     processes = []
     try:
-        processes.append(start_scheduler(ballista, theirs, scheduler_port, logs,
+        processes.append(start_scheduler(ballista, ours, scheduler_port, logs,
                                          "--executor-timeout", "5s", "--scheduling", SCHEDULING))
         dirs = [f"{work}/loss-executor-{n}" for n in range(2)]
-        executors = [start_executor(ballista, theirs, scheduler_port, d, logs, scheduling=SCHEDULING)
+        executors = [start_executor(ballista, ours, scheduler_port, d, logs, scheduling=SCHEDULING)
                      for d in dirs]
         processes += executors
 
-        # One executor killed as soon as it has tasks of the run, while the run goes on.
-        # Ballista 55 sometimes loses track of a job whose executor died under it (see
-        # SCHEDULING): `--day-timeout` starts such a day once more, on the executor left,
-        # and the replace-a-day commits make that exact.
-        started = time.time()
-        job_run = subprocess.Popen(
-            [ballista, "--warehouse", theirs, "run", "all", "--from", FROM, "--to", TO,
-             "--engine", engine, "--day-timeout", f"{DAY_TIMEOUT}s"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while not (os.path.isdir(dirs[0]) and ran_tasks(dirs[0])):
-            if time.time() > deadline or job_run.poll() is not None:
-                break
-            time.sleep(0.05)
-        killed_mid_run = job_run.poll() is None
-        executors[0].kill()
-        print(f"executor loss: executor 0 killed {time.time() - started:.1f} s into the run "
-              f"({'while it ran' if killed_mid_run else 'AFTER IT ENDED'})")
-        if not killed_mid_run:
-            failures.append("executor loss: the run ended before an executor could be killed")
-        try:
-            out, err = job_run.communicate(timeout=6 * DAY_TIMEOUT)
-            took = time.time() - started
-            retried = err.count("starting it once more")
-            print(f"executor loss: run all exit {job_run.returncode} after {took:.1f} s"
-                  + (f"; {retried} day(s) had no answer within {DAY_TIMEOUT} s (Ballista's known "
-                     "hang) and were started once more" if retried else ""))
-            if job_run.returncode != 0:
-                failures.append(f"executor loss: run all failed:\n{err}")
-        except subprocess.TimeoutExpired:
-            job_run.kill()
-            job_run.communicate()
-            failures.append(f"executor loss: run all still running {6 * DAY_TIMEOUT} s after the kill")
-        same_job_tables(stickerlake, ours, theirs, failures, "executor loss")
+        # One executor `kill -9`-ed KILL_AFTER[n] seconds into a run, each time on a fresh
+        # copy of the raw tables: the run finishes on the executor left, exact. Ballista 55
+        # sometimes loses track of a job whose executor died under it (see SCHEDULING):
+        # `--day-timeout` starts such a day again, on the executor left, and the
+        # replace-a-day commits make that exact. A new executor then takes the lost one's
+        # place for the next round.
+        mid_run = 0
+        for n, delay in enumerate(KILL_AFTER):
+            what = f"executor loss {n + 1}/{len(KILL_AFTER)}"
+            theirs = f"{work}/loss-warehouse-{n}"
+            for table in ("raw_events", "quarantine"):
+                shutil.copytree(f"{ours}/{table}", f"{theirs}/{table}")
+            started = time.time()
+            job_run = subprocess.Popen(
+                [ballista, "--warehouse", theirs, "run", "all", "--from", FROM, "--to", TO,
+                 "--engine", engine, "--day-timeout", f"{DAY_TIMEOUT}s"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(delay)
+            killed_mid_run = job_run.poll() is None
+            mid_run += killed_mid_run
+            executors[0].kill()
+            print(f"{what}: an executor killed {time.time() - started:.1f} s into the run "
+                  f"({'while it ran' if killed_mid_run else 'after it ended'})")
+            try:
+                out, err = job_run.communicate(timeout=6 * DAY_TIMEOUT)
+                took = time.time() - started
+                retried = err.count("starting it once more")
+                print(f"{what}: run all exit {job_run.returncode} after {took:.1f} s"
+                      + (f"; {retried} time(s) a day had no answer within {DAY_TIMEOUT} s "
+                         "(Ballista's known hang) and was started again" if retried else ""))
+                if job_run.returncode != 0:
+                    failures.append(f"{what}: run all failed:\n{err}")
+            except subprocess.TimeoutExpired:
+                job_run.kill()
+                job_run.communicate()
+                failures.append(f"{what}: run all still running {6 * DAY_TIMEOUT} s after the kill")
+            same_job_tables(stickerlake, ours, theirs, failures, what)
+            if n + 1 < len(KILL_AFTER):
+                dirs = [dirs[1], f"{work}/loss-executor-{n + 2}"]
+                executors = [executors[1], start_executor(ballista, ours, scheduler_port, dirs[1],
+                                                          logs, scheduling=SCHEDULING)]
+                processes.append(executors[1])
+        # Left: the executor killed last (executors[0]) and the one alive (executors[1]).
+        if mid_run < len(KILL_AFTER) - 1:
+            failures.append(f"executor loss: only {mid_run} of {len(KILL_AFTER)} kills landed "
+                            "while the run ran")
 
         # Every executor killed while a run is running (the one left, and a new one started
         # for it): a bounded failure that names the engine, and no day written.
