@@ -361,12 +361,7 @@ impl Moto {
             .stdout(Stdio::piped())
             .spawn()
             .expect("bash runs");
-        let mut pid = String::new();
-        let mut stdout = watchdog.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            pid.push(byte[0] as char);
-        }
+        let pid = first_line(&mut watchdog);
         let moto = Self {
             port,
             recording,
@@ -575,6 +570,16 @@ pub fn message_ids(sandbox: &Sandbox) -> Vec<String> {
     ids
 }
 
+/// The first line a child writes on its piped standard output (without reading past it).
+fn first_line(child: &mut Child) -> String {
+    let mut stdout = child.stdout.take().unwrap();
+    let (mut line, mut byte) = (String::new(), [0u8; 1]);
+    while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        line.push(byte[0] as char);
+    }
+    line
+}
+
 /// `tests/fixtures/faulty_s3.py` in front of an S3 server: a few percent of requests are
 /// answered `503 SlowDown`, a few percent are applied and then cut without an answer.
 pub struct FaultyProxy {
@@ -616,12 +621,7 @@ impl FaultyProxy {
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
-        let mut ready = String::new();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-            ready.push(byte[0] as char);
-        }
+        let ready = first_line(&mut child);
         assert!(
             ready.starts_with("listening"),
             "faulty_s3.py did not start: {ready:?}"
