@@ -515,3 +515,41 @@ fn load_problem(error: DeltaTableError) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::record_batch::RecordBatch;
+
+    fn new_file() -> NewFile {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        let bytes = bytes::Bytes::from(crate::warehouse::encode_parquet(schema, &[batch]).unwrap());
+        NewFile::from_bytes("t/day=2026-11-23/part-1.parquet", &bytes).unwrap()
+    }
+
+    #[test]
+    fn an_add_that_does_not_describe_its_file_is_caught() {
+        let file = new_file();
+        assert_eq!((file.rows, file.disagreement()), (3, None));
+        let empty = NewFile {
+            size: 0,
+            ..new_file()
+        };
+        assert!(empty.disagreement().unwrap().contains("size 0 bytes"));
+        let miscounted = NewFile {
+            rows: 4,
+            ..new_file()
+        };
+        let said = miscounted.disagreement().unwrap();
+        assert!(
+            said.contains("3 records") && said.contains("footer 4"),
+            "{said}"
+        );
+    }
+}
