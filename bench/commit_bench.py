@@ -66,6 +66,20 @@ def upload(warehouse, s3, bucket):
                       files))
 
 
+def moto_list(s3, bucket):
+    """Median seconds of moto's answer to a listing of the log's last entries (S3 answers it
+    from an index; moto scans the bucket)."""
+    log = "wh/raw_events/_delta_log/"
+    last = max(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=log) for o in page.get("Contents", []) if o["Key"].endswith(".json"))
+    times = []
+    for _ in range(5):
+        started = time.time()
+        s3.list_objects_v2(Bucket=bucket, Prefix=log, StartAfter=last)
+        times.append(time.time() - started)
+    return statistics.median(times)
+
+
 def time_flushes(bin, warehouse, work, runs, env):
     """Median seconds of a run of 1 flush and of FLUSHES flushes."""
     medians = []
@@ -124,6 +138,8 @@ def main():
                 upload(warehouse, s3, bucket)
                 rows.append(("moto", versions,
                              *time_flushes(bin, f"s3://{bucket}/wh", work, args.runs, env)))
+                print(f"  moto's own LIST start-after over {versions} versions: "
+                      f"{moto_list(s3, bucket) * 1000:.1f} ms", flush=True)
             shutil.rmtree(warehouse, ignore_errors=True)
         new = {store: commit for store, versions, _, commit in rows if versions == 2}
         print(f"a tailer's commit as the log grows (medians of {args.runs}):")
