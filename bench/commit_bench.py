@@ -16,23 +16,17 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 from deltalake import DeltaTable
 
+from s3_server import start_moto
+
 FLUSHES = 7
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def event(n):
@@ -107,25 +101,8 @@ def main():
     args = parser.parse_args()
     bin = os.path.abspath(args.bin)
     work = tempfile.mkdtemp(prefix="commit-bench-")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true",
-           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_REGION": "us-east-1"}
+    moto, s3, env = start_moto()
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench",
-                          aws_secret_access_key="bench", region_name="us-east-1")
-        deadline = time.time() + 30
-        while True:
-            try:
-                s3.list_buckets()
-                break
-            except Exception:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
         rows = []
         lengths = [2] + [int(n) for n in args.lengths.split(",")]
         s3_lengths = {2} | {int(n) for n in args.s3_lengths.split(",")}

@@ -16,20 +16,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-import boto3
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from s3_server import start_moto
 
 
 def main():
@@ -41,22 +34,9 @@ def main():
     parser.add_argument("--hosts", type=int, default=100, help="the fleet to size for")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="fleet-")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true",
-           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_REGION": "us-east-1"}
+    moto, s3, env = start_moto()
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench")
-        for _ in range(100):
-            try:
-                s3.create_bucket(Bucket="fleet")
-                break
-            except Exception:
-                time.sleep(0.1)
+        s3.create_bucket(Bucket="fleet")
         warehouse = "s3://fleet/wh"
         stop = threading.Event()
 
