@@ -140,52 +140,52 @@ fn resubmit_pause(limit: std::time::Duration, attempt: u32) -> std::time::Durati
     pause.min(std::time::Duration::from_secs(30))
 }
 
-/// `attempt(false)` (on the run's engine), abandoned and started again when it has not ended
-/// within the day timeout, [`DAY_ATTEMPTS`] times at most; with `fallback_local`, a day the
-/// cluster failed or never answered is `attempt(true)`, on the local engine.
+/// `attempt(false)` (on the run's engine); with `fallback_local`, a day the cluster failed
+/// or never answered is `attempt(true)`, on the local engine.
 async fn within<F, T>(pace: Pace, attempt: impl Fn(bool) -> F, what: &str) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let fall_back = |why: String| {
-        eprintln!("run: {what}: {why}; computing it on the local engine (--fallback-local)");
-        attempt(true)
-    };
-    let Some(limit) = pace.day_timeout else {
-        return match attempt(false).await {
-            Err(e) if pace.fallback_local => {
-                fall_back(format!("failed on the cluster ({e:#})")).await
-            }
-            result => result,
-        };
+    match on_cluster(pace.day_timeout, &attempt, what).await {
+        Err(e) if pace.fallback_local => {
+            eprintln!("run: {what}: {e:#}; computing it on the local engine (--fallback-local)");
+            attempt(true).await
+        }
+        result => result,
+    }
+}
+
+/// `attempt(false)`, abandoned and started again when it has not ended within `timeout`,
+/// [`DAY_ATTEMPTS`] times at most.
+async fn on_cluster<F, T>(
+    timeout: Option<std::time::Duration>,
+    attempt: &impl Fn(bool) -> F,
+    what: &str,
+) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let Some(limit) = timeout else {
+        return attempt(false).await;
     };
     let shown = crate::units::human_seconds(limit.as_secs() as i64);
-    for tries in 1..=DAY_ATTEMPTS {
-        match tokio::time::timeout(limit, attempt(false)).await {
-            Ok(Err(e)) if pace.fallback_local => {
-                return fall_back(format!("failed on the cluster ({e:#})")).await
-            }
-            Ok(result) => return result,
-            Err(_) if tries < DAY_ATTEMPTS => {
-                let pause = resubmit_pause(limit, tries);
-                eprintln!(
-                    "run: {what}: no answer within {shown} (--day-timeout); starting it once more in {}",
-                    crate::units::human_seconds(pause.as_secs() as i64)
-                );
-                tokio::time::sleep(pause).await;
-            }
-            Err(_) => {}
+    for tries in 1..DAY_ATTEMPTS {
+        if let Ok(result) = tokio::time::timeout(limit, attempt(false)).await {
+            return result;
         }
+        let pause = resubmit_pause(limit, tries);
+        eprintln!(
+            "run: {what}: no answer within {shown} (--day-timeout); starting it once more in {}",
+            crate::units::human_seconds(pause.as_secs() as i64)
+        );
+        tokio::time::sleep(pause).await;
     }
-    if pace.fallback_local {
-        return fall_back(format!(
-            "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times"
-        ))
-        .await;
+    match tokio::time::timeout(limit, attempt(false)).await {
+        Ok(result) => result,
+        Err(_) => anyhow::bail!(
+            "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times; nothing of it was committed"
+        ),
     }
-    anyhow::bail!(
-        "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times; nothing of it was committed"
-    )
 }
 
 /// The job's query for `day`, its result written as the day's new file (not committed

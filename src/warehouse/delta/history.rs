@@ -165,15 +165,14 @@ impl Warehouse {
         table: &str,
         time: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<u64>, WarehouseError> {
-        let Some(latest) = self.latest_version(table).await? else {
-            return Ok(None);
-        };
         let too_old = || {
             let reason =
                 format!("its log no longer has the commits of {time} (the log keeps 30 days)");
             delta_error(self, table, reason)
         };
-        let oldest = self.oldest_version(table).await?.ok_or_else(too_old)?;
+        let Some(oldest) = self.oldest_version(table).await? else {
+            return Ok(None);
+        };
         if self.commit_time(table, oldest).await?.ok_or_else(too_old)? > time {
             return match oldest {
                 0 => Ok(None),
@@ -181,6 +180,7 @@ impl Warehouse {
             };
         }
         // Versions committed at or before `time` come first: find the last of them.
+        let latest = self.latest_from(table, oldest).await?;
         let (mut low, mut high) = (oldest, latest);
         while low < high {
             let middle = low + (high - low).div_ceil(2);
@@ -193,12 +193,21 @@ impl Warehouse {
         Ok(Some(low))
     }
 
-    /// The latest version of `table`; `None` when it is not a Delta table. (From its last
-    /// checkpoint on: delta-rs's `get_latest_version` starts at version 0, which log cleanup
-    /// removes.)
+    /// The latest version of `table`; `None` when its log holds no commit. (Listed from the
+    /// oldest commit the log keeps: delta-rs's `get_latest_version` starts at version 0,
+    /// which log cleanup removes.)
     pub async fn latest_version(&self, table: &str) -> Result<Option<u64>, WarehouseError> {
-        let delta = self.open_delta(table).await?;
-        Ok(delta.and_then(|delta| delta.version()))
+        match self.oldest_version(table).await? {
+            Some(oldest) => self.latest_from(table, oldest).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The latest version of `table`, listing its log from version `oldest` on.
+    async fn latest_from(&self, table: &str, oldest: u64) -> Result<u64, WarehouseError> {
+        let log_store = self.delta_table(table)?.log_store();
+        let latest = log_store.get_latest_version(oldest).await;
+        latest.map_err(|e| delta_error(self, table, e))
     }
 
     /// The oldest version whose commit the log still has: 0, unless log cleanup removed
