@@ -7,6 +7,9 @@ pub const EXIT_STALE: u8 = 3;
 pub const EXIT_AUDIT_FAULTS: u8 = 4;
 /// `eval`: a model failed a `--gate` or `--max-regression` (nothing is to be published).
 pub const EXIT_GATE: u8 = 5;
+/// `check`, `validate`, `run --require-checks`: a check failed, or events broke the
+/// tracking plan.
+pub const EXIT_CHECKS_FAILED: u8 = 6;
 /// "Try again later" (EX_TEMPFAIL): a day asked for is not complete yet.
 pub const EXIT_INCOMPLETE: u8 = 75;
 
@@ -17,6 +20,7 @@ pub enum Outcome {
     Incomplete,
     Faults,
     GateFailed,
+    ChecksFailed,
 }
 
 impl Outcome {
@@ -27,6 +31,7 @@ impl Outcome {
             Outcome::Incomplete => EXIT_INCOMPLETE,
             Outcome::Faults => EXIT_AUDIT_FAULTS,
             Outcome::GateFailed => EXIT_GATE,
+            Outcome::ChecksFailed => EXIT_CHECKS_FAILED,
         }
     }
 }

@@ -8,8 +8,8 @@ use stickerlake::ballista;
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
-    audit, compact, dialect, generate, history, jobs, migrate, query, replay, report, search,
-    status, tailer, vacuum,
+    audit, check, compact, dialect, generate, history, jobs, migrate, query, replay, report,
+    search, status, tailer, vacuum, validate,
 };
 
 #[derive(Parser)]
@@ -58,6 +58,10 @@ enum Command {
     Vacuum(vacuum::VacuumArgs),
     /// Convert a warehouse written before Delta tables, in place (safe to re-run).
     Migrate(migrate::MigrateArgs),
+    /// Is each day what its history says? Volume, freshness, schema, terms, plan, SQL (exit 6).
+    Check(check::CheckArgs),
+    /// Check days of raw_events against a tracking plan (exit 6 when an event breaks it).
+    Validate(validate::ValidateArgs),
     /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
     Audit(audit::AuditArgs),
     /// A self-contained HTML page of a day: searches, terms, reports, quarantine, tailers.
@@ -143,6 +147,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         match cli.command {
             Command::Status(args) => status::run(args, warehouse).await,
             Command::Audit(args) => audit::run(args, warehouse).await,
+            Command::Check(args) => check::run(args, warehouse).await,
+            Command::Validate(args) => validate::run(args, warehouse).await,
             Command::Compact(args) => done(compact::run(args, warehouse).await),
             Command::Migrate(args) => done(migrate::run(args, warehouse).await),
             Command::Vacuum(args) => done(vacuum::run(args, warehouse).await),

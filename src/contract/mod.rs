@@ -8,5 +8,7 @@ pub mod source;
 mod tables;
 pub mod term;
 
-pub use tables::{is_table_name, Table, EVENT_DATE, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+pub use tables::{
+    is_table_name, Table, EVENT_DATE, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA, VIOLATIONS_SCHEMA,
+};
 pub use term::normalize_term;

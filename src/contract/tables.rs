@@ -9,26 +9,28 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// The partition column of `raw_events` and of the daily tables.
 pub const EVENT_DATE: &str = "event_date";
 
-/// The tables the tailer writes.
+/// The tables the tailer writes (`violations` only with a tracking plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     RawEvents,
     Quarantine,
+    Violations,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::RawEvents, Table::Quarantine];
+    pub const ALL: [Table; 3] = [Table::RawEvents, Table::Quarantine, Table::Violations];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::RawEvents => "raw_events",
             Table::Quarantine => "quarantine",
+            Table::Violations => "violations",
         }
     }
 
     pub fn partition_column(self) -> &'static str {
         match self {
-            Table::RawEvents => EVENT_DATE,
+            Table::RawEvents | Table::Violations => EVENT_DATE,
             Table::Quarantine => "ingest_date",
         }
     }
@@ -37,6 +39,7 @@ impl Table {
         match self {
             Table::RawEvents => &RAW_EVENTS_SCHEMA,
             Table::Quarantine => &QUARANTINE_SCHEMA,
+            Table::Violations => &VIOLATIONS_SCHEMA,
         }
     }
 
@@ -85,6 +88,27 @@ pub static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("source_offset", DataType::Int64, true),
         Field::new("line", DataType::Binary, true),
         Field::new("error", DataType::Utf8, true),
+    ]))
+});
+
+/// The tracking plan's findings (`tailer --plan`, `validate --record`): one row per way an
+/// event broke the plan; the event itself is in `raw_events` all the same.
+pub static VIOLATIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("message_id", false),
+        text("type", false),
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        text("rule", false),
+        text("path", false),
+        text("detail", false),
+        text("plan_version", false),
+        text("source", true),
+        Field::new("source_offset", DataType::Int64, true),
     ]))
 });
 

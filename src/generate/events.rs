@@ -18,7 +18,13 @@ pub struct GeneratorConfig {
     pub start: NaiveDate,
     pub servers: u32,
     pub seed: u64,
+    /// Weekday seasonality: weekends busier than weekdays (see [`WEEKDAY_WEIGHTS`]).
+    pub weekly: bool,
 }
+
+/// How busy each weekday is, Monday first, with `--weekly`: more stickers are sent at the
+/// weekend.
+const WEEKDAY_WEIGHTS: [f64; 7] = [0.9, 0.85, 0.9, 0.95, 1.1, 1.4, 1.3];
 
 pub struct EventGenerator<'a> {
     config: GeneratorConfig,
@@ -111,10 +117,15 @@ impl<'a> EventGenerator<'a> {
             .expect("midnight")
             .and_utc()
             .timestamp_micros();
-        let event_us = start_us
-            + self
-                .rng
-                .random_range(0..day_us * i64::from(self.config.days));
+        let event_us = loop {
+            let at = start_us
+                + self
+                    .rng
+                    .random_range(0..day_us * i64::from(self.config.days));
+            if !self.config.weekly || self.busy_enough(at) {
+                break at;
+            }
+        };
         let (term, ranked) = self.terms[self.term_weights.sample(&mut self.rng)].clone();
         let query = self.typed_variant(&term);
         let roll: f64 = self.rng.random();
@@ -168,6 +179,16 @@ impl<'a> EventGenerator<'a> {
             event["userId"] = Value::from(format!("u-{user:04}"));
         }
         (event_us, serde_json::to_vec(&event).expect("serializes"))
+    }
+
+    /// Whether a time drawn uniformly is kept, with its weekday's probability (rejection
+    /// sampling: the events keep their number, the busy days get more of them).
+    fn busy_enough(&mut self, at_us: i64) -> bool {
+        use chrono::Datelike;
+        let day = DateTime::<Utc>::from_timestamp_micros(at_us).expect("in range");
+        let weight = WEEKDAY_WEIGHTS[day.weekday().num_days_from_monday() as usize];
+        let busiest = WEEKDAY_WEIGHTS.iter().copied().fold(0.0, f64::max);
+        self.rng.random_bool(weight / busiest)
     }
 
     /// A sticker-pack purchase. One in fifty sends its amount as a string, as buggy clients
@@ -271,6 +292,7 @@ mod tests {
             start: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
             servers: 2,
             seed,
+            weekly: false,
         };
         EventGenerator::new(&catalog, config).by_server()
     }

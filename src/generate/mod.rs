@@ -43,6 +43,9 @@ pub struct GenerateArgs {
     pub servers: u32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Weekday seasonality: weekends busier than weekdays, as in a real app (for `check`).
+    #[arg(long)]
+    pub weekly: bool,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -63,6 +66,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         start,
         servers: args.servers,
         seed: args.seed,
+        weekly: args.weekly,
     };
     let mut lines_written = 0u64;
     for (server, lines) in EventGenerator::new(&catalog, config)

@@ -21,6 +21,9 @@ use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
 use crate::output::{write_results, Format};
 use crate::progress;
+use crate::quality::config::CheckConfig;
+use crate::quality::results::Status;
+use crate::quality::{check_days, record, CheckOptions};
 use crate::units::parse_interval;
 use crate::warehouse::Warehouse;
 
@@ -35,7 +38,9 @@ use crate::warehouse::Warehouse;
   stickerlake run all --date yesterday --engine df://scheduler:50050   # on a Ballista cluster
   stickerlake run all --from 2026-11-01 --to 2026-11-23 --engine df://scheduler:50050 --day-timeout 10m
   stickerlake run all --date yesterday --engine df://scheduler:50050 --fallback-local
-Exit status: 0 done, 1 a job failed, 75 a day asked for is not complete yet (--require-complete).
+  stickerlake run all --date yesterday --require-complete --require-checks   # the nightly cron
+Exit status: 0 done, 1 a job failed, 6 a day failed its checks (--require-checks),
+  75 a day asked for is not complete yet (--require-complete).
   stickerlake jobs                     # lists the jobs and where each comes from")]
 // Some days are needed: --date, --from/--to, or --stale (which has a default range).
 #[command(group(clap::ArgGroup::new("days_needed").args(["date", "from", "stale"]).required(true).multiple(true)))]
@@ -66,6 +71,13 @@ pub struct RunArgs {
     /// computed on this machine instead, with a warning.
     #[arg(long)]
     pub fallback_local: bool,
+    /// Run `stickerlake check` for each day first (its results are recorded): a day with a
+    /// failing check is not computed; the run names the check and exits 6.
+    #[arg(long)]
+    pub require_checks: bool,
+    /// With --require-checks: the checks' folder (`*.sql`, `checks.toml`).
+    #[arg(long, value_name = "DIR", requires = "require_checks")]
+    pub checks: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -73,6 +85,57 @@ pub struct RunArgs {
 /// Days of one job queried at once on this machine: a small day's query leaves a core idle
 /// while it plans, lists and writes.
 const DAYS_AT_ONCE: usize = 2;
+
+/// Checks the days of `todo` (recording the results) and drops the days with a failing
+/// check, naming each failure. Returns whether any day was dropped.
+async fn keep_checked_days(
+    warehouse: &Warehouse,
+    todo: &mut Vec<(NaiveDate, &Job)>,
+    args: &RunArgs,
+) -> anyhow::Result<bool> {
+    let mut config = CheckConfig::load(args.checks.as_deref())?;
+    config.freshness.enabled = false;
+    let options = CheckOptions {
+        config,
+        checks_dir: args.checks.clone(),
+        max_delay: chrono::Duration::hours(1),
+        now: chrono::Utc::now(),
+    };
+    let days: Vec<NaiveDate> = todo
+        .iter()
+        .map(|(day, _)| *day)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if days.is_empty() {
+        return Ok(false);
+    }
+    // On this machine, whatever engine the jobs run on: a check reads little.
+    let local = WarehouseTables::load(warehouse).await?;
+    let results = check_days(warehouse, &local, &days, &options).await?;
+    record(warehouse, &days, &results, options.now).await?;
+    let failed: std::collections::BTreeSet<NaiveDate> = results
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .inspect(|r| {
+            let about: Vec<&str> = [&r.kind, &r.source, &r.key]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            eprintln!(
+                "run: {} not computed: check {} failed ({}): {}",
+                r.date,
+                r.check,
+                about.join(" "),
+                r.message
+            );
+        })
+        .map(|r| r.date)
+        .collect();
+    todo.retain(|(day, _)| !failed.contains(day));
+    Ok(!failed.is_empty())
+}
 
 /// `--day-timeout` on a cluster when none is given.
 const CLUSTER_DAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -156,6 +219,9 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         if asked && waiting {
             outcome = Outcome::Incomplete;
         }
+    }
+    if args.require_checks && keep_checked_days(&warehouse, &mut todo, &args).await? {
+        outcome = Outcome::ChecksFailed;
     }
     if args.stale && todo.is_empty() {
         println!("run: nothing is stale (and complete) from {from} to {to}");

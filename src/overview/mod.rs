@@ -19,6 +19,8 @@ use crate::dates::{days, end_of};
 use crate::engine::job_catalog::{input_tables, JobFolderArgs};
 use crate::engine::{date_between, string_column, WarehouseTables};
 use crate::lineage::{job_days, JobDay};
+use crate::quality::day_statuses;
+use crate::quality::results::Status;
 use crate::warehouse::Warehouse;
 
 /// Everything known about a range of days: what `status` prints and `report` draws.
@@ -41,6 +43,8 @@ pub struct DayReport {
     pub raw_bytes: u64,
     pub raw_rows: i64,
     pub quarantined: i64,
+    /// The worst result of the day's last `check` (`pass`, `warn`, `fail`); null if never checked.
+    pub checks: Option<Status>,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,8 +127,10 @@ pub async fn collect(
     }
     let tailers = tailers(warehouse).await?;
     let mut days = day_reports(tables, from, to).await?;
+    let checked = day_statuses(tables, from, to).await?;
     for day in &mut days {
         day.complete = holding_back(&tailers, day.date).is_empty();
+        day.checks = checked.get(&day.date).copied();
     }
     let overdue = |day: &&DayReport| !day.complete && end_of(day.date) + grace <= now;
     Ok(Report {
@@ -157,6 +163,7 @@ async fn day_reports(
                 raw_bytes: files.map_or(0, |f| f.iter().map(|f| f.size).sum()),
                 raw_rows: rows.get(&date).copied().unwrap_or(0),
                 quarantined: quarantined.get(&date).copied().unwrap_or(0),
+                checks: None,
             }
         })
         .collect())

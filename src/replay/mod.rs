@@ -81,6 +81,7 @@ pub async fn run(args: ReplayArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             "event_time",
             "user_id",
         ],
+        Table::Violations => unreachable!("replay reads raw_events or quarantine"),
     };
     let mut stream = frame
         .sort(vec![
@@ -105,6 +106,7 @@ pub async fn run(args: ReplayArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         lines += match table {
             Table::Quarantine => write_quarantined(&batch, &mut out)?,
             Table::RawEvents => write_events(&batch, &mut out)?,
+            Table::Violations => unreachable!("replay reads raw_events or quarantine"),
         };
     }
     out.flush()?;

@@ -6,7 +6,7 @@
 //! ago is not complete, so a monitor can alert on either; 0 otherwise.
 //!
 //! The JSON (`--format json`) is stable: `{"from", "to", "days": [{"date", "complete",
-//! "raw_files", "raw_bytes", "raw_rows", "quarantined"}], "jobs": [{"job", "date", "stale",
+//! "raw_files", "raw_bytes", "raw_rows", "quarantined", "checks"}], "jobs": [{"job", "date", "stale",
 //! "input_files", "last_run": null | {"started_at", "rows_written", "files_read"}}],
 //! "tailers": [{"tailer_id", "retired_at", "watermark", "lag_seconds", "held_by",
 //! "last_flush", "allowed_lateness_secs", "idle_timeout_secs"}], "stale": N, "incomplete": N}`.
@@ -97,6 +97,7 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
         field("raw_bytes", DataType::Int64),
         field("raw_rows", DataType::Int64),
         field("quarantined", DataType::Int64),
+        field("checks", DataType::Utf8),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -109,6 +110,11 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
             ints(days.iter().map(|d| d.raw_bytes as i64).collect()),
             ints(days.iter().map(|d| d.raw_rows).collect()),
             ints(days.iter().map(|d| d.quarantined).collect()),
+            Arc::new(StringArray::from(
+                days.iter()
+                    .map(|d| d.checks.map(|s| s.name()))
+                    .collect::<Vec<_>>(),
+            )),
         ],
     )?;
     write_results(out, Format::Table, schema, &[batch])?;

@@ -6,6 +6,7 @@
 //! the serial part of the tailer is reading lines and writing files.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -15,7 +16,8 @@ use rayon::prelude::*;
 use super::encode::{QuarantineBuilder, RawEventsBuilder, Room};
 use super::lines::Line;
 use super::parse::parse_line;
-use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA};
+use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA, VIOLATIONS_SCHEMA};
+use crate::quality::plan::{violations_batch, Plan, ViolationRow};
 use crate::warehouse::{data_file_name, encode_row_groups, partition_dir, row_groups_by_kind};
 
 /// Lines per parallel task. 4,096 rather than 2,048: the same speed, and half as many
@@ -101,6 +103,8 @@ struct Built {
     /// By event date and type, in file order within each.
     raw_events: Vec<(NaiveDate, String, RecordBatch)>,
     quarantine: Option<RecordBatch>,
+    /// What broke the tracking plan, by event date.
+    violations: BTreeMap<NaiveDate, Vec<ViolationRow>>,
     events: u64,
     quarantined: u64,
     latest_event_us: Option<i64>,
@@ -112,7 +116,13 @@ struct Built {
 /// what parsing allocated is freed on the same thread at once, so the allocator reuses it
 /// from its per-thread cache. Holding a task's events until the end made every one of those
 /// allocations go to a shared arena, and the threads queued on its lock.
-fn build(chunk: &LineChunk, lines: &[LineRef], source: &str, rooms: &Rooms) -> Built {
+fn build(
+    chunk: &LineChunk,
+    lines: &[LineRef],
+    source: &str,
+    rooms: &Rooms,
+    plan: Option<&Plan>,
+) -> Built {
     let mut builders: Vec<(NaiveDate, String, RawEventsBuilder)> = Vec::new();
     let mut quarantine = QuarantineBuilder::default();
     let mut built = Built {
@@ -145,6 +155,25 @@ fn build(chunk: &LineChunk, lines: &[LineRef], source: &str, rooms: &Rooms) -> B
                     .date_naive();
                 built.latest_event_us = built.latest_event_us.max(Some(event.event_time_us));
                 built.events += 1;
+                if let Some(plan) = plan {
+                    let broken = plan.check(
+                        &event.kind,
+                        event.properties.as_deref(),
+                        event.context.as_deref(),
+                    );
+                    built
+                        .violations
+                        .entry(date)
+                        .or_default()
+                        .extend(broken.into_iter().map(|violation| ViolationRow {
+                            message_id: event.message_id.to_string(),
+                            kind: event.kind.to_string(),
+                            event_time_us: event.event_time_us,
+                            violation,
+                            source: Some(source.to_owned()),
+                            source_offset: Some(line.offset as i64),
+                        }));
+                }
                 let at = builders
                     .iter()
                     .position(|(d, kind, _)| *d == date && *kind == event.kind)
@@ -186,6 +215,9 @@ pub struct Batch {
     /// By event date and type, in file order.
     raw_events: BTreeMap<NaiveDate, BTreeMap<String, Vec<RecordBatch>>>,
     quarantine: Vec<RecordBatch>,
+    /// Rows of `violations` by event date, in file order (with a tracking plan).
+    violations: BTreeMap<NaiveDate, Vec<ViolationRow>>,
+    plan: Option<Arc<Plan>>,
     rows: usize,
     /// Bytes of the lines held, the measure of the batch's memory.
     bytes: usize,
@@ -197,6 +229,8 @@ pub struct Batch {
 pub struct Added {
     pub events: u64,
     pub quarantined: u64,
+    /// Ways the valid lines broke the tracking plan.
+    pub violations: u64,
     /// The latest event time among the valid lines, in microseconds.
     pub latest_event_us: Option<i64>,
 }
@@ -209,12 +243,21 @@ pub struct Output {
 }
 
 impl Batch {
+    /// An empty batch whose events are also checked against `plan`.
+    pub fn with_plan(plan: Option<Arc<Plan>>) -> Batch {
+        Batch {
+            plan,
+            ..Batch::default()
+        }
+    }
+
     /// Parses and adds a chunk of lines from `source`.
     pub fn add(&mut self, chunk: &LineChunk, source: &str) -> Added {
+        let plan = self.plan.as_deref();
         let built: Vec<Built> = chunk
             .lines
             .par_chunks(LINES_PER_TASK)
-            .map(|lines| build(chunk, lines, source, &self.rooms))
+            .map(|lines| build(chunk, lines, source, &self.rooms, plan))
             .collect();
         self.bytes += chunk.byte_len();
         if let Some(full) = built.iter().find(|part| part.lines == LINES_PER_TASK) {
@@ -230,6 +273,10 @@ impl Batch {
                 by_kind.entry(kind).or_default().push(batch);
             }
             self.quarantine.extend(part.quarantine);
+            for (date, rows) in part.violations {
+                added.violations += rows.len() as u64;
+                self.violations.entry(date).or_default().extend(rows);
+            }
         }
         self.rows += (added.events + added.quarantined) as usize;
         added
@@ -239,13 +286,16 @@ impl Batch {
         self.rows
     }
 
-    /// The batch so far, leaving an empty one that still knows the room each type takes.
+    /// The batch so far, leaving an empty one that still knows the room each type takes
+    /// (and the plan).
     pub fn take(&mut self) -> Batch {
         let rooms = self.rooms.clone();
+        let plan = self.plan.clone();
         std::mem::replace(
             self,
             Batch {
                 rooms,
+                plan,
                 ..Batch::default()
             },
         )
@@ -282,6 +332,16 @@ impl Batch {
                 &QUARANTINE_SCHEMA,
                 vec![self.quarantine],
             ));
+        }
+        if let Some(plan) = &self.plan {
+            for (date, rows) in self.violations {
+                let batch = violations_batch(&rows, &plan.version)?;
+                files.push((
+                    path(Table::Violations, date),
+                    &VIOLATIONS_SCHEMA,
+                    vec![vec![batch]],
+                ));
+            }
         }
         files
             .into_par_iter()

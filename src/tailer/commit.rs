@@ -1,4 +1,5 @@
-//! A flush's Delta commits: one per table it wrote (`raw_events`, `quarantine`), each with
+//! A flush's Delta commits: one per table it wrote (`raw_events`, `quarantine`, and
+//! `violations` with a tracking plan), each with
 //! the transaction `(appId = tailer id, version = flush number)`.
 //!
 //! The files are written first and committed after every one of them is durable; a
@@ -40,9 +41,10 @@ struct OpenTable {
 }
 
 impl TailerTables {
-    /// Starts opening the tables.
-    pub fn open(warehouse: Warehouse) -> Self {
-        let task = tokio::spawn(async move { open_tables(&warehouse).await });
+    /// Starts opening the tables; `violations` too with a tracking plan, or when it exists
+    /// (a flush interrupted before may hold violations to commit).
+    pub fn open(warehouse: Warehouse, with_plan: bool) -> Self {
+        let task = tokio::spawn(async move { open_tables(&warehouse, with_plan).await });
         Self {
             state: Opening::Pending(task),
         }
@@ -70,8 +72,12 @@ impl TailerTables {
     }
 }
 
-async fn open_tables(warehouse: &Warehouse) -> anyhow::Result<OpenTables> {
-    let opened = Table::ALL.map(|table| async move {
+async fn open_tables(warehouse: &Warehouse, with_plan: bool) -> anyhow::Result<OpenTables> {
+    let mut wanted = vec![Table::RawEvents, Table::Quarantine];
+    if with_plan || warehouse.is_delta_table(Table::Violations.name()).await? {
+        wanted.push(Table::Violations);
+    }
+    let opened = wanted.into_iter().map(|table| async move {
         let delta = warehouse
             .open_or_create_delta(table.name(), table.schema(), table.partition_column())
             .await?;

@@ -976,6 +976,7 @@ mod tests {
             start: chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
             servers: 2,
             seed: 5,
+            weekly: false,
         };
         let lines: Vec<Vec<u8>> = EventGenerator::new(&catalog, config).by_server().concat();
         let taken = lines.iter().filter(|line| agrees(line)).count();

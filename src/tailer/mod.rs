@@ -75,6 +75,10 @@ pub struct TailerArgs {
     /// watermark back.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: chrono::Duration,
+    /// Check every valid event against this tracking plan (JSON, see docs/contract.md);
+    /// what breaks it becomes rows of `violations` (the event is kept all the same).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
     /// Mark this tailer id retired (a decommissioned host) and exit: it no longer holds back
     /// `run --require-complete`. Running the tailer again un-retires it.
     #[arg(long, requires = "tailer_id", conflicts_with_all = ["follow", "once"])]

@@ -22,6 +22,7 @@ use crate::contract::checkpoint::{
 };
 use crate::contract::source::{fingerprint, scan, SourceError, SourceFile};
 use crate::progress;
+use crate::quality::plan::Plan;
 use crate::warehouse::Warehouse;
 
 /// Lines parsed together (in parallel), at most.
@@ -32,7 +33,11 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
     let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
-    let mut tables = TailerTables::open(warehouse.clone());
+    let plan = match &args.plan {
+        Some(path) => Some(std::sync::Arc::new(Plan::load(path)?)),
+        None => None,
+    };
+    let mut tables = TailerTables::open(warehouse.clone(), plan.is_some());
     let checkpoint = recover(&warehouse, &mut state, &mut tables, &id).await?;
     if args.retire {
         return retire(&mut state, checkpoint).await;
@@ -54,7 +59,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             bytes_written: 0,
         })),
         id,
-        batch: Batch::default(),
+        batch: Batch::with_plan(plan),
         encoding: None,
         batch_started: None,
         scanned: Vec::new(),
@@ -349,6 +354,7 @@ impl Tailer {
             });
             self.stats.events += added.events;
             self.stats.quarantined += added.quarantined;
+            self.stats.violations += added.violations;
             self.stats.lines += chunk.len() as u64;
             self.batch_started.get_or_insert_with(Instant::now);
             bar.inc(end - last);
@@ -589,15 +595,20 @@ struct Stats {
     files_written: u64,
     bytes_written: u64,
     failures: u64,
+    violations: u64,
 }
 
 impl Stats {
     fn summary(&self, elapsed: Duration) -> String {
         format!(
-            "tailer: {} lines read, {} events written, {} quarantined, {} files written ({}), {:.2} s",
+            "tailer: {} lines read, {} events written, {} quarantined, {}{} files written ({}), {:.2} s",
             self.lines,
             self.events,
             self.quarantined,
+            match self.violations {
+                0 => String::new(),
+                n => format!("{n} plan violations, "),
+            },
             self.files_written,
             crate::units::human_bytes(self.bytes_written),
             elapsed.as_secs_f64()

@@ -7,7 +7,9 @@
 //! The model is every line ever written, with the offset it was written at. At the end the
 //! warehouse must hold, counted row by row, each valid line exactly once in `raw_events` and
 //! each bad line exactly once in `quarantine` (over-long ones as their first
-//! `--max-line-bytes` bytes), each at its start offset.
+//! `--max-line-bytes` bytes), each at its start offset. The tailers run with a tracking plan
+//! that leaves the `ping` events unplanned, so `violations` must hold exactly one row for
+//! each `ping` event in `raw_events`, at the same offset, too.
 //!
 //! `STICKERLAKE_CRASH_SEEDS=N` runs more seeds (default 6), from `STICKERLAKE_CRASH_FIRST_SEED`.
 
@@ -23,6 +25,10 @@ use rand::{Rng, SeedableRng};
 use crate::util::*;
 
 const MAX_LINE: usize = 256;
+
+/// Searches are planned, pings are not: each ping in `raw_events` is one violation.
+const PLAN: &str = r#"{"version": "crash-1", "unplanned": "violation",
+    "events": {"search": {"properties": {"type": "object", "required": ["query", "results"]}}}}"#;
 
 /// A row the warehouse must hold: (table, message id or stored line bytes, source offset).
 type Row = (&'static str, Vec<u8>, i64);
@@ -46,6 +52,7 @@ struct Model {
 impl Model {
     fn new(seed: u64, sandbox: Sandbox) -> Self {
         let writer = open_log(&sandbox.logs().join("app.log"));
+        std::fs::write(sandbox.dir.path().join("plan.json"), PLAN).unwrap();
         Self {
             sandbox,
             rng: StdRng::seed_from_u64(seed),
@@ -61,6 +68,15 @@ impl Model {
 
     fn log(&self) -> std::path::PathBuf {
         self.sandbox.logs().join("app.log")
+    }
+
+    fn plan(&self) -> String {
+        self.sandbox
+            .dir
+            .path()
+            .join("plan.json")
+            .display()
+            .to_string()
     }
 
     /// A new line, recorded in the model at `offset`.
@@ -179,6 +195,7 @@ impl Model {
         let glob = format!("{}/app.log*", self.sandbox.logs().display());
         let max_line = MAX_LINE.to_string();
         let max_rows = ["3", "40"][self.rng.random_range(0..2)];
+        let plan = self.plan();
         let mut args = vec![
             "tailer",
             "--source",
@@ -187,6 +204,8 @@ impl Model {
             &max_line,
             "--max-rows",
             max_rows,
+            "--plan",
+            &plan,
         ];
         let follows = self.rng.random_bool(0.5);
         if follows {
@@ -243,16 +262,37 @@ impl Model {
         self.finish_partial_line();
         let max_line = MAX_LINE.to_string();
         let glob = format!("{}/app.log*", self.sandbox.logs().display());
-        let args = ["tailer", "--source", &glob, "--max-line-bytes", &max_line];
+        let plan = self.plan();
+        let args = [
+            "tailer",
+            "--source",
+            &glob,
+            "--max-line-bytes",
+            &max_line,
+            "--plan",
+            &plan,
+        ];
         run_ok(&mut self.sandbox.cmd(&args));
         run_ok(&mut self.sandbox.cmd(&args));
+        // Every ping kept is unplanned: one violation each, at its offset.
+        let pings: Vec<Row> = self
+            .expected
+            .iter()
+            .filter(|((table, id, _), _)| *table == "raw_events" && id.starts_with(b"long-"))
+            .flat_map(|((_, id, offset), n)| {
+                std::iter::repeat_n(("violations", id.clone(), *offset), *n)
+            })
+            .collect();
+        for row in pings {
+            *self.expected.entry(row).or_default() += 1;
+        }
         let mut actual: BTreeMap<Row, usize> = BTreeMap::new();
-        let raw = self.sandbox.table("raw_events");
-        let ids = strings(&raw, "message_id").into_iter().map(Option::unwrap);
-        for (id, offset) in ids.zip(int64s(&raw, "source_offset")) {
-            *actual
-                .entry(("raw_events", id.into_bytes(), offset))
-                .or_default() += 1;
+        for table in ["raw_events", "violations"] {
+            let rows = self.sandbox.table(table);
+            let ids = strings(&rows, "message_id").into_iter().map(Option::unwrap);
+            for (id, offset) in ids.zip(int64s(&rows, "source_offset")) {
+                *actual.entry((table, id.into_bytes(), offset)).or_default() += 1;
+            }
         }
         let quarantine = self.sandbox.table("quarantine");
         let lines = binaries(&quarantine, "line");

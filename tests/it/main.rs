@@ -3,6 +3,7 @@
 //! wrote back with the `parquet` crate (a second reader).
 
 mod audit;
+mod check;
 mod compact;
 mod completeness;
 mod crash;

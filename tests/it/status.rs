@@ -71,6 +71,7 @@ fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sand
     assert_eq!(
         keys(&json["days"][0]),
         [
+            "checks",
             "complete",
             "date",
             "quarantined",

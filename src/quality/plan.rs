@@ -1,0 +1,309 @@
+//! The tracking plan: which event types exist and what their `properties` and `context`
+//! hold, as JSON Schema (draft 2020-12), compiled once. An event that breaks it is kept all
+//! the same; what broke becomes rows of `violations` (see `docs/contract.md`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::Validator;
+use serde_json::Value;
+
+/// The rule of an event whose type the plan does not list (with `"unplanned": "violation"`).
+pub const UNPLANNED_TYPE: &str = "unplanned_type";
+
+pub struct Plan {
+    pub version: String,
+    unplanned_is_violation: bool,
+    events: HashMap<String, EventSchemas>,
+}
+
+struct EventSchemas {
+    properties: Option<Validator>,
+    context: Option<Validator>,
+}
+
+/// One way an event breaks the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The JSON Schema keyword that failed, or [`UNPLANNED_TYPE`].
+    pub rule: String,
+    /// The JSON pointer of the failing value in the event (`/properties/position`).
+    pub path: String,
+    pub detail: String,
+}
+
+impl Plan {
+    /// Reads and compiles the plan in `path`; every error names the file and the place.
+    pub fn load(path: &Path) -> anyhow::Result<Plan> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the tracking plan {}: {e}", path.display())
+        })?;
+        Plan::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "tracking plan {}: {e} (the format is in docs/contract.md, \"Tracking plan\")",
+                path.display()
+            )
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Plan, String> {
+        let plan: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let Value::Object(plan) = plan else {
+            return Err("not a JSON object".into());
+        };
+        if let Some(extra) = plan
+            .keys()
+            .find(|k| !["version", "unplanned", "events"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "unknown member {extra:?} (expected version, unplanned, events)"
+            ));
+        }
+        let version = match plan.get("version") {
+            Some(Value::String(v)) => v.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err("`version` must be a string, e.g. \"2026-11-23\"".into()),
+        };
+        let unplanned_is_violation = match plan.get("unplanned").and_then(Value::as_str) {
+            None | Some("allow") if plan.get("unplanned").is_none_or(Value::is_string) => false,
+            Some("violation") => true,
+            _ => return Err("`unplanned` must be \"allow\" or \"violation\"".into()),
+        };
+        let Some(Value::Object(types)) = plan.get("events") else {
+            return Err("`events` must be an object of event type → {properties, context}".into());
+        };
+        let mut events = HashMap::new();
+        for (kind, schemas) in types {
+            let Value::Object(schemas) = schemas else {
+                return Err(format!(
+                    "events.{kind} must be an object with `properties` and optionally `context`"
+                ));
+            };
+            if let Some(extra) = schemas
+                .keys()
+                .find(|k| !["properties", "context"].contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "events.{kind}: unknown member {extra:?} (expected properties, context)"
+                ));
+            }
+            let compile = |part: &str| -> Result<Option<Validator>, String> {
+                schemas
+                    .get(part)
+                    .map(|schema| {
+                        jsonschema::draft202012::new(schema).map_err(|e| {
+                            format!("events.{kind}.{part} is not a valid JSON Schema: {e}")
+                        })
+                    })
+                    .transpose()
+            };
+            let properties = compile("properties")?;
+            let context = compile("context")?;
+            events.insert(
+                kind.clone(),
+                EventSchemas {
+                    properties,
+                    context,
+                },
+            );
+        }
+        Ok(Plan {
+            version,
+            unplanned_is_violation,
+            events,
+        })
+    }
+
+    /// How the event of type `kind` with this `properties` and `context` (JSON text; absent
+    /// ones are checked as `{}`) breaks the plan.
+    pub fn check(
+        &self,
+        kind: &str,
+        properties: Option<&str>,
+        context: Option<&str>,
+    ) -> Vec<Violation> {
+        let Some(schemas) = self.events.get(kind) else {
+            return match self.unplanned_is_violation {
+                true => vec![Violation {
+                    rule: UNPLANNED_TYPE.into(),
+                    path: "/type".into(),
+                    detail: format!("event type {kind:?} is not in the tracking plan"),
+                }],
+                false => Vec::new(),
+            };
+        };
+        let mut found = Vec::new();
+        for (part, validator, text) in [
+            ("properties", &schemas.properties, properties),
+            ("context", &schemas.context, context),
+        ] {
+            let Some(validator) = validator else { continue };
+            let value = match text.map(serde_json::from_str::<Value>) {
+                None => Value::Object(Default::default()),
+                Some(Ok(value)) => value,
+                // The tailer parsed it: it is JSON. Say so if it is not.
+                Some(Err(e)) => {
+                    found.push(Violation {
+                        rule: "type".into(),
+                        path: format!("/{part}"),
+                        detail: format!("not JSON: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if validator.is_valid(&value) {
+                continue;
+            }
+            for error in validator.iter_errors(&value) {
+                found.push(violation(part, &error));
+            }
+        }
+        found
+    }
+}
+
+fn violation(part: &str, error: &jsonschema::ValidationError<'_>) -> Violation {
+    let mut path = format!("/{part}{}", error.instance_path().as_str());
+    // The failing value of these is a member of the object the error points at.
+    match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            push_token(&mut path, property.as_str().unwrap_or_default())
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } if unexpected.len() == 1 => {
+            push_token(&mut path, &unexpected[0])
+        }
+        _ => {}
+    }
+    Violation {
+        rule: error.kind().keyword().to_owned(),
+        path,
+        detail: error.to_string(),
+    }
+}
+
+/// Appends `token` to a JSON pointer, escaped (RFC 6901).
+fn push_token(path: &mut String, token: &str) {
+    path.push('/');
+    path.push_str(&token.replace('~', "~0").replace('/', "~1"));
+}
+
+/// One row of `violations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViolationRow {
+    pub message_id: String,
+    pub kind: String,
+    pub event_time_us: i64,
+    pub violation: Violation,
+    pub source: Option<String>,
+    pub source_offset: Option<i64>,
+}
+
+/// Rows of `violations` as a batch, all of `plan_version`.
+pub fn violations_batch(
+    rows: &[ViolationRow],
+    plan_version: &str,
+) -> arrow::error::Result<RecordBatch> {
+    let text = |f: &dyn Fn(&ViolationRow) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    RecordBatch::try_new(
+        crate::contract::VIOLATIONS_SCHEMA.clone(),
+        vec![
+            text(&|r| Some(&r.message_id)),
+            text(&|r| Some(&r.kind)),
+            Arc::new(
+                TimestampMicrosecondArray::from(
+                    rows.iter().map(|r| r.event_time_us).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+            text(&|r| Some(&r.violation.rule)),
+            text(&|r| Some(&r.violation.path)),
+            text(&|r| Some(&r.violation.detail)),
+            Arc::new(StringArray::from(vec![plan_version; rows.len()])),
+            text(&|r| r.source.as_deref()),
+            Arc::new(rows.iter().map(|r| r.source_offset).collect::<Int64Array>()),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"{
+        "version": "7",
+        "unplanned": "violation",
+        "events": {
+            "select": {
+                "properties": {
+                    "type": "object",
+                    "required": ["sticker_id", "position"],
+                    "properties": {"position": {"type": "integer", "minimum": 1}, "sticker_id": {"type": "string"}},
+                    "additionalProperties": false
+                },
+                "context": {"type": "object", "properties": {"app": {"type": "object", "required": ["version"]}}}
+            },
+            "search": {"properties": {"type": "object"}}
+        }
+    }"#;
+
+    fn rules(found: &[Violation]) -> Vec<(&str, &str)> {
+        found
+            .iter()
+            .map(|v| (v.rule.as_str(), v.path.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_failure_names_its_keyword_and_pointer() {
+        let plan = Plan::parse(PLAN).unwrap();
+        assert_eq!(plan.version, "7");
+        let ok = plan.check(
+            "select",
+            Some(r#"{"sticker_id":"s","position":2}"#),
+            Some(r#"{"app":{"version":"5"}}"#),
+        );
+        assert_eq!(ok, vec![]);
+        let found = plan.check(
+            "select",
+            Some(r#"{"sticker_id":"s","position":"2","filter":"gif"}"#),
+            Some(r#"{"app":{}}"#),
+        );
+        let mut got = rules(&found);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("additionalProperties", "/properties/filter"),
+                ("required", "/context/app/version"),
+                ("type", "/properties/position"),
+            ]
+        );
+        assert_eq!(
+            rules(&plan.check("select", None, None)),
+            [
+                ("required", "/properties/sticker_id"),
+                ("required", "/properties/position")
+            ]
+        );
+        assert_eq!(
+            rules(&plan.check("zoom", None, None)),
+            [(UNPLANNED_TYPE, "/type")]
+        );
+        assert_eq!(plan.check("search", Some("{}"), None), vec![]);
+    }
+
+    #[test]
+    fn a_bad_plan_says_where() {
+        let bad = PLAN.replace(r#""minimum": 1"#, r#""minimum": "one""#);
+        let error = Plan::parse(&bad).err().unwrap();
+        assert!(error.contains("events.select.properties"), "{error}");
+        assert!(Plan::parse(r#"{"version":"1","unplanned":"maybe","events":{}}"#).is_err());
+        let allow = Plan::parse(r#"{"version":"1","events":{}}"#).unwrap();
+        assert_eq!(allow.check("zoom", None, None), vec![]);
+    }
+}
