@@ -15,6 +15,8 @@ use crate::engine::job_catalog::JobFolderArgs;
 use crate::engine::{int_column, query_all, string_column, WarehouseTables};
 use crate::output::html::{self, Cell, DayState, Page, Series, Table};
 use crate::overview::{self, Report};
+use crate::quality::recorded;
+use crate::quality::results::{CheckResult, Status};
 use crate::units::human_seconds;
 use crate::warehouse::Warehouse;
 
@@ -37,7 +39,23 @@ pub struct Daily {
     pub status: Report,
     /// Daily tables this warehouse does not have yet (their job never ran).
     pub missing_tables: Vec<&'static str>,
+    /// The day's check results (failures first), and every result of the checks' span.
+    pub checks: Checks,
 }
+
+/// What `check` recorded for the day and for the weeks before it.
+#[derive(Default)]
+pub struct Checks {
+    pub days: Vec<NaiveDate>,
+    pub of_day: Vec<CheckResult>,
+    pub history: Vec<CheckResult>,
+}
+
+/// Days before the report's day a failing check is drawn over: its baseline weeks.
+const CHECK_SPAN_DAYS: i64 = 28;
+
+/// Failing checks drawn one by one; the others are listed.
+const CHECK_CHARTS: usize = 8;
 
 pub struct TermTrend {
     pub term: String,
@@ -143,7 +161,9 @@ impl Daily {
         } else {
             (Vec::new(), Vec::new())
         };
+        let checks = load_checks(&tables, day).await?;
         Ok(Self {
+            checks,
             day,
             window,
             warehouse: warehouse.location().to_string(),
@@ -158,6 +178,22 @@ impl Daily {
             missing_tables,
         })
     }
+}
+
+async fn load_checks(tables: &WarehouseTables, day: NaiveDate) -> anyhow::Result<Checks> {
+    let days = crate::dates::days(day - chrono::Duration::days(CHECK_SPAN_DAYS), day);
+    let history = recorded(tables, &days).await?;
+    let mut of_day: Vec<CheckResult> = history.iter().filter(|r| r.date == day).cloned().collect();
+    of_day.sort_by(|a, b| {
+        b.status
+            .cmp(&a.status)
+            .then_with(|| a.subject().cmp(&b.subject()))
+    });
+    Ok(Checks {
+        days,
+        of_day,
+        history,
+    })
 }
 
 async fn top_terms(
@@ -321,6 +357,7 @@ impl Daily {
             ),
         );
         self.days_section(&mut page, &labels);
+        self.checks_section(&mut page, &day);
         self.searches_section(&mut page, &day, &labels);
         self.terms_section(&mut page, &day, &labels);
         self.reports_section(&mut page, &day, &labels);
@@ -368,6 +405,110 @@ impl Daily {
             &html::day_strip(&strip),
             &table,
         );
+    }
+
+    fn checks_section(&self, page: &mut Page, day: &str) {
+        let failing: Vec<&CheckResult> = self
+            .checks
+            .of_day
+            .iter()
+            .filter(|r| r.status == Status::Fail)
+            .collect();
+        let passed = self
+            .checks
+            .of_day
+            .iter()
+            .filter(|r| r.status == Status::Pass)
+            .count();
+        let note = match (self.checks.of_day.is_empty(), failing.len()) {
+            (true, _) => format!("No check has run for {day}: run `stickerlake check --date {day}`."),
+            (false, 0) => format!("No check failed on {day} ({passed} passed)."),
+            (false, n) => format!(
+                "{n} check(s) failed on {day} ({passed} passed): each is drawn over the {CHECK_SPAN_DAYS} days before, with the band it was expected in and its failing days marked."
+            ),
+        };
+        page.section("Checks", &note);
+        let mut table = Table::new(&[
+            "status", "check", "type", "source", "key", "value", "expected", "message",
+        ]);
+        for result in self
+            .checks
+            .of_day
+            .iter()
+            .filter(|r| r.status != Status::Pass)
+        {
+            let expected = match (result.expected_low, result.expected_high) {
+                (Some(low), Some(high)) => format!("{low:.4}–{high:.4}"),
+                _ => String::new(),
+            };
+            let text = |v: &Option<String>| Cell::text(v.clone().unwrap_or_default());
+            table.row(vec![
+                Cell::text(result.status.name()),
+                Cell::text(&result.check),
+                text(&result.kind),
+                text(&result.source),
+                text(&result.key),
+                Cell::Ratio(result.value),
+                Cell::Text(expected),
+                Cell::text(&result.message),
+            ]);
+        }
+        page.table("checks", &table);
+        let labels: Vec<String> = self.checks.days.iter().map(NaiveDate::to_string).collect();
+        for (i, result) in failing.iter().take(CHECK_CHARTS).enumerate() {
+            let subject = result.subject();
+            let on = |day: &NaiveDate| {
+                self.checks
+                    .history
+                    .iter()
+                    .find(|r| r.date == *day && r.subject() == subject)
+            };
+            let pick = |f: fn(&CheckResult) -> Option<f64>| -> Vec<Option<f64>> {
+                self.checks.days.iter().map(|d| on(d).and_then(f)).collect()
+            };
+            let failed = |r: &CheckResult| (r.status == Status::Fail).then_some(r.value).flatten();
+            let series = [
+                Series {
+                    name: "value".into(),
+                    values: pick(|r| r.value),
+                },
+                Series {
+                    name: "expected low".into(),
+                    values: pick(|r| r.expected_low),
+                },
+                Series {
+                    name: "expected high".into(),
+                    values: pick(|r| r.expected_high),
+                },
+                Series {
+                    name: "failed".into(),
+                    values: pick(failed),
+                },
+            ];
+            let mut numbers =
+                Table::new(&["date", "value", "expected_low", "expected_high", "status"]);
+            for (label, day) in labels.iter().zip(&self.checks.days) {
+                let found = on(day);
+                numbers.row(vec![
+                    Cell::text(label),
+                    Cell::Ratio(found.and_then(|r| r.value)),
+                    Cell::Ratio(found.and_then(|r| r.expected_low)),
+                    Cell::Ratio(found.and_then(|r| r.expected_high)),
+                    Cell::text(found.map_or("", |r| r.status.name())),
+                ]);
+            }
+            let about: Vec<&str> = [&result.kind, &result.source, &result.key]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            page.chart(
+                &format!("check_{i}"),
+                &format!("{} {}: {}", result.check, about.join(" "), result.message),
+                &html::lines(&labels, &series, 220.0),
+                &numbers,
+            );
+        }
     }
 
     fn searches_section(&self, page: &mut Page, day: &str, labels: &[String]) {

@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use chrono::{Duration, NaiveDate};
 use serde_json::Value;
 
+use crate::report::{chart as report_chart, open_in_browser, table as report_table};
 use crate::util::*;
 
 /// A Monday: six weeks from it.
@@ -360,6 +361,41 @@ fn check_finds_each_injected_fault_and_nothing_on_ordinary_days() {
     let days: Vec<String> = sandbox.tree("search_term_daily").into_keys().collect();
     assert!(days.iter().any(|d| d.contains(&ordinary)), "{days:?}");
     assert!(!days.iter().any(|d| d.contains(&silent)), "{days:?}");
+
+    // The report's Checks section, in a browser: the day's failures, each drawn over the
+    // weeks before with its failing day marked.
+    let page = sandbox.dir.path().join("checks.html");
+    let page_arg = page.display().to_string();
+    run_ok(&mut sandbox.cmd(&["report", "--date", &silent, "--days", "7", "-o", &page_arg]));
+    let Some(seen) = open_in_browser(&page, "report-checks") else {
+        return;
+    };
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let mut expected: Vec<Vec<String>> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["date"] == silent.as_str() && r["status"] == "fail")
+        .map(|r| {
+            ["check", "type", "source", "key"]
+                .iter()
+                .map(|k| text(&r[*k]))
+                .collect()
+        })
+        .collect();
+    let mut shown: Vec<Vec<String>> = report_table(&seen, "checks")
+        .into_iter()
+        .filter(|row| row[0] == "fail")
+        .map(|row| row[1..5].to_vec())
+        .collect();
+    expected.sort();
+    shown.sort();
+    assert_eq!(shown, expected, "the day's failures, each once");
+    let drawn = report_table(&seen, "check_0");
+    assert_eq!(drawn.len(), 29, "the day and the 28 before");
+    assert_eq!(drawn[28][0], silent);
+    assert_eq!(drawn[28][4], "fail");
+    assert!(report_chart(&seen, "check_0")["width"].as_f64().unwrap() > 100.0);
 }
 
 #[test]

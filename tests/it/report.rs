@@ -16,7 +16,7 @@ const DAY: &str = "2026-11-22";
 
 /// What the browser saw on `page` (see `tests/browser/check_page.mjs`), with a screenshot
 /// in the target folder. `None`, said loudly, only where no browser could be installed.
-fn open_in_browser(page: &Path, name: &str) -> Option<Value> {
+pub(crate) fn open_in_browser(page: &Path, name: &str) -> Option<Value> {
     let script = repo_path("tests/browser/check_page.mjs");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = Path::new(&chromium).exists()
@@ -56,7 +56,7 @@ fn open_in_browser(page: &Path, name: &str) -> Option<Value> {
     Some(seen)
 }
 
-fn chart<'a>(seen: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn chart<'a>(seen: &'a Value, id: &str) -> &'a Value {
     seen["charts"]
         .as_array()
         .unwrap()
@@ -65,7 +65,7 @@ fn chart<'a>(seen: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no chart {id}"))
 }
 
-fn table(seen: &Value, id: &str) -> Vec<Vec<String>> {
+pub(crate) fn table(seen: &Value, id: &str) -> Vec<Vec<String>> {
     let rows = seen["tables"][id]["rows"]
         .as_array()
         .unwrap_or_else(|| panic!("no table {id}"));
