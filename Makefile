@@ -19,7 +19,7 @@ READERS_VENV := .venv-readers
 READERS_PY := $(READERS_VENV)/bin/python
 DEMO := $(CURDIR)/demo
 
-.PHONY: build test test-scale demo bench bench-ops bench-scale lint venv readers clean-demo model install browser
+.PHONY: build test test-scale demo bench bench-ops bench-scale lint venv readers clean-demo model install browser ostools
 
 build:
 	cargo build
@@ -71,10 +71,22 @@ browser:
 	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || \
 	  echo "!!!!! could not install playwright-core: the HTML pages' browser checks will be SKIPPED !!!!!"
 
-test: venv model browser readers
+# The OS's own tools the tests drive: `promtool` (package prometheus) checks the tailer's
+# metrics; logrotate rotates the logs of the rotation test with contrib/logrotate.conf.
+ostools:
+	@command -v promtool >/dev/null || $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1; } || \
+	  echo "!!!!! could not install prometheus: promtool's check of the metrics will be SKIPPED !!!!!"
+	@PATH="$$PATH:/usr/sbin" command -v logrotate >/dev/null || $(SUDO) apt-get install -y -q logrotate >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q logrotate >/dev/null 2>&1; } || \
+	  echo "!!!!! could not install logrotate: the logrotate test will be SKIPPED !!!!!"
+
+test: venv model browser readers ostools
 	python3 tests/golden/expected.py --check
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH:/usr/sbin" \
 	  STICKERLAKE_REQUIRE_BROWSER=$$([ -x $(CHROMIUM) ] && [ -d tests/browser/node_modules/playwright-core ] && echo 1) \
+	  STICKERLAKE_REQUIRE_PROMTOOL=$$(command -v promtool >/dev/null && echo 1) \
+	  STICKERLAKE_REQUIRE_LOGROTATE=$$(PATH="$$PATH:/usr/sbin" command -v logrotate >/dev/null && echo 1) \
 	  cargo test --all-targets
 	$(READERS_PY) tests/readers/delta_readers.py --bin $(BIN_DEBUG) --work $(CURDIR)/target/readers
 
@@ -127,6 +139,7 @@ bench: venv
 	$(PY) bench/ops_bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/audit_bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/commit_bench.py --bin $(BIN_RELEASE)
+	$(PY) bench/quality_bench.py --bin $(BIN_RELEASE)
 
 # How ingest and jobs grow: 1x, 4x, 16x of 1M events (BASE=, SIZES= to change).
 BASE ?= 1000000

@@ -15,6 +15,9 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub const FINGERPRINT_BYTES: usize = 4096;
 
+/// The first bytes of a gzip file.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// A matched log file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceFile {
@@ -138,6 +141,12 @@ fn absolute_pattern(cwd: &str, pattern: &str) -> String {
 fn identify(path: &Path) -> io::Result<Option<SourceFile>> {
     let file = File::open(path)?;
     let metadata = file.metadata()?;
+    // A rotated log logrotate compressed (`app.jsonl.2.gz`, matched by `app.jsonl*`) was read
+    // whole before it was compressed: its bytes are not lines.
+    let mut magic = [0; 2];
+    if file.read_at(&mut magic, 0).ok() == Some(2) && magic == GZIP_MAGIC {
+        return Ok(None);
+    }
     Ok(fingerprint(&file)?.map(|fingerprint| SourceFile {
         path: path.to_owned(),
         fingerprint,

@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
-
 /// Deeper property objects are counted as one `object` value: a map keyed by ids would
 /// otherwise make every id a "new key".
 const MAX_KEY_DEPTH: usize = 3;
@@ -54,10 +52,9 @@ impl DayProfile {
         let keys = self.keys.entry(row.kind.to_owned()).or_default();
         keys.events += 1;
         for (prefix, text) in [("", row.properties), ("context.", row.context)] {
-            // Unparseable text cannot be here (the tailer checked it); skip it if it is.
-            if let Some(Value::Object(object)) = text.and_then(|t| serde_json::from_str(t).ok()) {
+            if let Some(text) = text {
                 let mut path = prefix.to_owned();
-                add_keys(&mut keys.paths, &mut path, &object, 1);
+                walk_keys(&mut keys.paths, &mut path, text);
             }
         }
         match (row.kind, row.term) {
@@ -120,42 +117,141 @@ impl DayProfile {
     }
 }
 
-fn add_keys(
-    paths: &mut BTreeMap<String, BTreeMap<&'static str, u64>>,
-    path: &mut String,
-    object: &serde_json::Map<String, Value>,
-    depth: usize,
-) {
-    let base = path.len();
-    for (key, value) in object {
-        path.truncate(base);
-        path.push_str(key);
-        if !paths.contains_key(path.as_str()) && paths.len() >= MAX_KEYS_PER_TYPE {
-            continue;
-        }
-        *paths
-            .entry(path.clone())
-            .or_default()
-            .entry(json_type(value))
-            .or_default() += 1;
-        if let (Value::Object(inner), true) = (value, depth < MAX_KEY_DEPTH) {
-            path.push('.');
-            add_keys(paths, path, inner, depth + 1);
-        }
-    }
-    path.truncate(base);
+type Paths = BTreeMap<String, BTreeMap<&'static str, u64>>;
+
+/// Records the key paths of the JSON object `text` (prefixed by `path`) and their value
+/// types, streaming: no value is built, leaves and arrays are skipped over. Text that is not
+/// an object (the tailer let only objects through) adds nothing.
+fn walk_keys(paths: &mut Paths, path: &mut String, text: &str) {
+    use serde::Deserializer;
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let _ = reader.deserialize_any(Members {
+        paths,
+        path,
+        depth: 1,
+    });
 }
 
-/// A JSON value's type as JSON Schema names it (an integer is a `number` too: `3` and `3.5`
-/// are one type to a client).
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+/// An object's members, each recorded at `path` + its key.
+struct Members<'p> {
+    paths: &'p mut Paths,
+    path: &'p mut String,
+    depth: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for Members<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.path.len();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            self.path.truncate(base);
+            self.path.push_str(&key);
+            map.next_value_seed(Member {
+                paths: self.paths,
+                path: self.path,
+                depth: self.depth,
+            })?;
+        }
+        self.path.truncate(base);
+        Ok(())
+    }
+}
+
+/// One member's value: its type, as JSON Schema names it (an integer is a `number` too:
+/// `3` and `3.5` are one type to a client), is counted at `path`; an object within the
+/// depth is walked.
+struct Member<'p> {
+    paths: &'p mut Paths,
+    path: &'p mut String,
+    depth: usize,
+}
+
+impl Member<'_> {
+    fn count(&mut self, json_type: &'static str) {
+        if !self.paths.contains_key(self.path.as_str()) && self.paths.len() >= MAX_KEYS_PER_TYPE {
+            return;
+        }
+        *self
+            .paths
+            .entry(self.path.clone())
+            .or_default()
+            .entry(json_type)
+            .or_default() += 1;
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Member<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(mut self, _: bool) -> Result<(), E> {
+        self.count("boolean");
+        Ok(())
+    }
+
+    fn visit_i64<E>(mut self, _: i64) -> Result<(), E> {
+        self.count("number");
+        Ok(())
+    }
+
+    fn visit_u64<E>(mut self, _: u64) -> Result<(), E> {
+        self.count("number");
+        Ok(())
+    }
+
+    fn visit_f64<E>(mut self, _: f64) -> Result<(), E> {
+        self.count("number");
+        Ok(())
+    }
+
+    fn visit_str<E>(mut self, _: &str) -> Result<(), E> {
+        self.count("string");
+        Ok(())
+    }
+
+    fn visit_unit<E>(mut self) -> Result<(), E> {
+        self.count("null");
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.count("array");
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.count("object");
+        if self.depth >= MAX_KEY_DEPTH {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            return Ok(());
+        }
+        self.path.push('.');
+        let members = Members {
+            paths: self.paths,
+            path: self.path,
+            depth: self.depth + 1,
+        };
+        serde::de::Visitor::visit_map(members, map)
     }
 }
 

@@ -236,6 +236,7 @@ pub struct Added {
 }
 
 /// One data file of a flush.
+#[derive(Clone)]
 pub struct Output {
     /// Relative to the warehouse root.
     pub path: String,

@@ -22,6 +22,7 @@ use crate::warehouse::Warehouse;
 /// table folder holding data but no log is a warehouse to migrate, not a new table).
 pub struct TailerTables {
     state: Opening,
+    with_plan: bool,
 }
 
 type OpenTables = BTreeMap<&'static str, OpenTable>;
@@ -47,6 +48,15 @@ impl TailerTables {
         let task = tokio::spawn(async move { open_tables(&warehouse, with_plan).await });
         Self {
             state: Opening::Pending(task),
+            with_plan,
+        }
+    }
+
+    /// Starts opening them again if they could not be opened (the store was down): a
+    /// writer that tries a flush again tries this again too.
+    pub fn reopen_if_failed(&mut self, warehouse: &Warehouse) {
+        if matches!(self.state, Opening::Failed(_)) {
+            *self = Self::open(warehouse.clone(), self.with_plan);
         }
     }
 
@@ -92,14 +102,15 @@ async fn open_tables(warehouse: &Warehouse, with_plan: bool) -> anyhow::Result<O
 }
 
 /// Commits flush `seq` of tailer `id` (its `files`, all written) to every table they belong
-/// to, the tables at once. Returns whether anything new was committed.
+/// to, the tables at once. Returns the rows of each table it committed anew (none for a
+/// table that held the flush already).
 pub async fn commit_flush(
     warehouse: &Warehouse,
     tables: &mut TailerTables,
     id: &str,
     seq: u64,
     files: Vec<NewFile>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let open = tables.ready().await?;
     let mut by_table: BTreeMap<&str, Vec<NewFile>> = BTreeMap::new();
     for file in files {
@@ -111,6 +122,7 @@ pub async fn commit_flush(
     let commits = open.iter_mut().filter_map(|(&name, table)| {
         let files = by_table.remove(name)?;
         Some(async move {
+            let rows: u64 = files.iter().map(|f| f.rows).sum();
             let info = json!({
                 "writer": "tailer",
                 "tailerId": id,
@@ -136,9 +148,9 @@ pub async fn commit_flush(
                     .with_context(|| format!("cleaning {name}'s Delta log"))?;
             }
             table.committed = Some(seq);
-            anyhow::Ok(matches!(outcome, Committed::Version(_)))
+            anyhow::Ok(matches!(outcome, Committed::Version(_)).then_some((name, rows)))
         })
     });
     let committed = futures::future::try_join_all(commits).await?;
-    Ok(committed.into_iter().any(|new| new))
+    Ok(committed.into_iter().flatten().collect())
 }

@@ -16,8 +16,11 @@ mod encode;
 mod event;
 mod fast_parse;
 mod lines;
+mod observe;
 pub mod parse;
 mod run;
+mod say;
+mod serve;
 mod state;
 mod write;
 
@@ -27,14 +30,18 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::units::{parse_duration, parse_interval};
+use crate::units::{parse_duration, parse_interval, parse_size};
+use say::LogFormat;
 
 /// Arguments of `stickerlake tailer`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   stickerlake tailer --source '/var/log/app/*.jsonl*'
   stickerlake --warehouse s3://lake/prod tailer --source '/var/log/app/*.jsonl*' --follow
-  stickerlake tailer --tailer-id old-host-7 --retire    # a decommissioned host stops holding days back")]
+  stickerlake tailer --source '/var/log/app/*.jsonl*' --follow --metrics-addr 127.0.0.1:9464 --log-format json
+  stickerlake tailer --tailer-id old-host-7 --retire    # a decommissioned host stops holding days back
+With --follow, a write the warehouse refuses is tried again (backing off, up to 30 s apart)
+until it succeeds or the tailer is stopped; /health says 503 meanwhile.")]
 pub struct TailerArgs {
     /// Log files to read (a glob; repeat for more). Match rotated names too (`app.jsonl*`) so
     /// the end of a rotated file is still read.
@@ -75,6 +82,24 @@ pub struct TailerArgs {
     /// watermark back.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: chrono::Duration,
+    /// Serve `/metrics` (Prometheus text format) and `/health` (200, or 503 with the reason)
+    /// on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any free one, printed at start).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// `/health` turns 503 when data has waited this long without a commit.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_interval)]
+    pub stall_after: Duration,
+    /// `/health` turns 503 when the source files hold more bytes than this not committed yet
+    /// (e.g. 512MiB; off by default).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_lag: Option<u64>,
+    /// A commit that keeps losing races to other tailers backs off (exponentially, with
+    /// jitter) and tries again for this long before the flush fails.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_interval)]
+    pub commit_timeout: Duration,
+    /// Log lines on stderr: text for people, or one JSON object per line (journald, collectors).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Check every valid event against this tracking plan (JSON, see docs/contract.md);
     /// what breaks it becomes rows of `violations` (the event is kept all the same).
     #[arg(long, value_name = "FILE")]

@@ -14,6 +14,9 @@ use indicatif::ProgressBar;
 use super::batch::{Batch, LineChunk, Output};
 use super::commit::{commit_flush, TailerTables};
 use super::lines::{Line, LineReader};
+use super::observe::{HealthLimits, Observed};
+use super::say;
+use super::serve::serve;
 use super::state::StateStore;
 use super::write::{Flush, Writer};
 use super::{default_tailer_id, TailerArgs};
@@ -31,6 +34,24 @@ const PARSE_CHUNK_BYTES: usize = 4 << 20;
 
 pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
+    say::set_format(args.log_format);
+    let warehouse = warehouse.with_commit_timeout(args.commit_timeout);
+    let observed = Arc::new(Observed::default());
+    observed.health.lock().expect("not poisoned").last_write_ok = Some(Utc::now());
+    if let Some(address) = &args.metrics_addr {
+        let limits = HealthLimits {
+            stall_after: args.stall_after,
+            max_lag: args.max_lag,
+        };
+        let races = warehouse.clone();
+        let bound = serve(address, observed.clone(), limits, move || {
+            races.lost_races()
+        })
+        .await?;
+        say::info(format!(
+            "metrics on http://{bound}/metrics, health on http://{bound}/health"
+        ));
+    }
     let id = args.tailer_id.clone().unwrap_or_else(default_tailer_id);
     let mut state = StateStore::open(&warehouse, args.state_dir.as_deref(), &id)?;
     let plan = match &args.plan {
@@ -43,9 +64,12 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         return retire(&mut state, checkpoint).await;
     }
     if let Some(at) = checkpoint.retired_at {
-        eprintln!("tailer: {id} was retired at {at}; running it makes it active again");
+        say::info(format!(
+            "{id} was retired at {at}; running it makes it active again"
+        ));
     }
     let stop = stop_on_signal()?;
+    observed.committed(&checkpoint);
     let mut tailer = Tailer {
         next_files: checkpoint.files.clone(),
         next_seq: checkpoint.seq + 1,
@@ -57,7 +81,10 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             checkpoint,
             files_written: 0,
             bytes_written: 0,
+            observed: observed.clone(),
+            retry_until: args.follow.then(|| stop.clone()),
         })),
+        observed,
         id,
         batch: Batch::with_plan(plan),
         encoding: None,
@@ -130,13 +157,13 @@ async fn recover(
             .remove_interrupted_put(output)
             .with_context(|| format!("cleaning up an interrupted write of {output}"))?;
     }
-    eprintln!(
-        "tailer: finished an interrupted flush from the last run ({})",
+    say::info(format!(
+        "finished an interrupted flush from the last run ({})",
         match recovery {
             Recovery::RollForward => "its files were complete: kept",
             _ => "its files were incomplete: removed, the lines will be read again",
         }
-    );
+    ));
     checkpoint.recover(&recovery);
     state.save(&checkpoint).await?;
     Ok(checkpoint)
@@ -181,6 +208,8 @@ struct Tailer {
     progress_saved: Instant,
     stats: Stats,
     stop: Arc<AtomicBool>,
+    /// Metrics and health, shared with the writer and the server.
+    observed: Arc<Observed>,
 }
 
 impl Tailer {
@@ -238,10 +267,10 @@ impl Tailer {
                 SourceError::BadPattern(..) => true,
                 SourceError::Unreadable { .. } => !self.args.follow,
             };
-            eprintln!(
-                "tailer: {}{error}",
-                if fatal { "error: " } else { "warning: " }
-            );
+            match fatal {
+                true => say::error(&error),
+                false => say::warn(&error),
+            }
             if fatal {
                 self.stats.failures += 1;
             }
@@ -267,7 +296,17 @@ impl Tailer {
             entry.seen_at = now;
         }
         let seen: HashSet<String> = files.iter().map(|f| f.fingerprint.clone()).collect();
+        // A file of the last scan that is gone now (deleted, or rotated past the globs):
+        // what was not read of it never will be.
+        let unread: u64 = self
+            .scanned
+            .iter()
+            .filter(|f| !seen.contains(&f.fingerprint))
+            .map(|f| f.size.saturating_sub(self.offset_of(f)))
+            .sum();
+        self.observed.metrics.unread_bytes.inc_by(unread);
         forget_old(&mut self.next_files, now, &seen);
+        self.observed.lag(&files);
         self.scanned = files.clone();
         Ok(files)
     }
@@ -279,11 +318,11 @@ impl Tailer {
             }
             let offset = self.offset_of(file);
             if file.size < offset {
-                eprintln!(
-                    "tailer: warning: {} is shorter ({} bytes) than what was already read from it ({offset}); skipped",
+                say::warn(format!(
+                    "{} is shorter ({} bytes) than what was already read from it ({offset}); skipped",
                     file.path.display(),
                     file.size
-                );
+                ));
                 continue;
             }
             if file.size == offset {
@@ -293,7 +332,7 @@ impl Tailer {
                 if !self.args.follow {
                     self.stats.failures += 1;
                 }
-                eprintln!("tailer: error: {e:#}");
+                say::error(format!("{e:#}"));
             }
         }
         if self.stats.failures > 0 && !self.args.follow {
@@ -332,10 +371,10 @@ impl Tailer {
             // Lines are kept only if the file is still the one scanned after they were read;
             // otherwise they are dropped and read again from the rotated copy.
             if !still_the_file(&probe, file)? {
-                eprintln!(
-                    "tailer: {path} was truncated while being read (copy-then-truncate rotation); \
+                say::info(format!(
+                    "{path} was truncated while being read (copy-then-truncate rotation); \
                      the rest is read from the rotated copy"
-                );
+                ));
                 return Ok(());
             }
             // The chunk is parsed on every core, in file order, while the next one is read;
@@ -357,6 +396,10 @@ impl Tailer {
             self.stats.violations += added.violations;
             self.stats.lines += chunk.len() as u64;
             self.batch_started.get_or_insert_with(Instant::now);
+            let metrics = &self.observed.metrics;
+            metrics.read_bytes.inc_by(end - last);
+            metrics.events.inc_by(added.events);
+            metrics.quarantined.inc_by(added.quarantined);
             bar.inc(end - last);
             last = end;
             if let Some(entry) = self.next_files.get_mut(&file.fingerprint) {
@@ -421,11 +464,13 @@ impl Tailer {
         let added = self.batch.add(&chunk, path);
         self.stats.quarantined += added.quarantined;
         self.stats.lines += 1;
+        self.observed.metrics.quarantined.inc_by(added.quarantined);
+        self.observed.metrics.read_bytes.inc_by(len);
         self.batch_started.get_or_insert_with(Instant::now);
-        eprintln!(
-            "tailer: {path} was rotated and its last {len} bytes never got a newline \
+        say::info(format!(
+            "{path} was rotated and its last {len} bytes never got a newline \
              (a line cut by copy-then-truncate rotation): quarantined them"
-        );
+        ));
         if self.batch_is_full() {
             self.hand_off().await?;
         }
@@ -485,6 +530,8 @@ impl Tailer {
             return Ok(());
         };
         let progress = self.progress(&encoding.files, Utc::now());
+        let watermark = progress.watermark.timestamp_micros() as f64 / 1e6;
+        self.observed.metrics.watermark.set(watermark);
         self.idle_writer().await?;
         let Slot::Idle(mut writer) = std::mem::replace(&mut self.writer, Slot::Failed) else {
             unreachable!("the writer is idle");

@@ -97,7 +97,7 @@ impl StateStore {
                     | object_store::Error::AlreadyExists { .. }),
                 ) => e,
                 Err(e) if Instant::now() < deadline => {
-                    eprintln!("tailer: retrying the checkpoint write: {e}");
+                    super::say::warn(format!("retrying the checkpoint write: {e}"));
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                     continue;

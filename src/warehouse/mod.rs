@@ -75,6 +75,10 @@ pub struct Warehouse {
     location: Location,
     /// Set when reads go through a [`CatalogCache`].
     catalog: Option<CatalogCache>,
+    /// How long a commit keeps trying while other writers win the race.
+    commit_timeout: std::time::Duration,
+    /// Races lost by this process's commits (shared by clones): a tailer's metrics.
+    lost_races: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +152,22 @@ impl Warehouse {
             root,
             location,
             catalog: None,
+            commit_timeout: delta::DEFAULT_COMMIT_TIMEOUT,
+            lost_races: Arc::default(),
         })
+    }
+
+    /// The same warehouse, its commits trying for `timeout` against other writers.
+    pub fn with_commit_timeout(self, timeout: std::time::Duration) -> Self {
+        Self {
+            commit_timeout: timeout,
+            ..self
+        }
+    }
+
+    /// Races this process's commits lost to other writers so far.
+    pub fn lost_races(&self) -> u64 {
+        self.lost_races.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The same warehouse, its listings and Parquet footers cached (see [`CatalogCache`]) in

@@ -23,3 +23,4 @@ mod sql;
 mod status;
 mod tailer;
 mod util;
+mod watch;

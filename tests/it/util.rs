@@ -596,6 +596,29 @@ impl FaultyProxy {
         seed: u64,
         cut_first: Option<&str>,
     ) -> Self {
+        let mut args = vec![
+            "--slowdown".to_owned(),
+            slowdown.to_string(),
+            "--cut".to_owned(),
+            cut.to_string(),
+            "--seed".to_owned(),
+            seed.to_string(),
+        ];
+        if let Some(regex) = cut_first {
+            args.extend(["--cut-first".to_owned(), regex.to_owned()]);
+        }
+        Self::spawn(target, &args)
+    }
+
+    /// A proxy that answers every request `503` while `switch` exists (S3 down).
+    pub fn refusing_while(target: &str, switch: &Path) -> Self {
+        Self::spawn(
+            target,
+            &["--refuse".to_owned(), switch.display().to_string()],
+        )
+    }
+
+    fn spawn(target: &str, args: &[String]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -605,19 +628,7 @@ impl FaultyProxy {
         let mut child = Command::new("python3")
             .arg(repo_path("tests/fixtures/faulty_s3.py"))
             .args(["--port", &port.to_string(), "--target", target])
-            .args([
-                "--slowdown",
-                &slowdown.to_string(),
-                "--cut",
-                &cut.to_string(),
-            ])
-            .args(["--seed", &seed.to_string()])
-            .args(
-                cut_first
-                    .map(|regex| ["--cut-first", regex])
-                    .into_iter()
-                    .flatten(),
-            )
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");

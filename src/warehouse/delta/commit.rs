@@ -13,12 +13,24 @@ use serde_json::Value;
 use super::{delta_error, NewFile};
 use crate::warehouse::{Warehouse, WarehouseError};
 
-/// Attempts of one commit against writers committing at the same time.
-const COMMIT_ATTEMPTS: u32 = 100;
+/// How long a commit keeps trying while other writers win the race, unless the warehouse
+/// says otherwise ([`Warehouse::with_commit_timeout`]; `tailer --commit-timeout`).
+pub const DEFAULT_COMMIT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// delta-rs's own retries of a blind append, per attempt: each checks only the commits that
-/// won, not the whole table.
-const APPEND_RETRIES: usize = 50;
+/// The pause after a first lost race, at most; doubled after each one, up to
+/// [`BACKOFF_CAP`].
+const BACKOFF_BASE: Duration = Duration::from_millis(25);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// The pause before attempt `attempt` (1 after the first lost race): "full jitter", drawn
+/// uniformly (`unit` in [0, 1)) between 0 and `base`·2^(attempt-1), capped at `cap`.
+/// Writers that lost the same race then spread out instead of colliding again in step, and
+/// a crowded log is given room in proportion to how crowded it is. Pure.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration, unit: f64) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(30);
+    let ceiling = base.saturating_mul(1 << exponent).min(cap);
+    ceiling.mul_f64(unit.clamp(0.0, 1.0))
+}
 
 /// What a commit does to a table.
 #[derive(Debug, Clone)]
@@ -99,10 +111,20 @@ impl Warehouse {
             let reason = format!("not committing an add that does not describe its file: {wrong}");
             return Err(delta_error(self, table, reason));
         }
-        for attempt in 0..COMMIT_ATTEMPTS {
+        let deadline = std::time::Instant::now() + self.commit_timeout;
+        for attempt in 0u32.. {
             if attempt > 0 {
-                let jitter = rand::random::<u64>() % (10 * u64::from(attempt.min(20)) + 1);
-                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                self.lost_races
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let pause = backoff(attempt, BACKOFF_BASE, BACKOFF_CAP, rand::random::<f64>());
+                if std::time::Instant::now() + pause > deadline {
+                    let reason = format!(
+                        "{attempt} attempts to commit lost to other writers within {}; run again (or raise --commit-timeout)",
+                        crate::units::human_seconds(self.commit_timeout.as_secs() as i64)
+                    );
+                    return Err(delta_error(self, table, reason));
+                }
+                tokio::time::sleep(pause).await;
                 delta
                     .update_state()
                     .await
@@ -134,11 +156,8 @@ impl Warehouse {
                 // Attempts above 1 lost the race to another writer: the log's contention.
                 ours.insert("attempt".into(), (attempt + 1).into());
             }
-            // A replacement or a rewrite checks its files against a reloaded table instead.
-            let retries = match change {
-                Change::Append { .. } => APPEND_RETRIES,
-                _ => 0,
-            };
+            // A lost race comes back here, to back off: delta-rs would retry at once.
+            let retries = 0;
             // Expired log entries are cleaned at checkpoints, below: delta-rs would list the
             // whole log after every commit.
             let mut properties = CommitProperties::default()
@@ -178,11 +197,7 @@ impl Warehouse {
                 Err(e) => return Err(delta_error(self, table, e)),
             }
         }
-        Err(delta_error(
-            self,
-            table,
-            format!("{COMMIT_ATTEMPTS} attempts to commit lost to other writers; run again"),
-        ))
+        unreachable!("the attempts end in a return")
     }
 
     /// The actions of `change` against the loaded snapshot; `None` when there is nothing to
@@ -381,5 +396,24 @@ pub(super) fn add_action(table: &str, file: &NewFile, data_change: bool) -> Add 
         base_row_id: None,
         default_row_commit_version: None,
         clustering_provider: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_full_jitter() {
+        let (base, cap) = (Duration::from_millis(25), Duration::from_secs(5));
+        assert_eq!(backoff(1, base, cap, 0.5), Duration::from_micros(12_500));
+        assert_eq!(backoff(3, base, cap, 0.5), Duration::from_millis(50));
+        assert_eq!(backoff(20, base, cap, 0.5), Duration::from_millis(2500));
+        assert_eq!(backoff(u32::MAX, base, cap, 1.0), cap);
+        assert_eq!(backoff(4, base, cap, 0.0), Duration::ZERO);
+        // Drawn uniformly below the ceiling: the mean of many draws is half of it.
+        let draws = (0..1000).map(|i| backoff(5, base, cap, i as f64 / 1000.0));
+        let mean = draws.sum::<Duration>() / 1000;
+        assert!((mean.as_millis() as i64 - 200).abs() <= 1, "{mean:?}");
     }
 }

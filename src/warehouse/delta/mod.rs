@@ -38,7 +38,7 @@ mod commit;
 mod history;
 mod log_cleanup;
 
-pub use commit::{Change, Committed};
+pub use commit::{backoff, Change, Committed, DEFAULT_COMMIT_TIMEOUT};
 pub use history::{parse_as_of, summarize_commit, AsOf, CommitSummary};
 
 /// The log folder of every table.
