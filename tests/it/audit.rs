@@ -160,15 +160,22 @@ fn a_line_cut_by_copy_truncate_rotation_is_accounted_for_once_the_copy_is_idle()
     assert_eq!(listed[0]["unterminated"], true);
     if listed[0]["fault"] == false {
         assert_eq!(code, Some(0), "a line may still get its newline: {json}");
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        let (code, json) = audit(&sandbox);
-        assert_eq!(code, Some(4), "idle and rotated, no tailer took it: {json}");
+        // Once the copy has been idle for --idle-timeout (1s).
+        let limit = std::time::Duration::from_secs(20);
+        let json = wait_for(limit, "audit calls the idle cut line a fault", || {
+            let (code, json) = audit(&sandbox);
+            (code == Some(4)).then_some(json)
+        });
         assert_eq!(unaccounted(&json)[0]["fault"], true);
     }
 
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let output = tail_once();
-    assert!(String::from_utf8_lossy(&output.stderr).contains("never got a newline"));
+    let limit = std::time::Duration::from_secs(20);
+    wait_for(limit, "the tailer quarantines the idle cut line", || {
+        let output = tail_once();
+        String::from_utf8_lossy(&output.stderr)
+            .contains("never got a newline")
+            .then_some(())
+    });
     let quarantine = sandbox.table("quarantine");
     let reasons = strings(&quarantine, "error");
     let lines = binaries(&quarantine, "line");

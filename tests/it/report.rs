@@ -235,12 +235,15 @@ fn daily_report_matches_sql(sandbox: Sandbox) {
     assert_eq!(shown.len(), reported.len());
     for (row, expected) in shown.iter().zip(&reported) {
         assert_eq!(row[..2], expected[..], "reported stickers");
-        let listed: BTreeSet<String> = row[2].split(", ").map(str::to_owned).collect();
-        let terms: BTreeSet<String> = per_term
+        // As multisets: a term listed twice must fail.
+        let mut listed: Vec<String> = row[2].split(", ").map(str::to_owned).collect();
+        let mut terms: Vec<String> = per_term
             .iter()
             .filter(|r| r[0] == row[0])
             .map(|r| format!("{} ({})", r[1], r[2]))
             .collect();
+        listed.sort();
+        terms.sort();
         assert_eq!(listed, terms, "terms of {}", row[0]);
     }
     let tailers = table(&seen, "tailers");

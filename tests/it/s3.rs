@@ -94,8 +94,22 @@ fn an_outage_mid_run_fails_clearly_and_a_rerun_completes_exactly_once() {
         stderr.contains("error") && stderr.contains("s3://"),
         "{stderr}"
     );
-    // Let moto finish requests it had queued while frozen, then run again.
-    std::thread::sleep(Duration::from_secs(1));
+    // Let moto finish requests it had queued while frozen (the listing settles), then run
+    // again.
+    let listing = || {
+        sandbox
+            .objects("raw_events")
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+    let mut last = listing();
+    wait_for(Duration::from_secs(20), "the store settles", || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = listing();
+        let settled = now == last;
+        last = now;
+        settled.then_some(())
+    });
     sandbox.tail(&[]);
     sandbox.tail(&[]);
 

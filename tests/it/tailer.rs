@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use std::time::Duration;
+
 use crate::util::*;
 
 on_both_stores!(
@@ -198,6 +200,8 @@ fn problems_are_reported_with_a_non_zero_exit() {
 fn follow_mode_flushes_on_its_interval_and_on_sigterm(sandbox: Sandbox) {
     let line = |id: &str| event_line(id, "search", "2026-11-23T10:00:00Z", "cat");
     let glob = format!("{}/*", sandbox.logs().display());
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
     let follow = |interval: &str| {
         sandbox
             .cmd(&[
@@ -207,21 +211,18 @@ fn follow_mode_flushes_on_its_interval_and_on_sigterm(sandbox: Sandbox) {
                 "--follow",
                 "--flush-interval",
                 interval,
+                "--metrics-addr",
+                &address,
             ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap()
     };
     let rows = || sandbox.rows("raw_events");
-    let wait_for = |n: usize| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while rows() < n {
-            if std::time::Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        true
+    let flushed = |n: usize, what: &str| {
+        wait_for(Duration::from_secs(20), what, || {
+            (rows() >= n).then_some(())
+        })
     };
     let stop = |child: std::process::Child| {
         let pid = child.id().to_string();
@@ -236,15 +237,18 @@ fn follow_mode_flushes_on_its_interval_and_on_sigterm(sandbox: Sandbox) {
     // The interval: lines appear without any signal.
     sandbox.append("a.jsonl", line("m-1").as_bytes());
     let tailer = follow("0.3");
-    assert!(wait_for(1), "the first line was not flushed");
+    flushed(1, "the first line flushed");
     sandbox.append("a.jsonl", line("m-2").as_bytes());
-    assert!(wait_for(2), "an appended line was not flushed");
+    flushed(2, "an appended line flushed");
     assert!(stop(tailer).success(), "follow mode exits 0 on SIGTERM");
 
     // SIGTERM: with an interval that never comes, only the signal can flush what was read.
     sandbox.append("a.jsonl", line("m-3").as_bytes());
     let tailer = follow("3600");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let read = || sample(&get(port, "/metrics")?.1, "stickerlake_tailer_events_total");
+    wait_for(Duration::from_secs(20), "m-3 read", || {
+        (read()? == 1.0).then_some(())
+    });
     assert_eq!(rows(), 2, "read, not flushed yet");
     assert!(stop(tailer).success(), "follow mode exits 0 on SIGTERM");
     assert_eq!(message_ids(&sandbox), ["m-1", "m-2", "m-3"]);

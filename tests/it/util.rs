@@ -385,11 +385,8 @@ impl Moto {
     }
 
     pub fn create_bucket(&self, bucket: &str) {
-        let status = http(self.port, "PUT", &format!("/{bucket}")).expect("moto answers");
-        assert!(
-            status.starts_with("HTTP/1.1 200"),
-            "creating bucket {bucket}: {status}"
-        );
+        let (status, body) = http(self.port, "PUT", &format!("/{bucket}")).expect("moto answers");
+        assert!(status == 200, "creating bucket {bucket}: {status} {body}");
     }
 
     /// What `work` returns, and the requests (method, URL) the server answered meanwhile,
@@ -442,14 +439,23 @@ pub fn shared_moto() -> &'static Moto {
     MOTO.get_or_init(Moto::start)
 }
 
-/// A bare HTTP/1.1 request; the status line, or `None` if nothing answers.
-fn http(port: u16, method: &str, path: &str) -> Option<String> {
+/// A bare HTTP/1.1 request to 127.0.0.1:`port`: the status code and the body, or `None`
+/// while nothing answers.
+pub fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.lines().next().map(str::to_owned)
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    let status = reply.split(' ').nth(1)?.parse().ok()?;
+    let body = reply.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(port, "GET", path)
 }
 
 pub fn append(path: &Path, bytes: &[u8]) {
@@ -649,5 +655,31 @@ impl Drop for FaultyProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A sample's value in a Prometheus text body (`name{labels}` as written).
+pub fn sample(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Polls `ready` every 100 ms until it holds; panics with `what` after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -112,6 +112,16 @@ impl Warehouse {
             return Err(delta_error(self, table, reason));
         }
         let deadline = std::time::Instant::now() + self.commit_timeout;
+        // An append is planned against the log as it is now, not as this writer last left
+        // it: among a fleet of tailers, others have committed since, and a commit built on
+        // the old version would lose its race for certain. Reading the new commits costs one
+        // listing, as a lost race does.
+        if matches!(change, Change::Append { .. }) {
+            delta
+                .update_state()
+                .await
+                .map_err(|e| delta_error(self, table, e))?;
+        }
         for attempt in 0u32.. {
             if attempt > 0 {
                 self.lost_races
