@@ -38,6 +38,7 @@ use crate::contract::source::{parse_glob, scan, SourceError, SourceFile};
 use crate::contract::{Table, EVENT_DATE};
 use crate::dates::parse_date;
 use crate::engine::{date_between, WarehouseTables};
+use crate::erasure::Ledger;
 use crate::exit::Outcome;
 use crate::warehouse::Warehouse;
 use reconcile::{push_line, FileEnd, Line, Reconciler, Report, Row, Stretch};
@@ -129,7 +130,10 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
     // The rows in offset order, a window at a time: each file is read up to the window's
     // end, and the rows are found in the lines at their offsets.
     let mut rows = rows_by_offset(&ctx, range).await?;
-    let mut window = Window::default();
+    let mut window = Window {
+        ledger: Ledger::load(&warehouse).await?,
+        ..Window::default()
+    };
     while let Some(batch) = rows.next().await {
         let batch = batch.context("reading the rows of raw_events and quarantine")?;
         window.add(&batch, |window, offset| {
@@ -152,7 +156,8 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
             settled: settled(file),
         })
         .collect();
-    let report = reconciler.finish(&ends);
+    let mut report = reconciler.finish(&ends);
+    report.erased = readers.iter().map(|r| r.erased).sum();
     print(&report, args.format)?;
     Ok(match report.faults + missing.len() {
         0 => Outcome::Done,
@@ -261,6 +266,8 @@ struct Window {
     contents: Vec<Content>,
     /// Each source path once, however many rows name it.
     sources: HashMap<String, Arc<str>>,
+    /// Who was forgotten: their lines have no row by design.
+    ledger: Ledger,
 }
 
 impl Window {
@@ -336,25 +343,28 @@ impl Window {
             let path = reader.path.clone();
             let read_to = reader.read_to;
             let mut file = Vec::new();
-            while let Some((line, held)) = reader.next_line(end, range, |offset, text, head| {
-                let first = self.rows.partition_point(|row| row.offset < offset);
-                let mut held = false;
-                for row in first..self.rows.len() {
-                    if self.rows[row].offset != offset {
-                        break;
-                    }
-                    if holds(text, head, &self.contents[row]) {
-                        held = true;
-                        // A row's home: the file it names, else the first one it is found
-                        // in (rotated).
-                        let row = &mut self.rows[row];
-                        if row.home.is_none() || *row.source == *path {
-                            row.home = Some(index);
+            let ledger = &self.ledger;
+            while let Some((line, held)) =
+                reader.next_line(end, range, ledger, |offset, text, head| {
+                    let first = self.rows.partition_point(|row| row.offset < offset);
+                    let mut held = false;
+                    for row in first..self.rows.len() {
+                        if self.rows[row].offset != offset {
+                            break;
+                        }
+                        if holds(text, head, &self.contents[row]) {
+                            held = true;
+                            // A row's home: the file it names, else the first one it is found
+                            // in (rotated).
+                            let row = &mut self.rows[row];
+                            if row.home.is_none() || *row.source == *path {
+                                row.home = Some(index);
+                            }
                         }
                     }
-                }
-                held
-            })? {
+                    held
+                })?
+            {
                 push_line(&mut file, line, held, read_to);
             }
             stretches.push(file);
@@ -407,6 +417,20 @@ struct Head {
     #[serde(rename = "messageId")]
     message_id: Option<String>,
     timestamp: Option<String>,
+    #[serde(rename = "userId", default)]
+    user_id: Option<serde_json::Value>,
+    #[serde(rename = "anonymousId", default)]
+    anonymous_id: Option<serde_json::Value>,
+}
+
+impl Head {
+    /// Whether the line is a forgotten user's event.
+    fn forgotten(&self, ledger: &Ledger) -> bool {
+        let id =
+            |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str().map(str::to_owned));
+        let (user, anonymous) = (id(&self.user_id), id(&self.anonymous_id));
+        ledger.forgets(&[user.as_deref(), anonymous.as_deref()])
+    }
 }
 
 /// A source file's lines, read in order, window after window.
@@ -419,6 +443,8 @@ struct FileLines {
     offset: u64,
     unterminated: bool,
     buffer: Vec<u8>,
+    /// Lines without a row that the erasure ledger accounts for.
+    erased: usize,
 }
 
 impl FileLines {
@@ -432,6 +458,7 @@ impl FileLines {
             offset: 0,
             unterminated: false,
             buffer: Vec::new(),
+            erased: 0,
         })
     }
 
@@ -441,6 +468,7 @@ impl FileLines {
         &mut self,
         end: u64,
         range: Range,
+        ledger: &Ledger,
         held: impl FnOnce(u64, &[u8], Option<&Head>) -> bool,
     ) -> anyhow::Result<Option<(Line, bool)>> {
         if self.offset >= end {
@@ -460,12 +488,21 @@ impl FileLines {
         let head = (!blank)
             .then(|| serde_json::from_slice::<Head>(text).ok())
             .flatten();
-        let line = Line {
+        let mut line = Line {
             offset: self.offset,
             end: self.offset + read as u64,
             expected: !blank && in_range(head.as_ref(), range),
         };
         let found = !blank && held(self.offset, text, head.as_ref());
+        // A forgotten user's line has no row, by design: erased, not a gap.
+        let erased = !found
+            && line.expected
+            && (ledger.erased_at(&self.path, self.offset)
+                || head.as_ref().is_some_and(|h| h.forgotten(ledger)));
+        if erased {
+            line.expected = false;
+            self.erased += 1;
+        }
         self.offset = line.end;
         Ok(Some((line, found)))
     }
@@ -601,6 +638,11 @@ fn print(report: &Report, format: AuditFormat) -> anyhow::Result<()> {
         );
     }
     match report.faults {
+        0 if report.erased > 0 => println!(
+            "audit: clean ({} files; {} line(s) of forgotten users erased, as the erasure ledger records)",
+            report.files.len(),
+            report.erased
+        ),
         0 => println!("audit: clean ({} files)", report.files.len()),
         n => println!("audit: {n} fault(s)"),
     }

@@ -131,6 +131,8 @@ pub struct Report {
     pub gone: Vec<Gone>,
     pub unaccounted: Vec<Unaccounted>,
     pub faults: usize,
+    /// Lines with no row that the erasure ledger accounts for (`stickerlake forget`).
+    pub erased: usize,
 }
 
 #[derive(Debug, Serialize)]

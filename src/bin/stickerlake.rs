@@ -8,8 +8,8 @@ use stickerlake::ballista;
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
-    audit, check, compact, dialect, generate, history, jobs, migrate, query, replay, report,
-    search, status, tailer, vacuum, validate,
+    audit, check, compact, dialect, forget, generate, history, jobs, migrate, query, replay,
+    report, search, status, tailer, vacuum, validate,
 };
 
 #[derive(Parser)]
@@ -62,6 +62,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Check days of raw_events against a tracking plan (exit 6 when an event breaks it).
     Validate(validate::ValidateArgs),
+    /// Erase users from every table (and with --purge from every file); they stay erased.
+    Forget(forget::ForgetArgs),
     /// Reconcile the source files with raw_events and quarantine, line by line (exit 4 on faults).
     Audit(audit::AuditArgs),
     /// A self-contained HTML page of a day: searches, terms, reports, quarantine, tailers.
@@ -148,6 +150,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Status(args) => status::run(args, warehouse).await,
             Command::Audit(args) => audit::run(args, warehouse).await,
             Command::Check(args) => check::run(args, warehouse).await,
+            Command::Forget(args) => done(forget::run(args, warehouse).await),
             Command::Validate(args) => validate::run(args, warehouse).await,
             Command::Compact(args) => done(compact::run(args, warehouse).await),
             Command::Migrate(args) => done(migrate::run(args, warehouse).await),

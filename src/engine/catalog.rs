@@ -382,9 +382,16 @@ async fn raw_version_time(
         Some(latest) if version > latest => {
             anyhow::bail!("{raw} has no version {version}: its latest is {latest} ({listed})")
         }
-        Some(_) => anyhow::bail!(
-            "{raw} has no version {version} in its log any more: log cleanup removed it ({listed})"
-        ),
+        Some(_) => match crate::erasure::Ledger::load(warehouse).await?.purged(raw, version) {
+            Some((request, before)) => anyhow::bail!(
+                "{raw} has no version {version} any more: `forget --purge` (request {}, {}) erased users and removed every version before {before}, so nothing before the erasure can be read",
+                request.request_id,
+                request.requested_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            None => anyhow::bail!(
+                "{raw} has no version {version} in its log any more: log cleanup removed it ({listed})"
+            ),
+        },
         None => anyhow::bail!(
             "{raw} has no version {version}: warehouse {} has no {raw} table yet",
             warehouse.location()

@@ -17,6 +17,7 @@ use super::encode::{QuarantineBuilder, RawEventsBuilder, Room};
 use super::lines::Line;
 use super::parse::parse_line;
 use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA, VIOLATIONS_SCHEMA};
+use crate::erasure::Ledger;
 use crate::quality::plan::{violations_batch, Plan, ViolationRow};
 use crate::warehouse::{data_file_name, encode_row_groups, partition_dir, row_groups_by_kind};
 
@@ -107,6 +108,8 @@ struct Built {
     violations: BTreeMap<NaiveDate, Vec<ViolationRow>>,
     events: u64,
     quarantined: u64,
+    /// Events of forgotten users, dropped.
+    erased: u64,
     latest_event_us: Option<i64>,
 }
 
@@ -122,6 +125,7 @@ fn build(
     source: &str,
     rooms: &Rooms,
     plan: Option<&Plan>,
+    forgotten: Option<&Ledger>,
 ) -> Built {
     let mut builders: Vec<(NaiveDate, String, RawEventsBuilder)> = Vec::new();
     let mut quarantine = QuarantineBuilder::default();
@@ -149,6 +153,13 @@ fn build(
             None => parse_line(bytes),
         };
         match result {
+            Ok(event)
+                if forgotten.is_some_and(|ledger| {
+                    ledger.forgets(&[event.user_id.as_deref(), event.anonymous_id.as_deref()])
+                }) =>
+            {
+                built.erased += 1;
+            }
             Ok(event) => {
                 let date = DateTime::from_timestamp_micros(event.event_time_us)
                     .expect("parsed timestamps are in range")
@@ -218,6 +229,8 @@ pub struct Batch {
     /// Rows of `violations` by event date, in file order (with a tracking plan).
     violations: BTreeMap<NaiveDate, Vec<ViolationRow>>,
     plan: Option<Arc<Plan>>,
+    /// Users whose events are dropped (`stickerlake forget`).
+    forgotten: Option<Arc<Ledger>>,
     rows: usize,
     /// Bytes of the lines held, the measure of the batch's memory.
     bytes: usize,
@@ -231,6 +244,8 @@ pub struct Added {
     pub quarantined: u64,
     /// Ways the valid lines broke the tracking plan.
     pub violations: u64,
+    /// Events of forgotten users, dropped.
+    pub erased: u64,
     /// The latest event time among the valid lines, in microseconds.
     pub latest_event_us: Option<i64>,
 }
@@ -255,10 +270,11 @@ impl Batch {
     /// Parses and adds a chunk of lines from `source`.
     pub fn add(&mut self, chunk: &LineChunk, source: &str) -> Added {
         let plan = self.plan.as_deref();
+        let forgotten = self.forgotten.as_deref().filter(|l| !l.is_empty());
         let built: Vec<Built> = chunk
             .lines
             .par_chunks(LINES_PER_TASK)
-            .map(|lines| build(chunk, lines, source, &self.rooms, plan))
+            .map(|lines| build(chunk, lines, source, &self.rooms, plan, forgotten))
             .collect();
         self.bytes += chunk.byte_len();
         if let Some(full) = built.iter().find(|part| part.lines == LINES_PER_TASK) {
@@ -268,6 +284,7 @@ impl Batch {
         for part in built {
             added.events += part.events;
             added.quarantined += part.quarantined;
+            added.erased += part.erased;
             added.latest_event_us = added.latest_event_us.max(part.latest_event_us);
             for (date, kind, batch) in part.raw_events {
                 let by_kind = self.raw_events.entry(date).or_default();
@@ -292,14 +309,21 @@ impl Batch {
     pub fn take(&mut self) -> Batch {
         let rooms = self.rooms.clone();
         let plan = self.plan.clone();
+        let forgotten = self.forgotten.clone();
         std::mem::replace(
             self,
             Batch {
                 rooms,
                 plan,
+                forgotten,
                 ..Batch::default()
             },
         )
+    }
+
+    /// From now on, events of the users in `ledger` are dropped (and counted).
+    pub fn forget(&mut self, ledger: Arc<Ledger>) {
+        self.forgotten = Some(ledger);
     }
 
     pub fn bytes(&self) -> usize {

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub read_bytes: Counter,
     pub events: Counter,
     pub quarantined: Counter,
+    pub erased: Counter,
     pub committed_rows: Family<TableLabel, Counter>,
     pub commits: Family<TableLabel, Counter>,
     /// Mirrors the warehouse's count of lost races (set, not added to).
@@ -67,6 +68,11 @@ impl Metrics {
         );
         r.register("events", "Valid events read", self.events.clone());
         r.register("quarantined", "Lines quarantined", self.quarantined.clone());
+        r.register(
+            "erased",
+            "Events of forgotten users dropped (stickerlake forget)",
+            self.erased.clone(),
+        );
         r.register(
             "committed_rows",
             "Rows committed, by table",

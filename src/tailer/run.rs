@@ -24,6 +24,7 @@ use crate::contract::checkpoint::{
     forget_old, watermark, Checkpoint, FileCheckpoint, Progress, Recovery, SourceProgress,
 };
 use crate::contract::source::{fingerprint, scan, SourceError, SourceFile};
+use crate::erasure::Ledger;
 use crate::progress;
 use crate::quality::plan::Plan;
 use crate::warehouse::Warehouse;
@@ -70,7 +71,11 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     }
     let stop = stop_on_signal()?;
     observed.committed(&checkpoint);
+    let mut batch = Batch::with_plan(plan);
+    batch.forget(Arc::new(Ledger::load(&warehouse).await?));
     let mut tailer = Tailer {
+        ledger_read: Instant::now(),
+        warehouse: warehouse.clone(),
         next_files: checkpoint.files.clone(),
         next_seq: checkpoint.seq + 1,
         writer: Slot::Idle(Box::new(Writer {
@@ -86,7 +91,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         })),
         observed,
         id,
-        batch: Batch::with_plan(plan),
+        batch,
         encoding: None,
         batch_started: None,
         scanned: Vec::new(),
@@ -210,6 +215,9 @@ struct Tailer {
     stop: Arc<AtomicBool>,
     /// Metrics and health, shared with the writer and the server.
     observed: Arc<Observed>,
+    /// For the erasure ledger, read again every flush interval while following.
+    warehouse: Warehouse,
+    ledger_read: Instant,
 }
 
 impl Tailer {
@@ -238,6 +246,14 @@ impl Tailer {
                 || self.progress_saved.elapsed() >= interval;
             if due {
                 self.flush().await?;
+            }
+            if self.ledger_read.elapsed() >= interval {
+                // Users forgotten while this tailer runs are dropped from its next lines on.
+                match Ledger::load(&self.warehouse).await {
+                    Ok(ledger) => self.batch.forget(Arc::new(ledger)),
+                    Err(e) => say::warn(format!("reading the erasure ledger: {e:#}")),
+                }
+                self.ledger_read = Instant::now();
             }
             let mut waited = Duration::ZERO;
             while waited < poll && !self.stopped() {
@@ -394,11 +410,13 @@ impl Tailer {
             self.stats.events += added.events;
             self.stats.quarantined += added.quarantined;
             self.stats.violations += added.violations;
+            self.stats.erased += added.erased;
             self.stats.lines += chunk.len() as u64;
             self.batch_started.get_or_insert_with(Instant::now);
             let metrics = &self.observed.metrics;
             metrics.read_bytes.inc_by(end - last);
             metrics.events.inc_by(added.events);
+            metrics.erased.inc_by(added.erased);
             metrics.quarantined.inc_by(added.quarantined);
             bar.inc(end - last);
             last = end;
@@ -643,6 +661,7 @@ struct Stats {
     bytes_written: u64,
     failures: u64,
     violations: u64,
+    erased: u64,
 }
 
 impl Stats {
@@ -652,10 +671,11 @@ impl Stats {
             self.lines,
             self.events,
             self.quarantined,
-            match self.violations {
-                0 => String::new(),
-                n => format!("{n} plan violations, "),
-            },
+            [(self.violations, "plan violations"), (self.erased, "erased (forgotten users)")]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}, "))
+                .collect::<String>(),
             self.files_written,
             crate::units::human_bytes(self.bytes_written),
             elapsed.as_secs_f64()

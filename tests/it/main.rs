@@ -9,6 +9,7 @@ mod completeness;
 mod crash;
 mod delta;
 mod dialect;
+mod forget;
 mod gate;
 mod install;
 mod jobs;

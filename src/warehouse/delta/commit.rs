@@ -56,6 +56,14 @@ pub enum Change {
         removed: Vec<String>,
         added: Vec<NewFile>,
     },
+    /// Replaces `removed` by `added`, which hold their rows but the deleted ones
+    /// (`dataChange = true`, a Delta `DELETE`): `forget`. `what` describes the deletion in
+    /// the log (never the deleted values).
+    Delete {
+        removed: Vec<String>,
+        added: Vec<NewFile>,
+        what: String,
+    },
 }
 
 impl Change {
@@ -63,7 +71,7 @@ impl Change {
     fn added(&self) -> &[NewFile] {
         match self {
             Change::Append { files, .. } | Change::ReplacePartitions { files, .. } => files,
-            Change::Rewrite { added, .. } => added,
+            Change::Rewrite { added, .. } | Change::Delete { added, .. } => added,
         }
     }
 }
@@ -236,6 +244,26 @@ impl Warehouse {
                 .map(|f| Action::Add(add_action(table, f, data_change)))
                 .collect()
         };
+        // Removes `removed` and adds `added`, only while every file to remove is still in
+        // the table (another writer may have replaced one).
+        let replacing = |removed: &[String], added: &[NewFile], data_change: bool| {
+            let prefix = format!("{table}/");
+            let wanted: std::collections::HashSet<&str> = removed
+                .iter()
+                .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
+                .collect();
+            let replaced: Vec<_> = state
+                .log_data()
+                .iter()
+                .filter(|view| wanted.contains(view.path().as_ref()))
+                .collect();
+            let (mut actions, rows) = removals(&replaced, data_change);
+            if actions.len() != wanted.len() {
+                return None;
+            }
+            actions.extend(adds(added, data_change));
+            Some((actions, rows))
+        };
         Ok(Some(match change {
             Change::Append {
                 files,
@@ -288,25 +316,26 @@ impl Warehouse {
                 (actions, operation, None, rows)
             }
             Change::Rewrite { removed, added } => {
-                let prefix = format!("{table}/");
-                let wanted: std::collections::HashSet<&str> = removed
-                    .iter()
-                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
-                    .collect();
-                let replaced: Vec<_> = state
-                    .log_data()
-                    .iter()
-                    .filter(|view| wanted.contains(view.path().as_ref()))
-                    .collect();
-                let (mut actions, rows) = removals(&replaced, false);
-                if actions.len() != wanted.len() {
+                let Some((actions, rows)) = replacing(removed, added, false) else {
                     return Ok(None);
-                }
-                actions.extend(adds(added, false));
+                };
                 let size = added.iter().map(|f| f.size).max().unwrap_or(0);
                 let operation = DeltaOperation::Optimize {
                     predicate: None,
                     target_size: size as i64,
+                };
+                (actions, operation, None, rows)
+            }
+            Change::Delete {
+                removed,
+                added,
+                what,
+            } => {
+                let Some((actions, rows)) = replacing(removed, added, true) else {
+                    return Ok(None);
+                };
+                let operation = DeltaOperation::Delete {
+                    predicate: Some(what.clone()),
                 };
                 (actions, operation, None, rows)
             }

@@ -106,6 +106,34 @@ impl Expiry {
 }
 
 impl Warehouse {
+    /// Writes a checkpoint of `table` at its current version V, then removes every log file
+    /// of a version before V: the log no longer holds what older versions added (their file
+    /// statistics included). Returns V. Time travel before V is gone with them.
+    pub async fn purge_log_before_now(
+        &self,
+        table: &str,
+        delta: &DeltaTable,
+    ) -> Result<u64, WarehouseError> {
+        let version = delta
+            .version()
+            .ok_or_else(|| delta_error(self, table, "the table has no version yet"))?;
+        deltalake_core::protocol::checkpoints::create_checkpoint(delta, None)
+            .await
+            .map_err(|e| delta_error(self, table, e))?;
+        let log = format!("{table}/{DELTA_LOG}");
+        for relative in self.list_objects(&log).await? {
+            let name = relative.rsplit('/').next().unwrap_or_default();
+            if LogFile::parse(name).is_some_and(|f| f.version() < version) {
+                let path = self.path(&relative);
+                match self.raw_store().delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.write_error(&path, e)),
+                }
+            }
+        }
+        Ok(version)
+    }
+
     /// Removes the log files of `table` that its log retention lets go; returns how many.
     pub async fn clean_expired_log(
         &self,
