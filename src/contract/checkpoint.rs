@@ -22,6 +22,18 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Entries for files not seen for this long are forgotten.
 const FORGET_AFTER_DAYS: i64 = 14;
 
+/// Why a checkpoint file cannot be used: damaged (restore it or start the tailer afresh), or
+/// written by a newer stickerlake (upgrade this one).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("not a valid checkpoint: {0}")]
+    Malformed(serde_json::Error),
+    #[error(
+        "checkpoint format version {0} is not supported by this stickerlake (it reads version {FORMAT_VERSION})"
+    )]
+    NewerFormat(u32),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub version: u32,
@@ -155,23 +167,42 @@ impl Checkpoint {
 
     /// Applies a recovery decision (after the roll-back deletions are done).
     pub fn recover(&mut self, recovery: &Recovery) {
-        if let Some(pending) = self.pending.take() {
-            if *recovery == Recovery::RollForward {
-                self.seq = pending.seq;
-                self.files = pending.files;
-            }
-        }
+        *self = match recovery {
+            Recovery::RollForward => self.committed(),
+            _ => Self {
+                pending: None,
+                ..self.clone()
+            },
+        };
     }
 
-    /// The checkpoint to save before writing `outputs` that advance the offsets to `files`.
-    pub fn begin(&self, outputs: Vec<String>, files: BTreeMap<String, FileCheckpoint>) -> Self {
+    /// The checkpoint to save before writing `outputs` of flush `seq`, which advance the
+    /// offsets to `files`.
+    pub fn begin(
+        &self,
+        seq: u64,
+        outputs: Vec<String>,
+        files: BTreeMap<String, FileCheckpoint>,
+    ) -> Self {
+        debug_assert!(seq > self.seq, "flush {seq} follows flush {}", self.seq);
         let mut next = self.clone();
         next.pending = Some(PendingFlush {
-            seq: self.seq + 1,
+            seq,
             outputs,
             files,
         });
         next
+    }
+
+    /// The checkpoint to save once the pending flush is committed: its offsets, no pending
+    /// record. (Recovery's roll forward, and every ordinary flush.)
+    pub fn committed(&self) -> Self {
+        let mut done = self.clone();
+        if let Some(pending) = done.pending.take() {
+            done.seq = pending.seq;
+            done.files = pending.files;
+        }
+        done
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -180,14 +211,11 @@ impl Checkpoint {
         json
     }
 
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, CheckpointError> {
         let checkpoint: Checkpoint =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a valid checkpoint: {e}"))?;
+            serde_json::from_slice(bytes).map_err(CheckpointError::Malformed)?;
         if checkpoint.version != FORMAT_VERSION {
-            return Err(format!(
-                "checkpoint format version {} is not supported by this stickerlake (it reads version {FORMAT_VERSION})",
-                checkpoint.version
-            ));
+            return Err(CheckpointError::NewerFormat(checkpoint.version));
         }
         Ok(checkpoint)
     }
@@ -228,6 +256,7 @@ mod tests {
             .files
             .insert("00ff".into(), file("/var/log/app.jsonl", 120));
         let pending = checkpoint.begin(
+            1,
             vec![
                 "raw_events/event_date=2026-11-23/part-web-1-00000001-0000000000000001.parquet"
                     .into(),
@@ -268,13 +297,18 @@ mod tests {
     fn recovery_rolls_forward_only_when_every_output_exists() {
         let base = Checkpoint::new("h");
         let files = BTreeMap::from([("fp".to_owned(), file("a", 10))]);
-        let pending = base.begin(vec!["x".into(), "y".into()], files.clone());
+        let pending = base.begin(base.seq + 1, vec!["x".into(), "y".into()], files.clone());
 
         let mut all = pending.clone();
         let decision = all.recovery(|_| true);
         assert_eq!(decision, Recovery::RollForward);
         all.recover(&decision);
         assert_eq!((all.seq, &all.files, &all.pending), (1, &files, &None));
+        assert_eq!(
+            pending.committed(),
+            all,
+            "an ordinary commit is a roll forward"
+        );
 
         let mut some = pending.clone();
         let decision = some.recovery(|o| o == "y");
@@ -288,7 +322,8 @@ mod tests {
         let mut checkpoint = Checkpoint::new("h");
         checkpoint.version = 2;
         let err = Checkpoint::from_json(&checkpoint.to_json()).unwrap_err();
-        assert!(err.contains("version 2"), "{err}");
+        assert!(matches!(err, CheckpointError::NewerFormat(2)), "{err}");
+        assert!(err.to_string().contains("version 2"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::io::{self, Read};
 
-const READ_CHUNK: usize = 1 << 20;
+use super::sizes::READ_BYTES;
 
 /// One line, without its `\n` (and without a `\r` before it).
 #[derive(Debug, PartialEq)]
@@ -60,7 +60,7 @@ impl<R: Read> LineReader<R> {
         Self {
             inner,
             // Room for a whole line of the limit, its `\r` and one more byte.
-            buf: vec![0; READ_CHUNK.max(max_line + 2)],
+            buf: vec![0; READ_BYTES.max(max_line + 2)],
             start: 0,
             end: 0,
             offset,

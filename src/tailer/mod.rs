@@ -18,9 +18,11 @@ mod fast_parse;
 mod lines;
 mod observe;
 pub mod parse;
+mod reading;
 mod run;
 mod say;
 mod serve;
+mod sizes;
 mod state;
 mod write;
 

@@ -1,6 +1,6 @@
 //! The tailer's driver: scan, read, batch, flush (data first, checkpoint last), repeat.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,23 +15,19 @@ use super::batch::{Batch, LineChunk, Output};
 use super::commit::{commit_flush, TailerTables};
 use super::lines::{Line, LineReader};
 use super::observe::{HealthLimits, Observed};
+use super::reading::{HandOff, ReadState};
 use super::say;
 use super::serve::serve;
+use super::sizes::{PARSE_CHUNK_BYTES, PARSE_CHUNK_LINES};
 use super::state::StateStore;
 use super::write::{Flush, Writer};
 use super::{default_tailer_id, TailerArgs};
-use crate::contract::checkpoint::{
-    forget_old, watermark, Checkpoint, FileCheckpoint, Progress, Recovery, SourceProgress,
-};
+use crate::contract::checkpoint::{Checkpoint, Recovery};
 use crate::contract::source::{fingerprint, scan, SourceError, SourceFile};
 use crate::erasure::Ledger;
 use crate::progress;
 use crate::quality::plan::Plan;
 use crate::warehouse::Warehouse;
-
-/// Lines parsed together (in parallel), at most.
-const PARSE_CHUNK_LINES: usize = 8192;
-const PARSE_CHUNK_BYTES: usize = 4 << 20;
 
 pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -76,8 +72,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let mut tailer = Tailer {
         ledger_read: Instant::now(),
         warehouse: warehouse.clone(),
-        next_files: checkpoint.files.clone(),
-        next_seq: checkpoint.seq + 1,
+        reading: ReadState::resume(&checkpoint),
         writer: Slot::Idle(Box::new(Writer {
             warehouse,
             state,
@@ -94,7 +89,6 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         batch,
         encoding: None,
         batch_started: None,
-        scanned: Vec::new(),
         progress_saved: Instant::now(),
         stats: Stats::default(),
         stop: stop.clone(),
@@ -108,7 +102,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     // Make durable what was read, unless writing is what failed: then the checkpoint's
     // pending record is left for the next run to finish or undo.
     let flushed = match tailer.writer {
-        Slot::Failed => Ok(()),
+        Slot::Failed | Slot::Waiting => Ok(()),
         _ => tailer.flush().await,
     };
     println!("{}", tailer.stats.summary(started.elapsed()));
@@ -199,16 +193,12 @@ struct Tailer {
     args: TailerArgs,
     id: String,
     writer: Slot,
-    /// The flush number of the next batch handed off.
-    next_seq: u64,
-    /// Offsets of what is in `batch` (or saved): the next checkpoint's files.
-    next_files: BTreeMap<String, FileCheckpoint>,
+    /// Offsets read, the last scan, flush numbers.
+    reading: ReadState,
     batch: Batch,
     /// The last full batch, being encoded.
     encoding: Option<Encoding>,
     batch_started: Option<Instant>,
-    /// The files found by the last scan (for the watermark).
-    scanned: Vec<SourceFile>,
     /// When the checkpoint (with the watermark) was last saved.
     progress_saved: Instant,
     stats: Stats,
@@ -223,11 +213,7 @@ struct Tailer {
 impl Tailer {
     async fn once(&mut self) -> anyhow::Result<()> {
         let files = self.scan(true)?;
-        let todo: u64 = files
-            .iter()
-            .map(|f| f.size.saturating_sub(self.offset_of(f)))
-            .sum();
-        let bar = progress::bytes_bar(todo, "tailer");
+        let bar = progress::bytes_bar(self.reading.unread(&files), "tailer");
         let result = self.read_files(&files, &bar).await;
         bar.finish_and_clear();
         result
@@ -268,12 +254,6 @@ impl Tailer {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn offset_of(&self, file: &SourceFile) -> u64 {
-        self.next_files
-            .get(&file.fingerprint)
-            .map_or(0, |f| f.offset)
-    }
-
     /// Finds the files; problems with some of them are reported and the rest are read.
     fn scan(&mut self, missing_is_error: bool) -> anyhow::Result<Vec<SourceFile>> {
         let (files, errors) = scan(&self.args.sources);
@@ -294,36 +274,9 @@ impl Tailer {
         if self.stats.failures > 0 && files.is_empty() {
             bail!("nothing to read ({} problem(s) above)", self.stats.failures);
         }
-        let now = Utc::now();
-        for file in &files {
-            let entry = self
-                .next_files
-                .entry(file.fingerprint.clone())
-                .or_insert(FileCheckpoint {
-                    path: String::new(),
-                    offset: 0,
-                    seen_at: now,
-                    latest_event: None,
-                    moved: false,
-                });
-            let path = file.path.display().to_string();
-            entry.moved |= !entry.path.is_empty() && entry.path != path;
-            entry.path = path;
-            entry.seen_at = now;
-        }
-        let seen: HashSet<String> = files.iter().map(|f| f.fingerprint.clone()).collect();
-        // A file of the last scan that is gone now (deleted, or rotated past the globs):
-        // what was not read of it never will be.
-        let unread: u64 = self
-            .scanned
-            .iter()
-            .filter(|f| !seen.contains(&f.fingerprint))
-            .map(|f| f.size.saturating_sub(self.offset_of(f)))
-            .sum();
-        self.observed.metrics.unread_bytes.inc_by(unread);
-        forget_old(&mut self.next_files, now, &seen);
+        let never_read = self.reading.scanned(&files, Utc::now());
+        self.observed.metrics.unread_bytes.inc_by(never_read);
         self.observed.lag(&files);
-        self.scanned = files.clone();
         Ok(files)
     }
 
@@ -332,7 +285,7 @@ impl Tailer {
             if self.stopped() {
                 break;
             }
-            let offset = self.offset_of(file);
+            let offset = self.reading.offset_of(file);
             if file.size < offset {
                 say::warn(format!(
                     "{} is shorter ({} bytes) than what was already read from it ({offset}); skipped",
@@ -420,13 +373,10 @@ impl Tailer {
             metrics.quarantined.inc_by(added.quarantined);
             bar.inc(end - last);
             last = end;
-            if let Some(entry) = self.next_files.get_mut(&file.fingerprint) {
-                entry.offset = end;
-                let latest = added
-                    .latest_event_us
-                    .and_then(DateTime::from_timestamp_micros);
-                entry.latest_event = entry.latest_event.max(latest);
-            }
+            let latest = added
+                .latest_event_us
+                .and_then(DateTime::from_timestamp_micros);
+            self.reading.advance(&file.fingerprint, end, latest);
             if self.batch_is_full() {
                 self.hand_off().await?;
             }
@@ -442,27 +392,20 @@ impl Tailer {
         self.quarantine_cut_line(file, &probe, &path).await
     }
 
-    /// Every complete line of `file` is read: if what is left has no newline, the file was
-    /// rotated, and it has not changed for `--idle-timeout`, no newline will ever come (the
-    /// rest of the line went to the new file). Those bytes are quarantined as a cut line,
-    /// so that every byte read is accounted for.
+    /// Every complete line of `file` is read: a cut last line ([`ReadState::cut_line`]) is
+    /// quarantined, so that every byte read is accounted for.
     async fn quarantine_cut_line(
         &mut self,
         file: &SourceFile,
         probe: &File,
         path: &str,
     ) -> anyhow::Result<()> {
-        let idle_timeout = self.args.idle_timeout;
-        let Some(entry) = self.next_files.get_mut(&file.fingerprint) else {
+        let Some(offset) = self
+            .reading
+            .cut_line(file, Utc::now(), self.args.idle_timeout)
+        else {
             return Ok(());
         };
-        let idle = |modified: std::time::SystemTime| {
-            Utc::now() - DateTime::<Utc>::from(modified) >= idle_timeout
-        };
-        let offset = entry.offset;
-        if !entry.moved || offset >= file.size || !file.modified.is_some_and(idle) {
-            return Ok(());
-        }
         // Only now, for a rotated idle file with bytes left: has it changed since the scan?
         let now = probe.metadata()?;
         if now.len() != file.size || now.modified().ok() != file.modified {
@@ -472,7 +415,7 @@ impl Tailer {
         let mut prefix = vec![0; len.min(self.args.max_line_bytes) as usize];
         std::os::unix::fs::FileExt::read_exact_at(probe, &mut prefix, offset)
             .with_context(|| format!("reading the last line of {path}"))?;
-        entry.offset = file.size;
+        self.reading.advance(&file.fingerprint, file.size, None);
         let mut chunk = LineChunk::default();
         chunk.push(&Line::Unterminated {
             offset,
@@ -503,7 +446,13 @@ impl Tailer {
     /// Writes everything read so far: the batch being encoded, then the current one.
     async fn flush(&mut self) -> anyhow::Result<()> {
         self.hand_off().await?;
-        self.write_encoded().await
+        self.write_encoded().await?;
+        debug_assert_eq!(
+            self.reading.in_flight(),
+            0,
+            "every flush handed off is written"
+        );
+        Ok(())
     }
 
     /// Starts encoding the batch and writing the one handed off before it: reading goes on
@@ -517,8 +466,8 @@ impl Tailer {
     async fn hand_off(&mut self) -> anyhow::Result<()> {
         self.batch_started = None;
         let batch = self.batch.take();
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let hand_off = self.reading.hand_off();
+        let seq = hand_off.seq;
         let (id, today) = (self.id.clone(), Utc::now().date_naive());
         let (sender, outputs) = futures::channel::oneshot::channel();
         let encode = move || {
@@ -526,10 +475,7 @@ impl Tailer {
             let _ = sender.send(batch.encode(&id, seq, today, rand::random::<u64>));
         };
         rayon::spawn(encode);
-        let next = Encoding {
-            files: self.next_files.clone(),
-            outputs,
-        };
+        let next = Encoding { hand_off, outputs };
         self.start_write().await?;
         self.encoding = Some(next);
         Ok(())
@@ -547,65 +493,55 @@ impl Tailer {
         let Some(encoding) = self.encoding.take() else {
             return Ok(());
         };
-        let progress = self.progress(&encoding.files, Utc::now());
+        let progress = self.reading.progress(
+            &encoding.hand_off.files,
+            Utc::now(),
+            self.args.idle_timeout,
+            self.args.allowed_lateness,
+        );
         let watermark = progress.watermark.timestamp_micros() as f64 / 1e6;
         self.observed.metrics.watermark.set(watermark);
         self.idle_writer().await?;
-        let Slot::Idle(mut writer) = std::mem::replace(&mut self.writer, Slot::Failed) else {
+        let Slot::Idle(mut writer) = std::mem::replace(&mut self.writer, Slot::Waiting) else {
             unreachable!("the writer is idle");
         };
+        let HandOff { seq, files } = encoding.hand_off;
         let flush = Flush {
+            seq,
             outputs: encoding.outputs,
-            files: encoding.files,
+            files,
             progress,
         };
-        self.writer = Slot::Writing(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result = writer.write(flush).await;
             (writer, result)
-        }));
+        });
+        self.writer = Slot::Writing { seq, task };
         Ok(())
     }
 
     /// The writer, once the write in flight (if any) has ended; after a failed write there
     /// is none: this process writes nothing more.
     async fn idle_writer(&mut self) -> anyhow::Result<&mut Writer> {
-        if let Slot::Writing(task) = &mut self.writer {
+        if matches!(self.writer, Slot::Writing { .. }) {
+            let Slot::Writing { seq, task } = std::mem::replace(&mut self.writer, Slot::Waiting)
+            else {
+                unreachable!("the writer is writing");
+            };
             let joined = task.await;
             self.writer = Slot::Failed;
             let (writer, result) = joined.context("the write of a flush panicked")?;
             self.stats.files_written = writer.files_written;
             self.stats.bytes_written = writer.bytes_written;
             result?;
+            self.reading.written(seq);
             self.progress_saved = Instant::now();
             self.writer = Slot::Idle(writer);
         }
         match &mut self.writer {
             Slot::Idle(writer) => Ok(writer),
-            _ => bail!("an earlier write failed"),
-        }
-    }
-
-    /// The watermark over the files of the last scan, read up to `files`, as of `now`.
-    fn progress(&self, files: &BTreeMap<String, FileCheckpoint>, now: DateTime<Utc>) -> Progress {
-        let idle_timeout = self.args.idle_timeout;
-        let sources = self.scanned.iter().filter_map(|file| {
-            let read = files.get(&file.fingerprint)?;
-            let quiet = file
-                .modified
-                .is_some_and(|at| now - DateTime::<Utc>::from(at) >= idle_timeout);
-            Some(SourceProgress {
-                path: &read.path,
-                latest_event: read.latest_event,
-                idle: read.offset >= file.size && quiet,
-            })
-        });
-        let (watermark, held_by) = watermark(sources, now, self.args.allowed_lateness);
-        Progress {
-            flushed_at: now,
-            watermark,
-            held_by,
-            allowed_lateness_secs: self.args.allowed_lateness.num_seconds().max(0) as u64,
-            idle_timeout_secs: idle_timeout.num_seconds().max(0) as u64,
+            Slot::Failed => bail!("an earlier write failed"),
+            Slot::Writing { .. } | Slot::Waiting => unreachable!("the write was waited for"),
         }
     }
 }
@@ -613,14 +549,19 @@ impl Tailer {
 /// The writer of flushes: idle, or writing one on a task of its own.
 enum Slot {
     Idle(Box<Writer>),
-    Writing(tokio::task::JoinHandle<(Box<Writer>, anyhow::Result<()>)>),
-    /// A write failed (or is being waited for).
+    Writing {
+        seq: u64,
+        task: tokio::task::JoinHandle<(Box<Writer>, anyhow::Result<()>)>,
+    },
+    /// Taken out while a write is started or waited for.
+    Waiting,
+    /// A write failed: this process writes nothing more.
     Failed,
 }
 
-/// A batch handed off to be encoded, and the offsets it covers.
+/// A batch handed off to be encoded, its flush number and the offsets it covers.
 struct Encoding {
-    files: BTreeMap<String, FileCheckpoint>,
+    hand_off: HandOff,
     outputs: futures::channel::oneshot::Receiver<parquet::errors::Result<Vec<Output>>>,
 }
 

@@ -23,21 +23,21 @@ use super::batch::Output;
 use super::commit::{commit_flush, TailerTables};
 use super::observe::{Observed, TableLabel};
 use super::say;
+use super::sizes::PARALLEL_UPLOADS;
 use super::state::StateStore;
-use crate::contract::checkpoint::{Checkpoint, FileCheckpoint, Progress, Recovery};
+use crate::contract::checkpoint::{Checkpoint, FileCheckpoint, Progress};
 use crate::warehouse::delta::{backoff, NewFile};
 use crate::warehouse::Warehouse;
-
-/// Uploads in flight at once during a flush.
-const PARALLEL_UPLOADS: usize = 4;
 
 /// Pauses between attempts at a refused write: up to 2 s after the first, doubling, at most
 /// 30 s (full jitter), so a store that comes back is written to within about 30 s.
 const RETRY_BASE: Duration = Duration::from_secs(2);
 const RETRY_CAP: Duration = Duration::from_secs(30);
 
-/// One flush to write: its batch being encoded, the offsets it covers, the watermark.
+/// One flush to write: its number, its batch being encoded, the offsets it covers, the
+/// watermark.
 pub struct Flush {
+    pub seq: u64,
     pub outputs: futures::channel::oneshot::Receiver<parquet::errors::Result<Vec<Output>>>,
     pub files: BTreeMap<String, FileCheckpoint>,
     pub progress: Progress,
@@ -68,7 +68,7 @@ impl Writer {
             .context("the Parquet encoder stopped")?
             .context("encoding Parquet")?;
         let paths = outputs.iter().map(|o| o.path.clone()).collect();
-        let mut next = self.checkpoint.begin(paths, flush.files);
+        let mut next = self.checkpoint.begin(flush.seq, paths, flush.files);
         next.progress = Some(flush.progress);
         next.retired_at = None;
         let files = outputs
@@ -79,7 +79,7 @@ impl Writer {
             .context("reading back an encoded file")?;
         let mut attempt = 0;
         let committed = loop {
-            match self.attempt(&next, &outputs, &files).await {
+            match self.attempt(flush.seq, &next, &outputs, &files).await {
                 Ok(committed) => break committed,
                 Err(e) => {
                     self.observed.write_failed(&e);
@@ -123,6 +123,7 @@ impl Writer {
     /// One attempt at the whole write; the checkpoint it saved last becomes the writer's.
     async fn attempt(
         &mut self,
+        seq: u64,
         next: &Checkpoint,
         outputs: &[Output],
         files: &[NewFile],
@@ -134,7 +135,6 @@ impl Writer {
         if !outputs.is_empty() {
             self.state.save(next).await?;
             self.upload(outputs.to_vec()).await?;
-            let seq = next.pending.as_ref().map_or(next.seq, |p| p.seq);
             committed = commit_flush(
                 &self.warehouse,
                 &mut self.tables,
@@ -144,8 +144,7 @@ impl Writer {
             )
             .await?;
         }
-        let mut done = next.clone();
-        done.recover(&Recovery::RollForward);
+        let done = next.committed();
         self.state.save(&done).await?;
         self.checkpoint = done;
         Ok(committed)
