@@ -4,15 +4,11 @@
 //! those fields: `version`, `time`, `operation`, `writer`, `files_added`, `files_removed`,
 //! `rows_added`, `rows_removed` (rows are null where the log does not say).
 
-use std::sync::Arc;
-
 use anyhow::bail;
-use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
 
 use crate::contract::paths::DELTA_LOG;
-use crate::output::{write_results, Format};
+use crate::output::SmallTable;
 use crate::warehouse::delta::CommitSummary;
 use crate::warehouse::Warehouse;
 
@@ -53,46 +49,19 @@ pub async fn run(args: HistoryArgs, warehouse: Warehouse) -> anyhow::Result<()> 
             use std::io::Write;
             writeln!(out)?;
         }
-        HistoryFormat::Table => {
-            let batch = as_batch(&commits)?;
-            write_results(&mut out, Format::Table, batch.schema(), &[batch])?;
-        }
+        HistoryFormat::Table => as_table(&commits).print(&mut out)?,
     }
     Ok(())
 }
 
-fn as_batch(commits: &[CommitSummary]) -> anyhow::Result<RecordBatch> {
-    let strings = |f: fn(&CommitSummary) -> Option<String>| {
-        Arc::new(StringArray::from(commits.iter().map(f).collect::<Vec<_>>())) as ArrayRef
-    };
-    let numbers = |f: fn(&CommitSummary) -> Option<u64>| {
-        Arc::new(UInt64Array::from(commits.iter().map(f).collect::<Vec<_>>())) as ArrayRef
-    };
-    let fields = [
-        ("version", DataType::UInt64),
-        ("time", DataType::Utf8),
-        ("operation", DataType::Utf8),
-        ("writer", DataType::Utf8),
-        ("files_added", DataType::UInt64),
-        ("files_removed", DataType::UInt64),
-        ("rows_added", DataType::UInt64),
-        ("rows_removed", DataType::UInt64),
-    ];
-    let schema = Schema::new(
-        fields
-            .iter()
-            .map(|(name, kind)| Field::new(*name, kind.clone(), true))
-            .collect::<Vec<_>>(),
-    );
-    let columns = vec![
-        numbers(|c| Some(c.version)),
-        strings(|c| c.time.clone()),
-        strings(|c| Some(c.operation.clone())),
-        strings(|c| Some(c.writer.clone())),
-        numbers(|c| Some(c.files_added)),
-        numbers(|c| Some(c.files_removed)),
-        numbers(|c| c.rows_added),
-        numbers(|c| c.rows_removed),
-    ];
-    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+fn as_table(commits: &[CommitSummary]) -> SmallTable {
+    SmallTable::new()
+        .count("version", commits.iter().map(|c| c.version))
+        .text("time", commits.iter().map(|c| c.time.clone()))
+        .text("operation", commits.iter().map(|c| c.operation.clone()))
+        .text("writer", commits.iter().map(|c| c.writer.clone()))
+        .count("files_added", commits.iter().map(|c| c.files_added))
+        .count("files_removed", commits.iter().map(|c| c.files_removed))
+        .count("rows_added", commits.iter().map(|c| c.rows_added))
+        .count("rows_removed", commits.iter().map(|c| c.rows_removed))
 }

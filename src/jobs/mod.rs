@@ -19,7 +19,7 @@ use crate::engine::job_catalog::{input_tables, referenced_tables, select, Job, J
 use crate::engine::{Engine, EngineArg, WarehouseTables};
 use crate::exit::Outcome;
 use crate::lineage::{job_days, RunRecord};
-use crate::output::{write_results, Format};
+use crate::output::SmallTable;
 use crate::progress;
 use crate::quality::config::CheckConfig;
 use crate::quality::results::Status;
@@ -155,32 +155,15 @@ pub struct JobsArgs {
 
 /// `stickerlake jobs`: every job with its output partitioning and where its SQL comes from.
 pub fn list(args: JobsArgs) -> anyhow::Result<()> {
-    use arrow::array::{RecordBatch, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
-
     let jobs = args.jobs.discover()?;
-    let column =
-        |f: fn(&Job) -> String| Arc::new(StringArray::from_iter_values(jobs.iter().map(f)));
-    let schema = Arc::new(Schema::new(
-        ["job", "partition_by", "from"]
-            .map(|name| Field::new(name, DataType::Utf8, false))
-            .to_vec(),
-    ));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            column(|j| j.name.clone()),
-            column(|j| j.partition_column.clone()),
-            column(|j| j.origin.to_string()),
-        ],
-    )?;
-    write_results(
-        &mut std::io::stdout().lock(),
-        Format::Table,
-        schema,
-        &[batch],
-    )
+    SmallTable::new()
+        .text("job", jobs.iter().map(|j| j.name.clone()))
+        .text(
+            "partition_by",
+            jobs.iter().map(|j| j.partition_column.clone()),
+        )
+        .text("from", jobs.iter().map(|j| j.origin.to_string()))
+        .print_to_stdout()
 }
 
 pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome> {

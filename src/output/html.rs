@@ -61,7 +61,7 @@ impl Page {
     }
 
     /// A chart with its caption and the table of its numbers. `id` names both for tests.
-    pub fn chart(&mut self, id: &str, caption: &str, svg: &str, table: &Table) {
+    pub fn chart(&mut self, id: &str, caption: &str, svg: &str, table: &HtmlTable) {
         let _ = write!(
             self.html,
             "<figure data-chart=\"{id}\"><figcaption>{}</figcaption>{svg}<details{}><summary>The numbers ({} rows)</summary>{}</details></figure>",
@@ -74,7 +74,7 @@ impl Page {
     }
 
     /// A table on its own (no chart draws these numbers).
-    pub fn table(&mut self, id: &str, table: &Table) {
+    pub fn table(&mut self, id: &str, table: &HtmlTable) {
         self.html.push_str(&table.html(id));
     }
 
@@ -112,12 +112,12 @@ impl Cell {
 }
 
 #[derive(Debug, Default)]
-pub struct Table {
+pub struct HtmlTable {
     pub head: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 
-impl Table {
+impl HtmlTable {
     pub fn new(head: &[&str]) -> Self {
         Self {
             head: head.iter().map(|h| h.to_string()).collect(),
@@ -602,7 +602,7 @@ mod tests {
     #[test]
     fn text_is_escaped_everywhere() {
         let mut page = Page::new("<t>", "a & b");
-        let mut table = Table::new(&["\"h\""]);
+        let mut table = HtmlTable::new(&["\"h\""]);
         table.row(vec![Cell::text("<script>")]);
         let svg = bars(&["<x>".into()], &[3.0], "");
         page.chart("c", "'cap'", &svg, &table);

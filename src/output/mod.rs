@@ -3,6 +3,9 @@
 //! `max_rows` rows for its column widths, and says how many it did not show).
 
 pub mod html;
+mod small;
+
+pub use small::SmallTable;
 
 use std::io::Write;
 

@@ -2,17 +2,13 @@
 //! files, rows (from the Parquet footers) and bytes.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Context;
-use arrow::array::{ArrayRef, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
 use super::Session;
 use crate::engine::{int_column, query_all};
-use crate::output::{write_results, Format};
+use crate::output::SmallTable;
 use crate::units::human_bytes;
 
 pub async fn describe(session: &Session, name: &str, out: &mut impl Write) -> anyhow::Result<()> {
@@ -25,28 +21,18 @@ pub async fn describe(session: &Session, name: &str, out: &mut impl Write) -> an
             format!("no table {name:?}: the tables are {}", names.join(", "))
         })?;
     let schema = session.ctx.table(name).await?.schema().inner().clone();
-    let strings = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let columns = Arc::new(Schema::new(vec![
-        Field::new("column", DataType::Utf8, false),
-        Field::new("type", DataType::Utf8, false),
-        Field::new("nullable", DataType::Utf8, false),
-    ]));
     let fields = schema.fields();
-    let batch = RecordBatch::try_new(
-        columns.clone(),
-        vec![
-            strings(fields.iter().map(|f| f.name().clone()).collect()),
-            strings(fields.iter().map(|f| f.data_type().to_string()).collect()),
-            strings(
-                fields
-                    .iter()
-                    .map(|f| if f.is_nullable() { "yes" } else { "no" }.to_string())
-                    .collect(),
-            ),
-        ],
-    )?;
     writeln!(out, "{name}")?;
-    write_results(out, Format::Table, columns, &[batch])?;
+    SmallTable::new()
+        .text("column", fields.iter().map(|f| f.name().clone()))
+        .text("type", fields.iter().map(|f| f.data_type().to_string()))
+        .text(
+            "nullable",
+            fields
+                .iter()
+                .map(|f| if f.is_nullable() { "yes" } else { "no" }.to_owned()),
+        )
+        .print(out)?;
 
     let files: Vec<crate::warehouse::FileInfo> = match &info.partition_column {
         Some(column) => {

@@ -27,9 +27,9 @@ use datafusion::sql::resolve::resolve_table_references;
 
 use crate::engine::scan::{by_table, scanned_files, TableScan};
 use crate::engine::{
-    parse_statements, Engine, EngineArg, NotYet, Query, TableInfo, WarehouseTables,
+    parse_statements, Engine, EngineArg, NotYet, Query, SessionOptions, TableInfo, WarehouseTables,
 };
-use crate::output::{write_results, write_stream, Format};
+use crate::output::{write_stream, Format, SmallTable};
 use crate::units::{human_bytes, parse_size};
 use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::{FileInfo, Warehouse};
@@ -118,10 +118,16 @@ pub async fn run(args: SqlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         eprintln!("sql: as of {as_of}: {}", tables.versions());
     }
     let session = Session {
-        ctx: tables.session_with_memory_limit(args.memory_limit)?,
+        ctx: tables.session_with(SessionOptions {
+            memory_limit: args.memory_limit,
+            ..Default::default()
+        })?,
         local: match engine {
             Engine::Local => None,
-            Engine::Ballista { .. } => Some(tables.local_session()?),
+            Engine::Ballista { .. } => Some(tables.session_with(SessionOptions {
+                local: true,
+                ..Default::default()
+            })?),
         },
         warehouse,
         tables: tables.infos(),
@@ -321,47 +327,18 @@ impl Session {
 
 /// The scan preview as a table, then its total.
 fn write_scans(out: &mut impl Write, scans: &[TableScan]) -> anyhow::Result<()> {
-    use arrow::array::{ArrayRef, Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    let strings = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let ints = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
-    let schema = Arc::new(Schema::new(
-        [
-            ("table", DataType::Utf8),
-            ("partitions", DataType::Int64),
-            ("first", DataType::Utf8),
-            ("last", DataType::Utf8),
-            ("files", DataType::Int64),
-            ("bytes", DataType::Int64),
-            ("rows", DataType::Int64),
-        ]
-        .into_iter()
-        .map(|(name, kind)| Field::new(name, kind, true))
-        .collect::<Vec<_>>(),
-    ));
-    let batch = arrow::record_batch::RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            strings(scans.iter().map(|s| Some(s.table.clone())).collect()),
-            ints(
-                scans
-                    .iter()
-                    .map(|s| Some(s.partitions.len() as i64))
-                    .collect(),
-            ),
-            strings(
-                scans
-                    .iter()
-                    .map(|s| s.partitions.first().cloned())
-                    .collect(),
-            ),
-            strings(scans.iter().map(|s| s.partitions.last().cloned()).collect()),
-            ints(scans.iter().map(|s| Some(s.files as i64)).collect()),
-            ints(scans.iter().map(|s| Some(s.bytes as i64)).collect()),
-            ints(scans.iter().map(|s| s.rows.map(|r| r as i64)).collect()),
-        ],
-    )?;
-    write_results(out, Format::Table, schema, &[batch])?;
+    SmallTable::new()
+        .text("table", scans.iter().map(|s| s.table.clone()))
+        .int(
+            "partitions",
+            scans.iter().map(|s| s.partitions.len() as i64),
+        )
+        .text("first", scans.iter().map(|s| s.partitions.first().cloned()))
+        .text("last", scans.iter().map(|s| s.partitions.last().cloned()))
+        .int("files", scans.iter().map(|s| s.files as i64))
+        .int("bytes", scans.iter().map(|s| s.bytes as i64))
+        .int("rows", scans.iter().map(|s| s.rows.map(|r| r as i64)))
+        .print(out)?;
     let bytes: u64 = scans.iter().map(|s| s.bytes).sum();
     let files: usize = scans.iter().map(|s| s.files).sum();
     writeln!(

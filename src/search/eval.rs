@@ -20,7 +20,7 @@ use crate::dates;
 use crate::engine::{date_literal, string_column, WarehouseTables};
 use crate::exit::Outcome;
 use crate::output::html::write_page;
-use crate::output::{write_results, Format};
+use crate::output::{write_results, Format, SmallTable};
 use crate::warehouse::delta::{parse_as_of, AsOf};
 use crate::warehouse::Warehouse;
 
@@ -195,7 +195,7 @@ async fn load_labels(
         as_of.map_or("the latest snapshot".to_owned(), |a| a.to_string()),
         tables.versions()
     );
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     if !ctx.table_exist("raw_events")? {
         bail!(
             "the warehouse {} has no raw_events: labels come from users' selections and reports",
@@ -338,100 +338,34 @@ fn print_figures(evaluation: &Evaluation) -> anyhow::Result<()> {
         "p_randomization",
         "significant",
     ];
-    let schema = Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    ));
-    let columns = (0..names.len())
-        .map(|c| {
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r[c].clone()).collect::<Vec<_>>(),
-            )) as _
-        })
-        .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let table = names
+        .iter()
+        .enumerate()
+        .fold(SmallTable::new(), |table, (c, name)| {
+            table.text(name, rows.iter().map(|r| r[c].clone()))
+        });
     println!(
         "vs the baseline {}: 95% bootstrap intervals; paired tests over the queries labelled for both; * = significant (randomization p, Holm over the metrics, < 0.05)",
         evaluation.baseline
     );
-    write_results(
-        &mut std::io::stdout().lock(),
-        Format::Table,
-        schema,
-        &[batch],
-    )
+    table.print_to_stdout()
 }
 
 fn print_summary(models: &[ModelResults], k: usize) -> anyhow::Result<()> {
-    let schema = Arc::new(Schema::new(
-        [
-            "model",
-            "queries",
-            "labelled",
-            "recall",
-            "precision",
-            "mrr",
-            "ndcg",
-            "reported",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let name = match *name {
-                "recall" | "precision" | "ndcg" | "reported" => format!("{name}@{k}"),
-                other => other.to_owned(),
-            };
-            let kind = match i {
-                0 => DataType::Utf8,
-                1 | 2 => DataType::Int64,
-                _ => DataType::Float64,
-            };
-            Field::new(name, kind, false)
-        })
-        .collect::<Vec<_>>(),
-    ));
     let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
-    let floats = |f: fn(&super::metrics::Summary) -> f64| {
-        Arc::new(Float64Array::from(
-            models
-                .iter()
-                .map(|m| round(f(&m.summary)))
-                .collect::<Vec<_>>(),
-        ))
+    let at_k = |name: &str| format!("{name}@{k}");
+    let figure = |table: SmallTable, name: &str, f: fn(&super::metrics::Summary) -> f64| {
+        table.float(&at_k(name), models.iter().map(|m| round(f(&m.summary))))
     };
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(
-                models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                models
-                    .iter()
-                    .map(|m| m.summary.queries as i64)
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                models
-                    .iter()
-                    .map(|m| m.summary.labelled as i64)
-                    .collect::<Vec<_>>(),
-            )),
-            floats(|s| s.recall),
-            floats(|s| s.precision),
-            floats(|s| s.mrr),
-            floats(|s| s.ndcg),
-            floats(|s| s.reported),
-        ],
-    )?;
-    write_results(
-        &mut std::io::stdout().lock(),
-        Format::Table,
-        schema,
-        &[batch],
-    )
+    let table = SmallTable::new()
+        .text("model", models.iter().map(|m| m.name.clone()))
+        .int("queries", models.iter().map(|m| m.summary.queries as i64))
+        .int("labelled", models.iter().map(|m| m.summary.labelled as i64));
+    let table = figure(table, "recall", |s| s.recall);
+    let table = figure(table, "precision", |s| s.precision);
+    let table = table.float("mrr", models.iter().map(|m| round(m.summary.mrr)));
+    let table = figure(table, "ndcg", |s| s.ndcg);
+    figure(table, "reported", |s| s.reported).print_to_stdout()
 }
 
 fn per_query_batch(models: &[ModelResults]) -> anyhow::Result<RecordBatch> {

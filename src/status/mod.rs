@@ -11,22 +11,17 @@
 //! "tailers": [{"tailer_id", "retired_at", "watermark", "lag_seconds", "held_by",
 //! "last_flush", "allowed_lateness_secs", "idle_timeout_secs"}], "stale": N, "incomplete": N}`.
 
-use std::sync::Arc;
-
 use anyhow::bail;
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 
-use crate::completeness::stamp;
 use crate::dates::parse_date;
 use crate::engine::job_catalog::JobFolderArgs;
 use crate::engine::WarehouseTables;
 use crate::exit::Outcome;
-use crate::output::{write_results, Format};
+use crate::output::SmallTable;
 use crate::overview::{self, Report};
-use crate::units::{human_seconds, parse_duration};
+use crate::units::{human_seconds, parse_duration, utc_seconds};
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,100 +81,60 @@ pub async fn run(args: StatusArgs, warehouse: Warehouse) -> anyhow::Result<Outco
 }
 
 fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Result<()> {
-    let strings = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
-    let field = |name: &str, kind: DataType| Field::new(name, kind, true);
     let days = &report.days;
-    let schema = Arc::new(Schema::new(vec![
-        field("date", DataType::Utf8),
-        field("complete", DataType::Boolean),
-        field("raw_files", DataType::Int64),
-        field("raw_bytes", DataType::Int64),
-        field("raw_rows", DataType::Int64),
-        field("quarantined", DataType::Int64),
-        field("checks", DataType::Utf8),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            strings(days.iter().map(|d| d.date.to_string()).collect()),
-            Arc::new(BooleanArray::from(
-                days.iter().map(|d| d.complete).collect::<Vec<_>>(),
-            )),
-            ints(days.iter().map(|d| d.raw_files as i64).collect()),
-            ints(days.iter().map(|d| d.raw_bytes as i64).collect()),
-            ints(days.iter().map(|d| d.raw_rows).collect()),
-            ints(days.iter().map(|d| d.quarantined).collect()),
-            Arc::new(StringArray::from(
-                days.iter()
-                    .map(|d| d.checks.map(|s| s.name()))
-                    .collect::<Vec<_>>(),
-            )),
-        ],
-    )?;
-    write_results(out, Format::Table, schema, &[batch])?;
+    SmallTable::new()
+        .text("date", days.iter().map(|d| d.date.to_string()))
+        .flag("complete", days.iter().map(|d| d.complete))
+        .int("raw_files", days.iter().map(|d| d.raw_files as i64))
+        .int("raw_bytes", days.iter().map(|d| d.raw_bytes as i64))
+        .int("raw_rows", days.iter().map(|d| d.raw_rows))
+        .int("quarantined", days.iter().map(|d| d.quarantined))
+        .text(
+            "checks",
+            days.iter().map(|d| d.checks.map(|s| s.name().to_owned())),
+        )
+        .print(out)?;
     let jobs = &report.jobs;
-    let schema = Arc::new(Schema::new(vec![
-        field("job", DataType::Utf8),
-        field("date", DataType::Utf8),
-        field("stale", DataType::Boolean),
-        field("input_files", DataType::Int64),
-        field("last_run", DataType::Utf8),
-        field("rows_written", DataType::Int64),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            strings(jobs.iter().map(|j| j.job.clone()).collect()),
-            strings(jobs.iter().map(|j| j.date.to_string()).collect()),
-            Arc::new(BooleanArray::from(
-                jobs.iter().map(|j| j.stale).collect::<Vec<_>>(),
-            )),
-            ints(jobs.iter().map(|j| j.input_files as i64).collect()),
-            Arc::new(StringArray::from(
-                jobs.iter()
-                    .map(|j| {
-                        j.last_run
-                            .as_ref()
-                            .map(|r| r.started_at.format("%Y-%m-%d %H:%M:%S").to_string())
-                    })
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                jobs.iter()
-                    .map(|j| j.last_run.as_ref().map(|r| r.rows_written as i64))
-                    .collect::<Vec<_>>(),
-            )),
-        ],
-    )?;
-    write_results(out, Format::Table, schema, &[batch])?;
-    let optional = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
+    SmallTable::new()
+        .text("job", jobs.iter().map(|j| j.job.clone()))
+        .text("date", jobs.iter().map(|j| j.date.to_string()))
+        .flag("stale", jobs.iter().map(|j| j.stale))
+        .int("input_files", jobs.iter().map(|j| j.input_files as i64))
+        .text(
+            "last_run",
+            jobs.iter().map(|j| {
+                j.last_run
+                    .as_ref()
+                    .map(|r| r.started_at.format("%Y-%m-%d %H:%M:%S").to_string())
+            }),
+        )
+        .int(
+            "rows_written",
+            jobs.iter()
+                .map(|j| j.last_run.as_ref().map(|r| r.rows_written as i64)),
+        )
+        .print(out)?;
     let tailers = &report.tailers;
-    let schema = Arc::new(Schema::new(vec![
-        field("tailer", DataType::Utf8),
-        field("watermark", DataType::Utf8),
-        field("lag", DataType::Utf8),
-        field("held_by", DataType::Utf8),
-        field("last_flush", DataType::Utf8),
-        field("retired_at", DataType::Utf8),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            strings(tailers.iter().map(|t| t.tailer_id.clone()).collect()),
-            optional(tailers.iter().map(|t| t.watermark.map(stamp)).collect()),
-            optional(
-                tailers
-                    .iter()
-                    .map(|t| t.lag_seconds.map(human_seconds))
-                    .collect(),
-            ),
-            optional(tailers.iter().map(|t| t.held_by.clone()).collect()),
-            optional(tailers.iter().map(|t| t.last_flush.map(stamp)).collect()),
-            optional(tailers.iter().map(|t| t.retired_at.map(stamp)).collect()),
-        ],
-    )?;
-    write_results(out, Format::Table, schema, &[batch])?;
+    SmallTable::new()
+        .text("tailer", tailers.iter().map(|t| t.tailer_id.clone()))
+        .text(
+            "watermark",
+            tailers.iter().map(|t| t.watermark.map(utc_seconds)),
+        )
+        .text(
+            "lag",
+            tailers.iter().map(|t| t.lag_seconds.map(human_seconds)),
+        )
+        .text("held_by", tailers.iter().map(|t| t.held_by.clone()))
+        .text(
+            "last_flush",
+            tailers.iter().map(|t| t.last_flush.map(utc_seconds)),
+        )
+        .text(
+            "retired_at",
+            tailers.iter().map(|t| t.retired_at.map(utc_seconds)),
+        )
+        .print(out)?;
     writeln!(
         out,
         "{} day(s) ended more than the grace ago and not complete",
