@@ -1,6 +1,7 @@
 //! Quantities on the command line and in output, one syntax each, for every flag:
 //! durations (`90s`, `30m`, `1h`, `2d`, `250ms`, `1.5h`; a bare number is seconds) and sizes
-//! (`268435456`, `256MiB`, `1GiB`, `64k`; a bare number is bytes), and their human forms.
+//! (`268435456`, `256MiB`, `1GiB`, `64k`; a bare number is bytes), and their human forms
+//! (with times, which output shows to the second).
 
 /// The units a duration may carry, in milliseconds (no unit: seconds).
 const DURATION_UNITS: [(&str, f64); 6] = [
@@ -81,6 +82,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         )),
         Some(bytes) => Ok(bytes),
     }
+}
+
+/// A time as people read it in output: RFC 3339, UTC, to the second
+/// (`2026-12-07T10:36:51Z`).
+pub fn utc_seconds(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `3 h 05 min`-style lag.

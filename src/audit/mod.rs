@@ -37,11 +37,11 @@ use crate::contract::checkpoint::{Checkpoint, DEFAULT_IDLE_TIMEOUT_SECS};
 use crate::contract::source::{parse_glob, scan, SourceError, SourceFile};
 use crate::contract::{Table, EVENT_DATE};
 use crate::dates::parse_date;
-use crate::engine::{date_between, WarehouseTables};
+use crate::engine::{date_between, SessionOptions, WarehouseTables};
 use crate::erasure::Ledger;
 use crate::exit::Outcome;
 use crate::warehouse::Warehouse;
-use reconcile::{push_line, FileEnd, Line, Reconciler, Report, Row, Stretch};
+use reconcile::{push_line, AuditReport, FileEnd, Line, Reconciler, Row, Stretch};
 use xxhash_rust::xxh3::xxh3_64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -170,7 +170,10 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
 /// could not grow while another held it (`Resources exhausted` in 2 runs of 12 at 10M
 /// rows). Room is set aside for the merge of wide rows (a source path each).
 async fn sort_session(tables: &WarehouseTables) -> anyhow::Result<SessionContext> {
-    let ctx = tables.session_with_memory_limit(Some(SORT_MEMORY))?;
+    let ctx = tables.session_with(SessionOptions {
+        memory_limit: Some(SORT_MEMORY),
+        ..Default::default()
+    })?;
     for setting in [
         "SET datafusion.execution.target_partitions = 1",
         "SET datafusion.optimizer.repartition_sorts = false",
@@ -573,7 +576,7 @@ fn in_range(head: Option<&Head>, range: Range) -> bool {
 /// How many faults of each kind the table format lists before "and N more".
 const SHOWN: usize = 20;
 
-fn print(report: &Report, format: AuditFormat) -> anyhow::Result<()> {
+fn print(report: &AuditReport, format: AuditFormat) -> anyhow::Result<()> {
     if format == AuditFormat::Json {
         println!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());

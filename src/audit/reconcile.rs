@@ -123,7 +123,7 @@ pub struct Row {
     pub home: Option<usize>,
 }
 #[derive(Debug, Default, Serialize)]
-pub struct Report {
+pub struct AuditReport {
     pub files: Vec<FileReport>,
     pub gaps: Vec<Gap>,
     pub doubles: Vec<Double>,
@@ -286,7 +286,7 @@ impl Tally {
         }
     }
 
-    fn finish(mut self, end: &FileEnd, report: &mut Report) {
+    fn finish(mut self, end: &FileEnd, report: &mut AuditReport) {
         let (read_to, lines) = match (self.read_to, self.last_held) {
             (Some(read_to), _) => {
                 self.gaps.extend(self.open.take());
@@ -378,8 +378,8 @@ impl Reconciler {
     }
 
     /// The report, once every window is in; `ends` in the files' order.
-    pub fn finish(mut self, ends: &[FileEnd]) -> Report {
-        let mut report = Report::default();
+    pub fn finish(mut self, ends: &[FileEnd]) -> AuditReport {
+        let mut report = AuditReport::default();
         for (tally, end) in self.tallies.drain(..).zip(ends) {
             tally.finish(end, &mut report);
         }
@@ -403,7 +403,11 @@ impl Reconciler {
 /// Reconciles whole files in one window (pure but for `exists`, which tells whether a
 /// source path is on disk).
 #[cfg(test)]
-pub fn reconcile(files: &[SourceLines], rows: &[Row], exists: impl Fn(&str) -> bool) -> Report {
+pub fn reconcile(
+    files: &[SourceLines],
+    rows: &[Row],
+    exists: impl Fn(&str) -> bool,
+) -> AuditReport {
     let mut reconciler = Reconciler::new(files.iter().map(|f| (f.path.clone(), f.read_to)));
     let stretches: Vec<Vec<Stretch>> = files
         .iter()
@@ -447,7 +451,7 @@ mod tests {
 
     /// The report of `files` and `rows` read in windows ending at `ends` (offsets), each
     /// file's lines folded into runs as the audit reads them.
-    fn in_windows(files: &[SourceLines], rows: &[Row], ends: &[u64]) -> Report {
+    fn in_windows(files: &[SourceLines], rows: &[Row], ends: &[u64]) -> AuditReport {
         let mut reconciler = Reconciler::new(files.iter().map(|f| (f.path.clone(), f.read_to)));
         let mut start = 0;
         for &end in ends.iter().chain([&u64::MAX]) {

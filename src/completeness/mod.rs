@@ -4,10 +4,11 @@
 //! not retired has a watermark past the day's end. `run --require-complete` and `status` ask
 //! here. Tailers that keep their checkpoints in a local `--state-dir` are not seen.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use crate::contract::checkpoint::Checkpoint;
 use crate::dates::end_of;
+use crate::units::utc_seconds;
 use crate::warehouse::Warehouse;
 
 /// Where tailers keep their checkpoints in the warehouse.
@@ -54,26 +55,24 @@ pub fn holding_back(tailers: &[Checkpoint], day: NaiveDate) -> Vec<String> {
             (progress.watermark < end).then(|| {
                 format!(
                     "tailer {id}: watermark {} has not passed the end of {day} ({}){}; last flush {}",
-                    stamp(progress.watermark),
-                    stamp(end),
+                    utc_seconds(progress.watermark),
+                    utc_seconds(end),
                     match &progress.held_by {
                         Some(source) => format!(", held back by {source}"),
                         None => String::new(),
                     },
-                    stamp(progress.flushed_at),
+                    utc_seconds(progress.flushed_at),
                 )
             })
         })
         .collect()
 }
 
-pub fn stamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
+
     use crate::contract::checkpoint::Progress;
 
     fn tailer(id: &str, watermark: Option<&str>, retired: bool) -> Checkpoint {

@@ -9,6 +9,7 @@ mod tables;
 pub mod term;
 
 pub use tables::{
-    is_table_name, Table, EVENT_DATE, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA, VIOLATIONS_SCHEMA,
+    is_table_name, Table, EVENT_DATE, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA, REPORTED_STICKER_DAILY,
+    SEARCH_TERM_DAILY, VIOLATIONS_SCHEMA,
 };
 pub use term::normalize_term;

@@ -9,6 +9,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// The partition column of `raw_events` and of the daily tables.
 pub const EVENT_DATE: &str = "event_date";
 
+/// The daily tables the shipped jobs compute (`sql/<name>.sql`), which the report and
+/// `search` read.
+pub const SEARCH_TERM_DAILY: &str = "search_term_daily";
+pub const REPORTED_STICKER_DAILY: &str = "reported_sticker_daily";
+
 /// The tables the tailer writes (`violations` only with a tracking plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {

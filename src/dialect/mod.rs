@@ -79,7 +79,7 @@ pub struct ExportJobsArgs {
 
 pub async fn run_ddl(args: DdlArgs, warehouse: Warehouse) -> anyhow::Result<()> {
     let tables = WarehouseTables::load(&warehouse).await?;
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let mut defs = Vec::new();
     for info in tables.infos() {
         let schema = ctx

@@ -92,6 +92,24 @@ impl std::fmt::Display for NotYet {
     }
 }
 
+/// How a session of [`WarehouseTables`] is set up; the default is every table, all of it,
+/// on the tables' engine, with the process's memory pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// Tables partitioned by `event_date` show only this day: this is how a daily job reads
+    /// just the partitions it needs without a date in its SQL.
+    pub day: Option<NaiveDate>,
+    /// Statements run side by side (0 or 1: one): each plans for its share of the cores,
+    /// rather than splitting its input into a partition per core and merging it back while
+    /// the others hold those cores.
+    pub at_once: usize,
+    /// On this machine, whatever engine the tables run on: what a statement will read is
+    /// planned here when it runs on Ballista (the scheduler's plan is not visible).
+    pub local: bool,
+    /// Statements may hold at most this many bytes (spilling past it).
+    pub memory_limit: Option<u64>,
+}
+
 impl WarehouseTables {
     pub async fn load(warehouse: &Warehouse) -> anyhow::Result<Self> {
         Ok(Self::load_with(warehouse, None, false).await?.0)
@@ -219,40 +237,19 @@ impl WarehouseTables {
             .unwrap_or_default()
     }
 
-    /// A session with every table registered by name.
-    ///
-    /// With `day`, tables partitioned by `event_date` show only that day: this is how a
-    /// daily job reads just the partitions it needs without a date in its SQL.
-    pub fn session(&self, day: Option<NaiveDate>) -> anyhow::Result<SessionContext> {
-        self.session_for(day, None, &self.engine, 1)
+    /// A session with every table registered by name, all of it, on the tables' engine.
+    pub fn session(&self) -> anyhow::Result<SessionContext> {
+        self.session_with(SessionOptions::default())
     }
 
-    /// Like [`session`](Self::session), for one of `at_once` statements run side by side:
-    /// it plans for its share of the cores, rather than splitting its input into a
-    /// partition per core and merging it back while the others hold those cores.
-    /// `local`: on this machine, whatever engine the tables run on.
-    pub fn session_sharing_cores(
-        &self,
-        day: Option<NaiveDate>,
-        at_once: usize,
-        local: bool,
-    ) -> anyhow::Result<SessionContext> {
-        let engine = if local { &Engine::Local } else { &self.engine };
-        self.session_for(day, None, engine, at_once)
-    }
-
-    /// A session of every table whose statements may hold at most `memory_limit` bytes.
-    pub fn session_with_memory_limit(
-        &self,
-        memory_limit: Option<u64>,
-    ) -> anyhow::Result<SessionContext> {
-        self.session_for(None, memory_limit, &self.engine, 1)
-    }
-
-    /// A session of every table in this process, whatever the engine: what a statement will
-    /// read is planned here when it runs on Ballista (the scheduler's plan is not visible).
-    pub fn local_session(&self) -> anyhow::Result<SessionContext> {
-        self.session_for(None, None, &Engine::Local, 1)
+    /// A session with every table registered by name, set up as `options` say.
+    pub fn session_with(&self, options: SessionOptions) -> anyhow::Result<SessionContext> {
+        let engine = if options.local {
+            &Engine::Local
+        } else {
+            &self.engine
+        };
+        self.session_for(options.day, options.memory_limit, engine, options.at_once)
     }
 
     fn session_for(

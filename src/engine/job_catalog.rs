@@ -16,7 +16,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 
 use super::{parse_statements, WarehouseTables};
-use crate::contract::{is_table_name, EVENT_DATE};
+use crate::contract::{is_table_name, EVENT_DATE, REPORTED_STICKER_DAILY, SEARCH_TERM_DAILY};
 
 /// `--sql-dir DIR`: where a command finds the jobs beside the built-in ones.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -36,11 +36,11 @@ impl JobFolderArgs {
 /// The jobs built into the binary: (name, SQL).
 const SHIPPED: &[(&str, &str)] = &[
     (
-        "reported_sticker_daily",
+        REPORTED_STICKER_DAILY,
         include_str!("../../sql/reported_sticker_daily.sql"),
     ),
     (
-        "search_term_daily",
+        SEARCH_TERM_DAILY,
         include_str!("../../sql/search_term_daily.sql"),
     ),
 ];
@@ -158,7 +158,7 @@ pub fn select(jobs: Vec<Job>, selector: &str) -> anyhow::Result<Vec<Job>> {
 
 /// The warehouse tables `job` reads.
 pub fn input_tables(tables: &WarehouseTables, job: &Job) -> anyhow::Result<Vec<String>> {
-    Ok(parse_job(&tables.session(None)?, job)?.1)
+    Ok(parse_job(&tables.session()?, job)?.1)
 }
 
 /// Every table name `job`'s query refers to, whether the warehouse has it yet or not.

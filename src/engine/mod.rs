@@ -12,8 +12,8 @@ pub mod scan;
 mod snapshot;
 
 pub use catalog::{
-    date_between, date_literal, days_since_epoch, register_functions, NotYet, TableInfo,
-    WarehouseTables,
+    date_between, date_literal, days_since_epoch, register_functions, NotYet, SessionOptions,
+    TableInfo, WarehouseTables,
 };
 pub use execute::{int_column, parse_statements, query_all, read_only, string_column, Query};
 pub use remote::{scheduler_address, Engine, EngineArg, DEFAULT_SCHEDULER_PORT};

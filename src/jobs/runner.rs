@@ -25,7 +25,7 @@ use futures::StreamExt;
 use tokio::sync::OnceCell;
 
 use crate::engine::job_catalog::{parse_job, Job};
-use crate::engine::{Query, WarehouseTables};
+use crate::engine::{Query, SessionOptions, WarehouseTables};
 use crate::lineage::{day_inputs, record_run, InputRecord, RunRecord};
 use crate::warehouse::delta::{Change, NewFile};
 use crate::warehouse::{encode_parquet, partition_dir, FileInfo, Warehouse};
@@ -201,7 +201,12 @@ async fn query_day(
 ) -> anyhow::Result<DayOutput> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let ctx = tables.session_sharing_cores(Some(day), at_once, local)?;
+    let ctx = tables.session_with(SessionOptions {
+        day: Some(day),
+        at_once,
+        local,
+        ..Default::default()
+    })?;
     let (statement, input_tables) = parse_job(&ctx, job)?;
     // Listed before the query runs: a file landing meanwhile makes the day stale, never
     // counts as read.

@@ -201,7 +201,7 @@ async fn counted_rows_per_day(
     from: NaiveDate,
     to: NaiveDate,
 ) -> anyhow::Result<BTreeMap<NaiveDate, i64>> {
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     if !ctx.table_exist(table.name())? {
         return Ok(BTreeMap::new());
     }

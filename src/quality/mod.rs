@@ -121,7 +121,7 @@ async fn profiles(
     tables: &WarehouseTables,
     days: &BTreeSet<NaiveDate>,
 ) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let sql = format!(
         "SELECT CAST(event_date AS VARCHAR), type, source, properties, context, term FROM raw_events WHERE event_date IN ({})",
         date_list(days)
@@ -191,7 +191,7 @@ pub async fn recorded(
     if tables.info(CHECK_RESULTS).is_none() || days.is_empty() {
         return Ok(Vec::new());
     }
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let days: BTreeSet<NaiveDate> = days.iter().copied().collect();
     let sql = format!(
         "SELECT CAST({DATE} AS VARCHAR) AS {DATE}, \"check\", type, source, key, value, expected_low, expected_high, status, message FROM {CHECK_RESULTS} WHERE {DATE} IN ({})",
@@ -277,7 +277,7 @@ async fn freshness(
     let sql = format!(
         "SELECT source, max(event_time) FROM raw_events WHERE event_date >= DATE '{since}' GROUP BY source"
     );
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for batch in query_all(&ctx, &sql).await? {
         let sources = string_column(&batch, 0)?;
@@ -326,7 +326,7 @@ async fn violation_counts(
         "SELECT CAST(event_date AS VARCHAR), type, rule, source, min(path), count(*) FROM violations WHERE event_date IN ({}) GROUP BY event_date, type, rule, source",
         date_list(&days)
     );
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let mut counts = ViolationCounts::new();
     for batch in query_all(&ctx, &sql).await? {
         let text: Vec<Vec<Option<String>>> = (0..5)
@@ -417,7 +417,7 @@ async fn user_check(
     sql: &str,
     severity: Status,
 ) -> anyhow::Result<CheckResult> {
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let batches = query_all(&ctx, &sql.replace("{date}", &day.to_string()))
         .await
         .with_context(|| format!("check sql:{name} for {day}"))?;

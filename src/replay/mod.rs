@@ -21,7 +21,7 @@ use futures::StreamExt;
 
 use crate::contract::Table;
 use crate::dates::DayRangeArgs;
-use crate::engine::{date_between, WarehouseTables};
+use crate::engine::{date_between, SessionOptions, WarehouseTables};
 use crate::warehouse::Warehouse;
 
 /// Memory the sort may hold before it spills.
@@ -54,7 +54,10 @@ pub async fn run(args: ReplayArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         false => Table::RawEvents,
     };
     let tables = WarehouseTables::load(&warehouse).await?;
-    let ctx = tables.session_with_memory_limit(Some(SORT_MEMORY))?;
+    let ctx = tables.session_with(SessionOptions {
+        memory_limit: Some(SORT_MEMORY),
+        ..Default::default()
+    })?;
     if !ctx.table_exist(table.name())? {
         bail!(
             "the warehouse {} has no {} yet: nothing to replay",

@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 
-use crate::completeness::stamp;
+use crate::contract::{REPORTED_STICKER_DAILY, SEARCH_TERM_DAILY};
 use crate::engine::job_catalog::JobFolderArgs;
 use crate::engine::{int_column, query_all, string_column, WarehouseTables};
-use crate::output::html::{self, Cell, DayState, Page, Series, Table};
+use crate::output::html::{self, Cell, DayState, HtmlTable, Page, Series};
 use crate::overview::{self, Report};
 use crate::quality::recorded;
 use crate::quality::results::{CheckResult, Status};
-use crate::units::human_seconds;
+use crate::units::{human_seconds, utc_seconds};
 use crate::warehouse::Warehouse;
 
 /// How many terms, stickers and quarantine reasons the page lists.
@@ -72,9 +72,6 @@ pub struct ReportedSticker {
     pub terms: Vec<(String, i64)>,
 }
 
-const SEARCH_TERM_DAILY: &str = "search_term_daily";
-const REPORTED_STICKER_DAILY: &str = "reported_sticker_daily";
-
 impl Daily {
     pub async fn load(
         warehouse: &Warehouse,
@@ -85,7 +82,7 @@ impl Daily {
         let from = day - chrono::Duration::days(i64::from(days) - 1);
         let window = crate::dates::days(from, day);
         let tables = WarehouseTables::load(warehouse).await?;
-        let ctx = tables.session(None)?;
+        let ctx = tables.session()?;
         let now = Utc::now();
         let status = overview::collect(
             warehouse,
@@ -371,7 +368,7 @@ impl Daily {
             "State of the days",
             "Incomplete: a tailer may still deliver events for the day. Stale: a job's output is older than its input (run `stickerlake run all --stale`).",
         );
-        let mut table = Table::new(&["date", "raw_rows", "complete", "stale_jobs", "state"]);
+        let mut table = HtmlTable::new(&["date", "raw_rows", "complete", "stale_jobs", "state"]);
         let mut strip = Vec::new();
         for (date, day) in labels.iter().zip(&self.status.days) {
             let stale: Vec<&str> = self
@@ -428,7 +425,7 @@ impl Daily {
             ),
         };
         page.section("Checks", &note);
-        let mut table = Table::new(&[
+        let mut table = HtmlTable::new(&[
             "status", "check", "type", "source", "key", "value", "expected", "message",
         ]);
         for result in self
@@ -486,7 +483,7 @@ impl Daily {
                 },
             ];
             let mut numbers =
-                Table::new(&["date", "value", "expected_low", "expected_high", "status"]);
+                HtmlTable::new(&["date", "value", "expected_low", "expected_high", "status"]);
             for (label, day) in labels.iter().zip(&self.checks.days) {
                 let found = on(day);
                 numbers.row(vec![
@@ -514,7 +511,7 @@ impl Daily {
     fn searches_section(&self, page: &mut Page, day: &str, labels: &[String]) {
         page.section("Searches", "Search events, each message_id once.");
         let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
-        let mut table = Table::new(&["hour", "searches"]);
+        let mut table = HtmlTable::new(&["hour", "searches"]);
         for (hour, n) in hours.iter().zip(self.hourly) {
             table.row(vec![Cell::text(hour), Cell::Int(n)]);
         }
@@ -529,7 +526,7 @@ impl Daily {
             &svg,
             &table,
         );
-        let mut table = Table::new(&["date", "searches"]);
+        let mut table = HtmlTable::new(&["date", "searches"]);
         for (date, n) in labels.iter().zip(&self.searches) {
             table.row(vec![Cell::text(date), Cell::Int(*n)]);
         }
@@ -548,7 +545,7 @@ impl Daily {
         );
         let mut head = vec!["term", "searches", "unique_users", "trend"];
         head.extend(labels.iter().map(String::as_str));
-        let mut table = Table::new(&head);
+        let mut table = HtmlTable::new(&head);
         for term in &self.top_terms {
             let mut row = vec![
                 Cell::text(&term.term),
@@ -581,7 +578,7 @@ impl Daily {
             "Reports",
             &self.missing_note(REPORTED_STICKER_DAILY, "from reported_sticker_daily"),
         );
-        let mut table = Table::new(&["sticker_id", "reports", "terms"]);
+        let mut table = HtmlTable::new(&["sticker_id", "reports", "terms"]);
         for sticker in &self.reported {
             let terms: Vec<String> = sticker
                 .terms
@@ -613,7 +610,7 @@ impl Daily {
             .zip(&self.searches)
             .map(|(&r, &s)| (s > 0).then(|| r as f64 / s as f64))
             .collect();
-        let mut table = Table::new(&["date", "reports", "searches", "report_rate"]);
+        let mut table = HtmlTable::new(&["date", "reports", "searches", "report_rate"]);
         for (i, date) in labels.iter().enumerate() {
             table.row(vec![
                 Cell::text(date),
@@ -661,7 +658,7 @@ impl Daily {
                 "source",
             ),
         ] {
-            let mut table = Table::new(&[what, "lines"]);
+            let mut table = HtmlTable::new(&[what, "lines"]);
             for (key, n) in rows.iter() {
                 table.row(vec![Cell::text(key), Cell::Int(*n)]);
             }
@@ -682,7 +679,7 @@ impl Daily {
             "Lag is now minus the watermark: every event older than the watermark has been delivered.",
         );
         let tailers = &self.status.tailers;
-        let mut table = Table::new(&[
+        let mut table = HtmlTable::new(&[
             "tailer",
             "watermark",
             "lag_seconds",
@@ -693,11 +690,11 @@ impl Daily {
         for t in tailers {
             table.row(vec![
                 Cell::text(&t.tailer_id),
-                Cell::Text(t.watermark.map(stamp).unwrap_or_default()),
+                Cell::Text(t.watermark.map(utc_seconds).unwrap_or_default()),
                 t.lag_seconds.map_or(Cell::Text(String::new()), Cell::Int),
                 Cell::Text(t.lag_seconds.map(human_seconds).unwrap_or_default()),
-                Cell::Text(t.last_flush.map(stamp).unwrap_or_default()),
-                Cell::Text(t.retired_at.map(stamp).unwrap_or_default()),
+                Cell::Text(t.last_flush.map(utc_seconds).unwrap_or_default()),
+                Cell::Text(t.retired_at.map(utc_seconds).unwrap_or_default()),
             ]);
         }
         let with_lag: Vec<_> = tailers.iter().filter(|t| t.lag_seconds.is_some()).collect();

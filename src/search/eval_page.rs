@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::gate::Evaluation;
 use super::metrics::{Judgement, QueryMetrics, Summary};
-use crate::output::html::{self, Cell, Page, Series, Table};
+use crate::output::html::{self, Cell, HtmlTable, Page, Series};
 
 /// One query's results as scored by `eval`.
 pub struct ScoredQuery {
@@ -75,7 +75,7 @@ fn summary_section(page: &mut Page, models: &[ModelResults], k: usize, figures: 
             .collect(),
         })
         .collect();
-    let mut table = Table::new(&[
+    let mut table = HtmlTable::new(&[
         "model",
         "queries",
         "labelled",
@@ -135,7 +135,7 @@ fn baseline_section(page: &mut Page, figures: &Evaluation) {
         &format!("Against the baseline, {}", figures.baseline),
         "Mean difference over the queries labelled for both, a paired t-test and a paired randomization test (10,000 sign flips). Significant (*): the randomization p-value, Holm-corrected over the metrics, is below 0.05.",
     );
-    let mut table = Table::new(&[
+    let mut table = HtmlTable::new(&[
         "model",
         "metric",
         "delta",
@@ -173,7 +173,7 @@ fn distribution_section(page: &mut Page, models: &[ModelResults]) {
     let counts: Vec<Vec<i64>> = models.iter().map(|m| histogram(&m.queries)).collect();
     let mut head = vec!["nDCG"];
     head.extend(models.iter().map(|m| m.name.as_str()));
-    let mut table = Table::new(&head);
+    let mut table = HtmlTable::new(&head);
     for (b, bin) in bins.iter().enumerate() {
         let mut row = vec![Cell::text(bin)];
         row.extend(counts.iter().map(|c| Cell::Int(c[b])));
@@ -260,7 +260,7 @@ fn wins_section(page: &mut Page, models: &[ModelResults]) {
     );
     if models.len() < 2 {
         page.table("wins_note", &{
-            let mut t = Table::new(&["note"]);
+            let mut t = HtmlTable::new(&["note"]);
             t.row(vec![Cell::text(
                 "one model: give eval several --results files to compare them term by term",
             )]);
@@ -283,7 +283,7 @@ fn wins_section(page: &mut Page, models: &[ModelResults]) {
             ],
         })
         .collect();
-    let mut table = Table::new(&["model", "wins", "ties", "losses"]);
+    let mut table = HtmlTable::new(&["model", "wins", "ties", "losses"]);
     for (m, t) in models.iter().zip(&tallies) {
         table.row(vec![
             Cell::text(&m.name),
@@ -319,7 +319,7 @@ fn wins_section(page: &mut Page, models: &[ModelResults]) {
     head.extend(models.iter().map(|m| format!("nDCG {}", m.name)));
     head.push("best".into());
     let head: Vec<&str> = head.iter().map(String::as_str).collect();
-    let mut table = Table::new(&head);
+    let mut table = HtmlTable::new(&head);
     for (term, row, _) in differing {
         let best = row.iter().copied().fold(f64::MIN, f64::max);
         let mut cells = vec![Cell::text(term)];
@@ -355,7 +355,7 @@ fn worst_section(page: &mut Page, models: &[ModelResults], k: usize) {
                 .then_with(|| a.query_id.cmp(&b.query_id))
         });
         worst.truncate(WORST);
-        let mut table = Table::new(&[
+        let mut table = HtmlTable::new(&[
             "model",
             "query_id",
             "query",

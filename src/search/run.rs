@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::model::Encoder;
 use super::topk::{inverse_norms, normalize_rows, TopK};
 use super::vectors::{read_ahead, VectorReader};
-use crate::contract::EVENT_DATE;
+use crate::contract::{EVENT_DATE, SEARCH_TERM_DAILY};
 use crate::engine::{date_literal, string_column, WarehouseTables};
 use crate::output::{write_results, Format};
 use crate::warehouse::Warehouse;
@@ -323,12 +323,12 @@ async fn top_terms(
     date: Option<NaiveDate>,
 ) -> anyhow::Result<Vec<String>> {
     let day = date.unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
-    let ctx = WarehouseTables::load(warehouse).await?.session(None)?;
-    if !ctx.table_exist("search_term_daily")? {
+    let ctx = WarehouseTables::load(warehouse).await?.session()?;
+    if !ctx.table_exist(SEARCH_TERM_DAILY)? {
         bail!("the warehouse has no search_term_daily table: run `stickerlake run search_term_daily --date {day}` first");
     }
     let batches = ctx
-        .table("search_term_daily")
+        .table(SEARCH_TERM_DAILY)
         .await?
         .filter(col(EVENT_DATE).eq(date_literal(day)))?
         .sort(vec![

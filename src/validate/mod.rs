@@ -129,7 +129,7 @@ async fn check(
     let sql = format!(
         "SELECT message_id, type, CAST(event_time AS BIGINT), properties, context, source, source_offset FROM raw_events WHERE event_date BETWEEN DATE '{from}' AND DATE '{to}'"
     );
-    let ctx = tables.session(None)?;
+    let ctx = tables.session()?;
     let mut checked = 0;
     let mut rows = Vec::new();
     for statement in parse_statements(&sql)? {
