@@ -129,10 +129,14 @@ demo: build model clean-demo
 clean-demo:
 	rm -rf $(DEMO)
 
+# Each bench script adds its rows here; the last step writes them into docs/performance.md.
+bench: export STICKERLAKE_FIGURES = $(CURDIR)/bench/figures.jsonl
+bench: FIGURES = bench/figures.jsonl
 bench: venv
 	@$(PY) -c "import duckdb, faiss, numpy, pyarrow; from deltalake import DeltaTable" 2>/dev/null || \
 	  $(VENV)/bin/pip install --quiet 'duckdb==2.0.0' faiss-cpu numpy pyarrow 'deltalake==1.6.6'
 	CARGO_TARGET_DIR=$(RELEASE_TARGET_DIR) cargo build --release
+	rm -f $(FIGURES)
 	$(PY) bench/bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search
 	$(PY) bench/search_bench.py --bin $(BIN_RELEASE) --work bench/out/search-1m --n 1000000 --dim 256 --unnormalized --no-numpy
@@ -140,6 +144,7 @@ bench: venv
 	$(PY) bench/audit_bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/commit_bench.py --bin $(BIN_RELEASE)
 	$(PY) bench/quality_bench.py --bin $(BIN_RELEASE)
+	$(PY) bench/figures.py $(FIGURES) docs/performance.md
 
 # How ingest and jobs grow: 1x, 4x, 16x of 1M events (BASE=, SIZES= to change).
 BASE ?= 1000000

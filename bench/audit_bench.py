@@ -10,6 +10,7 @@ be clean and account for every row.
 import argparse, json, os, shutil, statistics
 
 from bench import run_measured
+from figures import record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,8 +38,10 @@ def main():
         lines = sum(f["lines"] for f in report["files"])
         if report["faults"] or rows < events:
             raise SystemExit(f"audit of {events:,} events: {report['faults']} faults, {rows:,} rows")
-        print(f"| {events:,} | {lines:,} | {rows:,} | {statistics.median(r[0] for r in runs):.2f} | "
-              f"{statistics.median(r[1] for r in runs):.0f} |", flush=True)
+        seconds, rss = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        print(f"| {events:,} | {lines:,} | {rows:,} | {seconds:.2f} | {rss:.0f} |", flush=True)
+        record(f"`audit` of {events:,} events ({lines:,} lines, clean)", f"{seconds:.2f} s, {rss:.0f} MiB",
+               command=f"bench/audit_bench.py --runs {args.runs}")
     shutil.rmtree(args.work)
 
 

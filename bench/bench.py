@@ -260,6 +260,15 @@ def main():
         print(f"{r['shape']}: ingest ratio stickerlake/DuckDB = {r['ingest']:.2f} (below 1 is faster); "
               f"daily jobs ratio = {r['jobs']:.2f}; daily outputs identical: yes")
     json.dump({"rows": rows, "ratios": results}, open(os.path.join(args.work, "results.json"), "w"))
+    from figures import record
+    targets = {"ingest": "≤ 0.4", "jobs": "≤ 0.6"}
+    for ours, peer in zip(rows[::2], rows[1::2]):
+        shape, step = ours[0], ours[1]
+        kind = "ingest" if step == "ingest" else "jobs"
+        record(f"{shape}: {step}", f"{ours[3]:.2f} s, {ours[4]:.0f} MiB",
+               f"{peer[2]} {peer[3]:.2f} s, {peer[4]:.0f} MiB", f"{ours[3] / peer[3]:.2f}",
+               targets[kind] if "days" in shape or kind == "ingest" else "—",
+               f"bench/bench.py --runs {args.runs} (outputs compared)")
     sys.stdout.flush()
     # deltalake's native threads abort the interpreter's normal exit on this machine.
     os._exit(0)

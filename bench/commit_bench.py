@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from deltalake import DeltaTable
 
+from figures import record
 from s3_server import start_moto
 
 FLUSHES = 7
@@ -124,6 +125,9 @@ def main():
             print(f"  {store:5} {versions:>7} versions: {commit * 1000:.1f} ms a commit "
                   f"({commit / new[store]:.2f}x a new table's); load and first flush {first:.3f} s",
                   flush=True)
+            record(f"a tailer's commit, {store}, a log of {versions:,} versions", f"{commit * 1000:.1f} ms",
+                   "the same on a new table" if versions > 2 else "", f"{commit / new[store]:.2f}" if versions > 2 else "",
+                   command=f"bench/commit_bench.py --runs {args.runs}")
     finally:
         moto.terminate()
         shutil.rmtree(work, ignore_errors=True)

@@ -134,8 +134,11 @@ def main():
     rows += [bench_compact(args.bin, args.work, gib) for gib in args.compact_gib]
     print("| workload | wall s | peak RSS MiB | |")
     print("|---|---|---|---|")
-    for r in rows:
+    from figures import record
+    for r, target in zip(rows, ["≤ 1 s", "", ""]):
         print(f"| {r['what']} | {r['seconds']:.2f} | {r['rss']:.0f} | {r['note']} |")
+        record(f"{r['what']} ({r['note']})", f"{r['seconds']:.2f} s, {r['rss']:.0f} MiB", target=target,
+               command="bench/ops_bench.py")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import argparse, datetime, os, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import side_by_side  # noqa: E402
+from figures import record  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -93,6 +94,12 @@ def main():
     print("|---|---|---|---|---|---|")
     for shape, step, command, secs, rss, eps in rows:
         print(f"| {shape} | {step} | {command} | {secs:.2f} | {rss:.0f} | {eps:,.0f} |")
+    record("ingest with a tracking plan (1M events, 5 types)", f"{rows[1][3]:.2f} s, {rows[1][4]:.0f} MiB",
+           f"without the plan {rows[0][3]:.2f} s, {rows[0][4]:.0f} MiB", f"{plan_ratio:.2f}", "≤ 1.15",
+           f"bench/quality_bench.py --runs {args.runs}")
+    record(f"`check`, {args.days} days × {args.per_day:,} events", f"{rows[2][3]:.2f} s, {rows[2][4]:.0f} MiB",
+           f"`run all` over the same days {rows[3][3]:.2f} s, {rows[3][4]:.0f} MiB", f"{check_ratio:.2f}", "< 1",
+           f"bench/quality_bench.py --runs {args.runs}")
     print(f"\ntailer --plan / tailer = {plan_ratio:.2f} (at most 1.15 allowed); "
           f"check / run all = {check_ratio:.2f} (below 1: checking costs less than computing)")
 

@@ -140,6 +140,11 @@ def main():
     print(f"ratio stickerlake/FAISS wall = {t_ours / t_faiss:.2f}, search step {(t_ours - t_one) / faiss_search:.2f}; "
           f"stickerlake peak RSS {rss_ours:.0f} MiB for {vector_mib:.0f} MiB of vectors (streamed); "
           f"queries whose top-{K} differs: {differ_faiss} vs FAISS, {differ_numpy} vs numpy")
+    from figures import record
+    record(f"search, {n:,} × {dim} {kind} vectors, {Q:,} queries, top {K} ({differ_faiss} top-{K}s differ from FAISS)",
+           f"{t_ours:.2f} s, {rss_ours:.0f} MiB", f"FAISS IndexFlatIP {t_faiss:.2f} s, {rss_faiss:.0f} MiB",
+           f"{t_ours / t_faiss:.2f}", "≤ 0.5" + (", ≤ 1.5 GB" if n >= 1_000_000 else ""),
+           "bench/search_bench.py " + " ".join(sys.argv[1:]).replace(args.bin, "BIN"))
 
 
 if __name__ == "__main__":
