@@ -2,8 +2,9 @@
 """`make bench` (quality rows): what knowing when upstream breaks costs.
 
 1. A tracking plan at ingest: `stickerlake tailer` over make bench's 1M-event day (same
-   generator, seed and servers as bench.py), without and with `--plan`, alternating, median
-   of 3. The issue's bound: at most 15% more.
+   generator, seed and servers as bench.py), without and with `--plan`, and serving
+   `--metrics-addr`, taking turns, median of 3. The bound: a plan adds at most 15%; metrics
+   nothing measurable.
 2. `check` over 35 days of 100k events a day (3 servers, weekday seasonality) against `run
    all` over the same days, alternating, median of 3: checking must cost less than computing.
 
@@ -13,7 +14,7 @@ Prints Markdown rows for docs/performance.md.
 import argparse, datetime, os, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import side_by_side  # noqa: E402
+from bench import side_by_side, take_turns  # noqa: E402
 from figures import record  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,11 +53,21 @@ def plan_at_ingest(binary, work, runs):
     open(plan, "w").write(PLAN)
     tail = [binary, "--warehouse", wh, "tailer", "--source", f"{logs}/*.jsonl"]
     empty = lambda: shutil.rmtree(wh, ignore_errors=True)
-    (t, rss, out), (t_plan, rss_plan, out_plan) = side_by_side((tail, empty), (tail + ["--plan", plan], empty), runs)
+    # The three take turns: without, with the plan, and serving /metrics and /health.
+    watched = tail + ["--metrics-addr", "127.0.0.1:0"]
+    (t, rss, out), (t_plan, rss_plan, out_plan), (t_watch, rss_watch, _) = [
+        (middle([r[0] for r in rs]), middle([r[1] for r in rs]), rs[-1][2])
+        for rs in take_turns([(tail, empty), (tail + ["--plan", plan], empty), (watched, empty)], runs)]
     events = int(out.split(" events written")[0].split(", ")[-1])
-    rows = [("1M events, one day, 4 servers", "ingest", "tailer", t, rss, events / t),
-            ("1M events, one day, 4 servers", "ingest", "tailer --plan (5 types)", t_plan, rss_plan, events / t_plan)]
+    shape = "1M events, one day, 4 servers"
+    rows = [(shape, "ingest", "tailer", t, rss, events / t),
+            (shape, "ingest", "tailer --plan (5 types)", t_plan, rss_plan, events / t_plan),
+            (shape, "ingest", "tailer --metrics-addr", t_watch, rss_watch, events / t_watch)]
     return rows, t_plan / t, out_plan.strip()
+
+
+def middle(values):
+    return sorted(values)[len(values) // 2]
 
 
 def check_against_jobs(binary, work, runs, days, per_day):
@@ -97,8 +108,11 @@ def main():
     record("ingest with a tracking plan (1M events, 5 types)", f"{rows[1][3]:.2f} s, {rows[1][4]:.0f} MiB",
            f"without the plan {rows[0][3]:.2f} s, {rows[0][4]:.0f} MiB", f"{plan_ratio:.2f}", "≤ 1.15",
            f"bench/quality_bench.py --runs {args.runs}")
-    record(f"`check`, {args.days} days × {args.per_day:,} events", f"{rows[2][3]:.2f} s, {rows[2][4]:.0f} MiB",
-           f"`run all` over the same days {rows[3][3]:.2f} s, {rows[3][4]:.0f} MiB", f"{check_ratio:.2f}", "< 1",
+    record("ingest serving /metrics and /health (1M events)", f"{rows[2][3]:.2f} s, {rows[2][4]:.0f} MiB",
+           f"without {rows[0][3]:.2f} s, {rows[0][4]:.0f} MiB", f"{rows[2][3] / rows[0][3]:.2f}", "no cost",
+           f"bench/quality_bench.py --runs {args.runs}")
+    record(f"`check`, {args.days} days × {args.per_day:,} events", f"{rows[3][3]:.2f} s, {rows[3][4]:.0f} MiB",
+           f"`run all` over the same days {rows[4][3]:.2f} s, {rows[4][4]:.0f} MiB", f"{check_ratio:.2f}", "< 1",
            f"bench/quality_bench.py --runs {args.runs}")
     print(f"\ntailer --plan / tailer = {plan_ratio:.2f} (at most 1.15 allowed); "
           f"check / run all = {check_ratio:.2f} (below 1: checking costs less than computing)")
