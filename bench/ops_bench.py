@@ -137,7 +137,7 @@ def main():
     from figures import record
     for r, target in zip(rows, ["≤ 1 s", "", ""]):
         print(f"| {r['what']} | {r['seconds']:.2f} | {r['rss']:.0f} | {r['note']} |")
-        record(f"{r['what']} ({r['note']})", f"{r['seconds']:.2f} s, {r['rss']:.0f} MiB", target=target,
+        record(f"{r['what']}: {r['note']}", f"{r['seconds']:.2f} s, {r['rss']:.0f} MiB", target=target,
                command="bench/ops_bench.py")
 
 
