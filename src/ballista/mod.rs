@@ -42,6 +42,29 @@ use crate::warehouse::Warehouse;
 pub struct BallistaArgs {
     #[command(subcommand)]
     pub process: Process,
+    /// Ballista's own log on stderr, from this level up: what a lost executor or a
+    /// rescheduled task leaves behind.
+    #[arg(long, value_enum, default_value_t = LogLevel::Warn, global = true)]
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl From<LogLevel> for tracing_subscriber::filter::LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => Self::ERROR,
+            LogLevel::Warn => Self::WARN,
+            LogLevel::Info => Self::INFO,
+            LogLevel::Debug => Self::DEBUG,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +146,11 @@ fn whole_seconds(duration: Duration) -> u64 {
 }
 
 pub async fn run(args: BallistaArgs, warehouse: Warehouse) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     match args.process {
         Process::Scheduler(args) => scheduler(args, warehouse).await,
         Process::Executor(args) => executor(args, warehouse).await,

@@ -62,9 +62,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub require_complete: bool,
     /// A job-day with no answer within DURATION (`90s`, `30m`) is abandoned and started
-    /// again (3 attempts in all, with pauses between), then fails. For clusters: Ballista
-    /// can leave a job waiting forever after an executor is lost. Default: 10m on a
-    /// cluster, no limit locally.
+    /// again (3 attempts in all, with pauses between), then fails; given on a cluster, so is
+    /// a job-day the cluster failed while it ran. For clusters: Ballista can leave a job
+    /// waiting forever, or fail it, after an executor is lost. Default: 10m on a cluster,
+    /// no limit locally.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub day_timeout: Option<std::time::Duration>,
     /// On a cluster: a job-day the cluster failed, or did not answer on any attempt, is
@@ -237,6 +238,7 @@ pub async fn run(args: RunArgs, warehouse: Warehouse) -> anyhow::Result<Outcome>
         days_at_once: if local { DAYS_AT_ONCE } else { 1 },
         stop_at_failure: !local,
         day_timeout,
+        restart_failed: args.day_timeout.is_some() && !local,
         fallback_local: args.fallback_local,
     };
     let mut failures = Vec::new();

@@ -44,6 +44,10 @@ pub struct Pace {
     /// A day with no answer within this is abandoned and started again, at most
     /// [`DAY_ATTEMPTS`] times in all, then fails.
     pub day_timeout: Option<std::time::Duration>,
+    /// With `day_timeout`, a day the cluster failed while it ran is started again too (asked
+    /// for with an explicit `--day-timeout`, which also bounds an attempt that would wait for
+    /// executors when none is left).
+    pub restart_failed: bool,
     /// A day the cluster failed, or did not answer on any attempt, is computed on the local
     /// engine instead (with a warning).
     pub fallback_local: bool,
@@ -127,14 +131,14 @@ pub async fn run_job_for_days(
     outcomes
 }
 
-/// Attempts of a job-day that gets no answer within `--day-timeout`: Ballista 55 can leave
-/// a job waiting forever after an executor is lost, and the same job submitted again runs
-/// on the executors left.
+/// Attempts of a job-day on a cluster, with `--day-timeout`: Ballista 55 can leave a job
+/// waiting forever after an executor is lost, or fail it, and the same job submitted again
+/// runs on the executors left.
 pub const DAY_ATTEMPTS: u32 = 3;
 
 /// The pause before attempt `attempt + 1` of a day whose attempt timed out after `limit`
-/// (pure): a quarter of the limit, doubling, at most 30 s, so that the scheduler has
-/// noticed a lost executor before the day is submitted again.
+/// or failed (pure): a quarter of the limit, doubling, at most 30 s, so that the scheduler
+/// has noticed a lost executor before the day is submitted again.
 fn resubmit_pause(limit: std::time::Duration, attempt: u32) -> std::time::Duration {
     let pause = (limit / 4).saturating_mul(1 << (attempt - 1).min(16));
     pause.min(std::time::Duration::from_secs(30))
@@ -146,7 +150,7 @@ async fn within<F, T>(pace: Pace, attempt: impl Fn(bool) -> F, what: &str) -> an
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
-    match on_cluster(pace.day_timeout, &attempt, what).await {
+    match on_cluster(pace, &attempt, what).await {
         Err(e) if pace.fallback_local => {
             eprintln!("run: {what}: {e:#}; computing it on the local engine (--fallback-local)");
             attempt(true).await
@@ -155,36 +159,51 @@ where
     }
 }
 
-/// `attempt(false)`, abandoned and started again when it has not ended within `timeout`,
-/// [`DAY_ATTEMPTS`] times at most.
-async fn on_cluster<F, T>(
-    timeout: Option<std::time::Duration>,
-    attempt: &impl Fn(bool) -> F,
-    what: &str,
-) -> anyhow::Result<T>
+/// `attempt(false)`; with a day timeout, [`DAY_ATTEMPTS`] times at most: started again
+/// when it has not ended within the timeout or (`restart_failed`) when the cluster failed
+/// it while it ran. (The
+/// abandoned attempt's Ballista job is not cancelled: Ballista 55's client gives out a job's
+/// id only once it has ended.)
+async fn on_cluster<F, T>(pace: Pace, attempt: &impl Fn(bool) -> F, what: &str) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let Some(limit) = timeout else {
+    let Some(limit) = pace.day_timeout else {
         return attempt(false).await;
     };
     let shown = crate::units::human_seconds(limit.as_secs() as i64);
-    for tries in 1..DAY_ATTEMPTS {
-        if let Ok(result) = tokio::time::timeout(limit, attempt(false)).await {
-            return result;
+    for tries in 1..=DAY_ATTEMPTS {
+        let why = match tokio::time::timeout(limit, attempt(false)).await {
+            Ok(Err(e)) if pace.restart_failed && e.is::<WhileRunning>() => {
+                format!("failed on the cluster ({e:#})")
+            }
+            Ok(result) => return result,
+            Err(_) if tries == DAY_ATTEMPTS => anyhow::bail!(
+                "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times; nothing of it was committed"
+            ),
+            Err(_) => format!("no answer within {shown} (--day-timeout)"),
+        };
+        if tries == DAY_ATTEMPTS {
+            anyhow::bail!("{why}, {DAY_ATTEMPTS} times; nothing of it was committed");
         }
         let pause = resubmit_pause(limit, tries);
         eprintln!(
-            "run: {what}: no answer within {shown} (--day-timeout); starting it once more in {}",
+            "run: {what}: {why}; starting it once more in {}",
             crate::units::human_seconds(pause.as_secs() as i64)
         );
         tokio::time::sleep(pause).await;
     }
-    match tokio::time::timeout(limit, attempt(false)).await {
-        Ok(result) => result,
-        Err(_) => anyhow::bail!(
-            "no answer within {shown} (--day-timeout), {DAY_ATTEMPTS} times; nothing of it was committed"
-        ),
+    unreachable!("the last attempt returns")
+}
+
+/// Marks a day's query that failed while it ran (not while it was planned or written): on
+/// a cluster, what a lost executor does, worth another attempt. Shows as the job's origin.
+#[derive(Debug)]
+struct WhileRunning(String);
+
+impl std::fmt::Display for WhileRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -217,7 +236,7 @@ async fn query_day(
         .with_context(|| job.origin.to_string())?
         .collect()
         .await
-        .with_context(|| job.origin.to_string())?;
+        .context(WhileRunning(job.origin.to_string()))?;
     let (schema, batches) = without_column(schema, batches, &job.partition_column)?;
 
     let dir = partition_dir(&job.name, &job.partition_column, day);
@@ -400,6 +419,7 @@ mod tests {
             days_at_once: 1,
             stop_at_failure: true,
             day_timeout,
+            restart_failed: true,
             fallback_local,
         }
     }
@@ -437,6 +457,38 @@ mod tests {
                 .unwrap(),
             1
         );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_day_the_cluster_failed_while_it_ran_is_started_again() {
+        let limit = Some(Duration::from_millis(40));
+        let calls = AtomicUsize::new(0);
+        // Fails while running on its first call, then answers.
+        let flaky = |_| {
+            let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                match call {
+                    1 => Err(anyhow::anyhow!("executor lost").context(WhileRunning("job".into()))),
+                    _ => Ok(call),
+                }
+            }
+        };
+        assert_eq!(
+            within(pace(limit, false), &flaky, "job day").await.unwrap(),
+            2
+        );
+        // Not asked for, or not while running (a planning error): once.
+        calls.store(0, Ordering::SeqCst);
+        let not_asked = Pace {
+            restart_failed: false,
+            ..pace(limit, false)
+        };
+        assert!(within(not_asked, &flaky, "job day").await.is_err());
+        let planning = |_| async { anyhow::bail!("no such column") as anyhow::Result<usize> };
+        assert!(within(pace(limit, false), planning, "job day")
+            .await
+            .is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Date32Type};
 use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
@@ -28,7 +28,7 @@ use crate::warehouse::delta::{Change, NewFile};
 use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
 use config::CheckConfig;
 use evaluate::{Inputs, KnownFailures};
-use profile::{source_name, DayProfile, Row};
+use profile::{source_name, DayProfile, Row, Tally};
 use results::{CheckResult, Status, CHECK_RESULTS, CHECK_RESULTS_SCHEMA, DATE};
 
 /// What a run of the checks needs besides the days.
@@ -123,7 +123,7 @@ async fn profiles(
 ) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {
     let ctx = tables.session()?;
     let sql = format!(
-        "SELECT CAST(event_date AS VARCHAR), type, source, properties, context, term FROM raw_events WHERE event_date IN ({})",
+        "SELECT event_date, type, source, properties, context, term FROM raw_events WHERE event_date IN ({})",
         date_list(days)
     );
     let mut profiles: BTreeMap<NaiveDate, DayProfile> = BTreeMap::new();
@@ -143,37 +143,40 @@ async fn profiles(
 
 fn profile_batch(batch: &RecordBatch) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {
     use rayon::prelude::*;
-    let columns: Vec<_> = (0..6)
+    let dates = arrow::compute::cast(batch.column(0), &DataType::Date32)?;
+    let dates = dates.as_primitive::<Date32Type>();
+    // Plain strings, as the tables' Parquet is read here: casting them copies nothing.
+    let columns: Vec<_> = (1..6)
         .map(|i| arrow::compute::cast(batch.column(i), &DataType::Utf8))
         .collect::<Result<_, _>>()?;
     let text: Vec<_> = columns.iter().map(|c| c.as_string::<i32>()).collect();
     let value =
         |column: usize, row: usize| (!text[column].is_null(row)).then(|| text[column].value(row));
-    let rows: Vec<usize> = (0..batch.num_rows()).collect();
-    let parts: Vec<anyhow::Result<BTreeMap<NaiveDate, DayProfile>>> = rows
-        .par_chunks(1024)
-        .map(|rows| {
-            let mut days: BTreeMap<NaiveDate, DayProfile> = BTreeMap::new();
-            for &row in rows {
-                let day: NaiveDate = value(0, row).unwrap_or_default().parse()?;
-                days.entry(day).or_default().add(&Row {
-                    kind: value(1, row).unwrap_or_default(),
-                    source: value(2, row).unwrap_or_default(),
-                    properties: value(3, row),
-                    context: value(4, row),
-                    term: value(5, row),
-                });
-            }
-            Ok(days)
+    let tallies = (0..batch.num_rows())
+        .into_par_iter()
+        .fold(BTreeMap::<i32, Tally>::new, |mut days, row| {
+            days.entry(dates.value(row)).or_default().add(&Row {
+                kind: value(0, row).unwrap_or_default(),
+                source: value(1, row).unwrap_or_default(),
+                properties: value(2, row),
+                context: value(3, row),
+                term: value(4, row),
+            });
+            days
         })
-        .collect();
-    let mut merged: BTreeMap<NaiveDate, DayProfile> = BTreeMap::new();
-    for part in parts {
-        for (day, profile) in part? {
-            merged.entry(day).or_default().merge(profile);
-        }
-    }
-    Ok(merged)
+        .reduce(BTreeMap::new, |mut days, other| {
+            for (day, tally) in other {
+                days.entry(day).or_default().merge(tally);
+            }
+            days
+        });
+    tallies
+        .into_iter()
+        .map(|(day, tally)| {
+            let day = Date32Type::to_naive_date_opt(day).context("an event_date out of range")?;
+            Ok((day, tally.into_profile()))
+        })
+        .collect()
 }
 
 fn date_list(days: &BTreeSet<NaiveDate>) -> String {

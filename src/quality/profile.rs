@@ -43,31 +43,11 @@ pub struct Row<'a> {
 }
 
 impl DayProfile {
+    /// Counts one row (tests; whole batches are counted through a [`Tally`]).
     pub fn add(&mut self, row: &Row<'_>) {
-        let source = source_name(row.source);
-        *self
-            .volume
-            .entry((row.kind.to_owned(), source.to_owned()))
-            .or_default() += 1;
-        let keys = self.keys.entry(row.kind.to_owned()).or_default();
-        keys.events += 1;
-        for (prefix, text) in [("", row.properties), ("context.", row.context)] {
-            if let Some(text) = text {
-                let mut path = prefix.to_owned();
-                walk_keys(&mut keys.paths, &mut path, text);
-            }
-        }
-        match (row.kind, row.term) {
-            ("search", Some(term)) if !term.is_empty() => {
-                self.searches += 1;
-                *self
-                    .terms
-                    .entry((term.to_owned(), source.to_owned()))
-                    .or_default() += 1;
-            }
-            ("report", _) => self.reports += 1,
-            _ => {}
-        }
+        let mut tally = Tally::default();
+        tally.add(row);
+        self.merge(tally.into_profile());
     }
 
     /// Adds what `other` counted (the same day, other rows).
@@ -117,7 +97,108 @@ impl DayProfile {
     }
 }
 
-type Paths = BTreeMap<String, BTreeMap<&'static str, u64>>;
+/// The JSON value types a key path is counted by, as JSON Schema names them (an integer is
+/// a `number` too: `3` and `3.5` are one type to a client).
+#[derive(Clone, Copy)]
+enum JsonType {
+    Array,
+    Boolean,
+    Null,
+    Number,
+    Object,
+    String,
+}
+
+/// [`JsonType`]s' names, in their order.
+const JSON_TYPES: [&str; 6] = ["array", "boolean", "null", "number", "object", "string"];
+
+type Hasher = ahash::RandomState;
+
+/// Events per JSON type (in [`JSON_TYPES`]'s order) at each key path.
+type Paths = HashMap<String, [u64; JSON_TYPES.len()], Hasher>;
+
+/// The counts of a run of rows, keyed by the rows' own text: counting a row allocates only
+/// for a key path seen for the first time. A check reads millions of rows, so this is where
+/// its time goes; [`Tally::into_profile`] makes the run's [`DayProfile`].
+#[derive(Default)]
+pub struct Tally<'a> {
+    volume: HashMap<(&'a str, &'a str), u64, Hasher>,
+    keys: HashMap<&'a str, (u64, Paths), Hasher>,
+    terms: HashMap<(&'a str, &'a str), u64, Hasher>,
+    searches: u64,
+    reports: u64,
+    /// The key path being walked (reused from row to row).
+    path: String,
+}
+
+impl<'a> Tally<'a> {
+    pub fn add(&mut self, row: &Row<'a>) {
+        let source = source_name(row.source);
+        *self.volume.entry((row.kind, source)).or_default() += 1;
+        let (events, paths) = self.keys.entry(row.kind).or_default();
+        *events += 1;
+        for (prefix, text) in [("", row.properties), ("context.", row.context)] {
+            if let Some(text) = text {
+                self.path.clear();
+                self.path.push_str(prefix);
+                walk_keys(paths, &mut self.path, text);
+            }
+        }
+        match (row.kind, row.term) {
+            ("search", Some(term)) if !term.is_empty() => {
+                self.searches += 1;
+                *self.terms.entry((term, source)).or_default() += 1;
+            }
+            ("report", _) => self.reports += 1,
+            _ => {}
+        }
+    }
+
+    /// Adds what `other` counted (other rows of the same day).
+    pub fn merge(&mut self, other: Tally<'a>) {
+        for (key, n) in other.volume {
+            *self.volume.entry(key).or_default() += n;
+        }
+        for (kind, (events, paths)) in other.keys {
+            let (mine, my_paths) = self.keys.entry(kind).or_default();
+            *mine += events;
+            for (path, counts) in paths {
+                let into = my_paths.entry(path).or_default();
+                into.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+            }
+        }
+        for (key, n) in other.terms {
+            *self.terms.entry(key).or_default() += n;
+        }
+        self.searches += other.searches;
+        self.reports += other.reports;
+    }
+
+    pub fn into_profile(self) -> DayProfile {
+        let owned = |(a, b): (&str, &str)| (a.to_owned(), b.to_owned());
+        let keys = self.keys.into_iter().map(|(kind, (events, paths))| {
+            let paths = paths
+                .into_iter()
+                .map(|(path, counts)| {
+                    let types = JSON_TYPES.iter().zip(counts).filter(|(_, n)| *n > 0);
+                    (path, types.map(|(t, n)| (*t, n)).collect())
+                })
+                .collect();
+            (kind.to_owned(), TypeKeys { events, paths })
+        });
+        DayProfile {
+            volume: self
+                .volume
+                .into_iter()
+                .map(|(k, n)| (owned(k), n))
+                .collect(),
+            keys: keys.collect(),
+            terms: self.terms.into_iter().map(|(k, n)| (owned(k), n)).collect(),
+            searches: self.searches,
+            reports: self.reports,
+        }
+    }
+}
 
 /// Records the key paths of the JSON object `text` (prefixed by `path`) and their value
 /// types, streaming: no value is built, leaves and arrays are skipped over. Text that is not
@@ -162,9 +243,8 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
     }
 }
 
-/// One member's value: its type, as JSON Schema names it (an integer is a `number` too:
-/// `3` and `3.5` are one type to a client), is counted at `path`; an object within the
-/// depth is walked.
+/// One member's value: its [`JsonType`] is counted at `path`; an object within the depth is
+/// walked.
 struct Member<'p> {
     paths: &'p mut Paths,
     path: &'p mut String,
@@ -172,16 +252,14 @@ struct Member<'p> {
 }
 
 impl Member<'_> {
-    fn count(&mut self, json_type: &'static str) {
-        if !self.paths.contains_key(self.path.as_str()) && self.paths.len() >= MAX_KEYS_PER_TYPE {
-            return;
+    fn count(&mut self, json_type: JsonType) {
+        if let Some(counts) = self.paths.get_mut(self.path.as_str()) {
+            counts[json_type as usize] += 1;
+        } else if self.paths.len() < MAX_KEYS_PER_TYPE {
+            let mut counts = [0; JSON_TYPES.len()];
+            counts[json_type as usize] = 1;
+            self.paths.insert(self.path.clone(), counts);
         }
-        *self
-            .paths
-            .entry(self.path.clone())
-            .or_default()
-            .entry(json_type)
-            .or_default() += 1;
     }
 }
 
@@ -201,43 +279,43 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
     }
 
     fn visit_bool<E>(mut self, _: bool) -> Result<(), E> {
-        self.count("boolean");
+        self.count(JsonType::Boolean);
         Ok(())
     }
 
     fn visit_i64<E>(mut self, _: i64) -> Result<(), E> {
-        self.count("number");
+        self.count(JsonType::Number);
         Ok(())
     }
 
     fn visit_u64<E>(mut self, _: u64) -> Result<(), E> {
-        self.count("number");
+        self.count(JsonType::Number);
         Ok(())
     }
 
     fn visit_f64<E>(mut self, _: f64) -> Result<(), E> {
-        self.count("number");
+        self.count(JsonType::Number);
         Ok(())
     }
 
     fn visit_str<E>(mut self, _: &str) -> Result<(), E> {
-        self.count("string");
+        self.count(JsonType::String);
         Ok(())
     }
 
     fn visit_unit<E>(mut self) -> Result<(), E> {
-        self.count("null");
+        self.count(JsonType::Null);
         Ok(())
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        self.count("array");
+        self.count(JsonType::Array);
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
         Ok(())
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        self.count("object");
+        self.count(JsonType::Object);
         if self.depth >= MAX_KEY_DEPTH {
             while map
                 .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?

@@ -17,8 +17,8 @@ differs:
 - executor loss, on a second cluster (scheduler `--executor-timeout 5s`, executors
   `--heartbeat-interval 1s`, each with its own work dir): five times, one executor `kill -9`-ed
   0.5, 1.5 or 3 s into a `run all --day-timeout 20s` (a new one then takes its place), and
-  every run finishes on the other with the local tables (a day Ballista lost track of is
-  started again by `--day-timeout`); every executor
+  every run finishes on the other with the local tables (a day Ballista lost track of, or
+  failed, is started again under `--day-timeout`); every executor
   killed while a run runs, and it fails within a bounded time (the timeout, then one more for
   an executor to come back) naming the engine, writing no day; new executors, and a re-run
   is exact;
@@ -260,13 +260,13 @@ def main():
 
 
 def start_executor(ballista, warehouse, scheduler_port, work_dir, logs, heartbeat="1s",
-                   scheduling="push"):
+                   scheduling="push", log_level="warn", tasks=2):
     port = free_port(pairs=True)
     executor = subprocess.Popen(
         [ballista, "--warehouse", warehouse, "ballista", "executor",
          "--scheduler", f"127.0.0.1:{scheduler_port}", "--port", str(port),
-         "--concurrent-tasks", "2", "--work-dir", work_dir, "--heartbeat-interval", heartbeat,
-         "--scheduling", scheduling],
+         "--concurrent-tasks", str(tasks), "--work-dir", work_dir, "--heartbeat-interval", heartbeat,
+         "--scheduling", scheduling, "--log-level", log_level],
         stdout=logs, stderr=logs)
     wait_for_port(port, executor, work_dir)
     if scheduling == "push":  # with pull, it asks the scheduler for tasks: no task service
@@ -289,6 +289,11 @@ def same_job_tables(stickerlake, ours, theirs, failures, what):
 # Executor loss runs on pull scheduling: with push, Ballista 55 can hang a job when an
 # executor dies while tasks are being launched onto it (apache/datafusion-ballista#2226).
 SCHEDULING = os.environ.get("BALLISTA_SCHEDULING", "pull")
+# Task slots per executor in the executor-loss check. A day abandoned after --day-timeout
+# stays a job on the scheduler (Ballista 55's client gives out a job's id only once it has
+# ended, so it cannot be cancelled), and such a job can keep a slot busy retrying a fetch
+# from the dead executor: with 2 slots, two of them left the next attempt none.
+LOSS_TASKS = 4
 
 
 def check_executor_loss(ballista, stickerlake, ours, work, failures):
@@ -300,9 +305,11 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
     processes = []
     try:
         processes.append(start_scheduler(ballista, ours, scheduler_port, logs,
-                                         "--executor-timeout", "5s", "--scheduling", SCHEDULING))
+                                         "--executor-timeout", "5s", "--scheduling", SCHEDULING,
+                                         "--log-level", "info"))
         dirs = [f"{work}/loss-executor-{n}" for n in range(2)]
-        executors = [start_executor(ballista, ours, scheduler_port, d, logs, scheduling=SCHEDULING)
+        executors = [start_executor(ballista, ours, scheduler_port, d, logs, scheduling=SCHEDULING,
+                                    log_level="info", tasks=LOSS_TASKS)
                      for d in dirs]
         processes += executors
 
@@ -332,11 +339,14 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
             try:
                 out, err = job_run.communicate(timeout=6 * DAY_TIMEOUT)
                 took = time.time() - started
-                retried = err.count("starting it once more")
+                hung = err.count(f"no answer within {DAY_TIMEOUT} s (--day-timeout); starting")
+                failed = err.count("failed on df://")
                 print(f"{what}: run all exit {job_run.returncode} after {took:.1f} s"
-                      + (f"; {retried} time(s) a day had no answer within {DAY_TIMEOUT} s "
-                         "(Ballista's known hang) and was started again" if retried else ""))
+                      + (f"; a day started again {hung} time(s) after no answer within "
+                         f"{DAY_TIMEOUT} s (Ballista's known hang), {failed} time(s) after the "
+                         "cluster failed it" if hung or failed else ""))
                 if job_run.returncode != 0:
+                    print(f"{what}: run all's stderr:\n{err}")
                     failures.append(f"{what}: run all failed:\n{err}")
             except subprocess.TimeoutExpired:
                 job_run.kill()
@@ -346,7 +356,8 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
             if n + 1 < len(KILL_AFTER):
                 dirs = [dirs[1], f"{work}/loss-executor-{n + 2}"]
                 executors = [executors[1], start_executor(ballista, ours, scheduler_port, dirs[1],
-                                                          logs, scheduling=SCHEDULING)]
+                                                          logs, scheduling=SCHEDULING,
+                                                          log_level="info", tasks=LOSS_TASKS)]
                 processes.append(executors[1])
         # Left: the executor killed last (executors[0]) and the one alive (executors[1]).
         if mid_run < len(KILL_AFTER) - 1:
