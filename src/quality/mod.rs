@@ -152,8 +152,14 @@ fn profile_batch(batch: &RecordBatch) -> anyhow::Result<BTreeMap<NaiveDate, DayP
     let text: Vec<_> = columns.iter().map(|c| c.as_string::<i32>()).collect();
     let value =
         |column: usize, row: usize| (!text[column].is_null(row)).then(|| text[column].value(row));
+    // One piece per core: merging pieces hashes their texts again.
+    let piece = batch
+        .num_rows()
+        .div_ceil(rayon::current_num_threads())
+        .max(1);
     let tallies = (0..batch.num_rows())
         .into_par_iter()
+        .with_min_len(piece)
         .fold(BTreeMap::<i32, Tally>::new, |mut days, row| {
             days.entry(dates.value(row)).or_default().add(&Row {
                 kind: value(0, row).unwrap_or_default(),

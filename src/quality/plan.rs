@@ -2,6 +2,7 @@
 //! hold, as JSON Schema (draft 2020-12), compiled once. An event that breaks it is kept all
 //! the same; what broke becomes rows of `violations` (see `docs/contract.md`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -125,40 +126,114 @@ impl Plan {
         properties: Option<&str>,
         context: Option<&str>,
     ) -> Vec<Violation> {
-        let Some(schemas) = self.events.get(kind) else {
-            return match self.unplanned_is_violation {
-                true => vec![Violation {
-                    rule: UNPLANNED_TYPE.into(),
-                    path: "/type".into(),
-                    detail: format!("event type {kind:?} is not in the tracking plan"),
-                }],
-                false => Vec::new(),
-            };
+        match self.events.get(kind) {
+            None => self.unplanned(kind),
+            Some(schemas) => [Part::Properties, Part::Context]
+                .into_iter()
+                .flat_map(|part| schemas.check(part, [properties, context][part as usize]))
+                .collect(),
+        }
+    }
+
+    fn unplanned(&self, kind: &str) -> Vec<Violation> {
+        match self.unplanned_is_violation {
+            true => vec![Violation {
+                rule: UNPLANNED_TYPE.into(),
+                path: "/type".into(),
+                detail: format!("event type {kind:?} is not in the tracking plan"),
+            }],
+            false => Vec::new(),
+        }
+    }
+}
+
+/// The two parts of an event a plan describes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Part {
+    Properties,
+    Context,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Properties => "properties",
+            Part::Context => "context",
+        }
+    }
+}
+
+impl EventSchemas {
+    /// How `text` (absent: `{}`) breaks the schema of `part`, if it has one.
+    fn check(&self, part: Part, text: Option<&str>) -> Vec<Violation> {
+        let validator = match part {
+            Part::Properties => &self.properties,
+            Part::Context => &self.context,
+        };
+        let Some(validator) = validator else {
+            return Vec::new();
+        };
+        let value = match text.map(serde_json::from_str::<Value>) {
+            None => Value::Object(Default::default()),
+            Some(Ok(value)) => value,
+            // The tailer parsed it: it is JSON. Say so if it is not.
+            Some(Err(e)) => {
+                return vec![Violation {
+                    rule: "type".into(),
+                    path: format!("/{}", part.name()),
+                    detail: format!("not JSON: {e}"),
+                }]
+            }
+        };
+        if validator.is_valid(&value) {
+            return Vec::new();
+        }
+        validator
+            .iter_errors(&value)
+            .map(|error| violation(part.name(), &error))
+            .collect()
+    }
+}
+
+/// A plan's checks over a run of lines that checks each distinct text once: events repeat
+/// their `context` (one per app version and platform) and often their `properties`, and
+/// checking a text means parsing it into a JSON document first, which is most of the cost.
+pub struct Checks<'a> {
+    plan: &'a Plan,
+    /// (type, part, text) → what it broke, for texts borrowed from the lines.
+    seen: HashMap<(&'a str, Part, &'a str), Vec<Violation>, ahash::RandomState>,
+}
+
+impl<'a> Checks<'a> {
+    pub fn new(plan: &'a Plan) -> Self {
+        Checks {
+            plan,
+            seen: HashMap::default(),
+        }
+    }
+
+    /// [`Plan::check`], remembering the answer for each text that lives as long as the lines.
+    pub fn check(
+        &mut self,
+        kind: &str,
+        properties: Option<&Cow<'a, str>>,
+        context: Option<&Cow<'a, str>>,
+    ) -> Vec<Violation> {
+        let Some((planned, schemas)) = self.plan.events.get_key_value(kind) else {
+            return self.plan.unplanned(kind);
         };
         let mut found = Vec::new();
-        for (part, validator, text) in [
-            ("properties", &schemas.properties, properties),
-            ("context", &schemas.context, context),
-        ] {
-            let Some(validator) = validator else { continue };
-            let value = match text.map(serde_json::from_str::<Value>) {
-                None => Value::Object(Default::default()),
-                Some(Ok(value)) => value,
-                // The tailer parsed it: it is JSON. Say so if it is not.
-                Some(Err(e)) => {
-                    found.push(Violation {
-                        rule: "type".into(),
-                        path: format!("/{part}"),
-                        detail: format!("not JSON: {e}"),
-                    });
-                    continue;
+        for (part, text) in [(Part::Properties, properties), (Part::Context, context)] {
+            match text {
+                Some(Cow::Borrowed(text)) => {
+                    let key = (planned.as_str(), part, *text);
+                    let broken = self
+                        .seen
+                        .entry(key)
+                        .or_insert_with(|| schemas.check(part, Some(text)));
+                    found.extend(broken.iter().cloned());
                 }
-            };
-            if validator.is_valid(&value) {
-                continue;
-            }
-            for error in validator.iter_errors(&value) {
-                found.push(violation(part, &error));
+                other => found.extend(schemas.check(part, other.map(|t| t.as_ref()))),
             }
         }
         found
@@ -256,6 +331,32 @@ mod tests {
             .iter()
             .map(|v| (v.rule.as_str(), v.path.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn checks_remember_each_text_and_answer_as_the_plan() {
+        let plan = Plan::parse(PLAN).unwrap();
+        let texts = [
+            r#"{"sticker_id":"s1","position":0}"#,
+            r#"{"sticker_id":"s1","position":2}"#,
+            r#"{"position":"2","extra":1}"#,
+        ];
+        let context = Cow::Borrowed(r#"{"app":{}}"#);
+        let mut checks = Checks::new(&plan);
+        for round in 0..2 {
+            for (kind, text) in ["select", "search", "purchase"].iter().zip(texts) {
+                for text in [Cow::Borrowed(text), Cow::Owned(text.to_owned())] {
+                    assert_eq!(
+                        checks.check(kind, Some(&text), Some(&context)),
+                        plan.check(kind, Some(&text), Some(&context)),
+                        "{kind} {text} (round {round})"
+                    );
+                }
+            }
+        }
+        // Each planned type's properties and context, once each (the owned copies are not
+        // kept); the unplanned type has nothing to remember.
+        assert_eq!(checks.seen.len(), 4);
     }
 
     #[test]

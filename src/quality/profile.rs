@@ -117,31 +117,31 @@ type Hasher = ahash::RandomState;
 /// Events per JSON type (in [`JSON_TYPES`]'s order) at each key path.
 type Paths = HashMap<String, [u64; JSON_TYPES.len()], Hasher>;
 
-/// The counts of a run of rows, keyed by the rows' own text: counting a row allocates only
-/// for a key path seen for the first time. A check reads millions of rows, so this is where
-/// its time goes; [`Tally::into_profile`] makes the run's [`DayProfile`].
+/// The counts of a run of rows, keyed by the rows' own text: counting a row allocates
+/// nothing. A check reads millions of rows, so this is where its time goes; events repeat
+/// their `context` (one per app version and platform) and often their `properties`, so each
+/// distinct JSON text is walked once, in [`Tally::into_profile`], which makes the run's
+/// [`DayProfile`].
 #[derive(Default)]
 pub struct Tally<'a> {
     volume: HashMap<(&'a str, &'a str), u64, Hasher>,
-    keys: HashMap<&'a str, (u64, Paths), Hasher>,
+    /// Events per type.
+    events: HashMap<&'a str, u64, Hasher>,
+    /// (type, key path prefix, JSON text) → events.
+    texts: HashMap<(&'a str, &'static str, &'a str), u64, Hasher>,
     terms: HashMap<(&'a str, &'a str), u64, Hasher>,
     searches: u64,
     reports: u64,
-    /// The key path being walked (reused from row to row).
-    path: String,
 }
 
 impl<'a> Tally<'a> {
     pub fn add(&mut self, row: &Row<'a>) {
         let source = source_name(row.source);
         *self.volume.entry((row.kind, source)).or_default() += 1;
-        let (events, paths) = self.keys.entry(row.kind).or_default();
-        *events += 1;
+        *self.events.entry(row.kind).or_default() += 1;
         for (prefix, text) in [("", row.properties), ("context.", row.context)] {
             if let Some(text) = text {
-                self.path.clear();
-                self.path.push_str(prefix);
-                walk_keys(paths, &mut self.path, text);
+                *self.texts.entry((row.kind, prefix, text)).or_default() += 1;
             }
         }
         match (row.kind, row.term) {
@@ -159,13 +159,11 @@ impl<'a> Tally<'a> {
         for (key, n) in other.volume {
             *self.volume.entry(key).or_default() += n;
         }
-        for (kind, (events, paths)) in other.keys {
-            let (mine, my_paths) = self.keys.entry(kind).or_default();
-            *mine += events;
-            for (path, counts) in paths {
-                let into = my_paths.entry(path).or_default();
-                into.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
-            }
+        for (kind, n) in other.events {
+            *self.events.entry(kind).or_default() += n;
+        }
+        for (text, n) in other.texts {
+            *self.texts.entry(text).or_default() += n;
         }
         for (key, n) in other.terms {
             *self.terms.entry(key).or_default() += n;
@@ -176,7 +174,9 @@ impl<'a> Tally<'a> {
 
     pub fn into_profile(self) -> DayProfile {
         let owned = |(a, b): (&str, &str)| (a.to_owned(), b.to_owned());
-        let keys = self.keys.into_iter().map(|(kind, (events, paths))| {
+        let mut keys = walk_texts(self.texts);
+        let keys = self.events.into_iter().map(|(kind, events)| {
+            let paths = keys.remove(kind).unwrap_or_default();
             let paths = paths
                 .into_iter()
                 .map(|(path, counts)| {
@@ -200,16 +200,53 @@ impl<'a> Tally<'a> {
     }
 }
 
+/// The key paths of each distinct text, on every core, by event type.
+fn walk_texts<'a>(
+    texts: HashMap<(&'a str, &'static str, &'a str), u64, Hasher>,
+) -> HashMap<&'a str, Paths, Hasher> {
+    use rayon::prelude::*;
+    let texts: Vec<_> = texts.into_iter().collect();
+    let walk = |texts: &[((&'a str, &'static str, &'a str), u64)]| {
+        let mut keys: HashMap<&str, Paths, Hasher> = HashMap::default();
+        let mut path = String::new();
+        for &((kind, prefix, text), n) in texts {
+            path.clear();
+            path.push_str(prefix);
+            walk_keys(keys.entry(kind).or_default(), &mut path, text, n);
+        }
+        keys
+    };
+    let merge = |mut keys: HashMap<&'a str, Paths, Hasher>,
+                 other: HashMap<&'a str, Paths, Hasher>| {
+        for (kind, paths) in other {
+            let into = keys.entry(kind).or_default();
+            for (path, counts) in paths {
+                if into.len() < MAX_KEYS_PER_TYPE || into.contains_key(&path) {
+                    let sum = into.entry(path).or_default();
+                    sum.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+                }
+            }
+        }
+        keys
+    };
+    texts
+        .par_chunks(256)
+        .map(walk)
+        .reduce(HashMap::default, merge)
+}
+
 /// Records the key paths of the JSON object `text` (prefixed by `path`) and their value
-/// types, streaming: no value is built, leaves and arrays are skipped over. Text that is not
-/// an object (the tailer let only objects through) adds nothing.
-fn walk_keys(paths: &mut Paths, path: &mut String, text: &str) {
+/// types, `times` events' worth, streaming: no value is built, leaves and arrays are
+/// skipped over. Text that is not an object (the tailer let only objects through) adds
+/// nothing.
+fn walk_keys(paths: &mut Paths, path: &mut String, text: &str, times: u64) {
     use serde::Deserializer;
     let mut reader = serde_json::Deserializer::from_str(text);
     let _ = reader.deserialize_any(Members {
         paths,
         path,
         depth: 1,
+        times,
     });
 }
 
@@ -218,6 +255,7 @@ struct Members<'p> {
     paths: &'p mut Paths,
     path: &'p mut String,
     depth: usize,
+    times: u64,
 }
 
 impl<'de> serde::de::Visitor<'de> for Members<'_> {
@@ -236,6 +274,7 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
                 paths: self.paths,
                 path: self.path,
                 depth: self.depth,
+                times: self.times,
             })?;
         }
         self.path.truncate(base);
@@ -249,15 +288,16 @@ struct Member<'p> {
     paths: &'p mut Paths,
     path: &'p mut String,
     depth: usize,
+    times: u64,
 }
 
 impl Member<'_> {
     fn count(&mut self, json_type: JsonType) {
         if let Some(counts) = self.paths.get_mut(self.path.as_str()) {
-            counts[json_type as usize] += 1;
+            counts[json_type as usize] += self.times;
         } else if self.paths.len() < MAX_KEYS_PER_TYPE {
             let mut counts = [0; JSON_TYPES.len()];
-            counts[json_type as usize] = 1;
+            counts[json_type as usize] = self.times;
             self.paths.insert(self.path.clone(), counts);
         }
     }
@@ -328,6 +368,7 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
             paths: self.paths,
             path: self.path,
             depth: self.depth + 1,
+            times: self.times,
         };
         serde::de::Visitor::visit_map(members, map)
     }

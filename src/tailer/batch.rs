@@ -19,7 +19,7 @@ use super::parse::parse_line;
 use super::sizes::LINES_PER_TASK;
 use crate::contract::{Table, QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA, VIOLATIONS_SCHEMA};
 use crate::erasure::Ledger;
-use crate::quality::plan::{violations_batch, Plan, ViolationRow};
+use crate::quality::plan::{violations_batch, Checks, Plan, ViolationRow};
 use crate::warehouse::{data_file_name, encode_row_groups, partition_dir, row_groups_by_kind};
 
 /// What a builder reserves over the room its type took in a full task before: the share of
@@ -125,6 +125,7 @@ fn build(
 ) -> Built {
     let mut builders: Vec<(NaiveDate, String, RawEventsBuilder)> = Vec::new();
     let mut quarantine = QuarantineBuilder::default();
+    let mut checks = plan.map(Checks::new);
     let mut built = Built {
         lines: lines.len(),
         ..Built::default()
@@ -162,24 +163,27 @@ fn build(
                     .date_naive();
                 built.latest_event_us = built.latest_event_us.max(Some(event.event_time_us));
                 built.events += 1;
-                if let Some(plan) = plan {
-                    let broken = plan.check(
+                if let Some(checks) = &mut checks {
+                    // A day whose events all keep to the plan gets no violations file.
+                    let broken = checks.check(
                         &event.kind,
-                        event.properties.as_deref(),
-                        event.context.as_deref(),
+                        event.properties.as_ref(),
+                        event.context.as_ref(),
                     );
-                    built
-                        .violations
-                        .entry(date)
-                        .or_default()
-                        .extend(broken.into_iter().map(|violation| ViolationRow {
-                            message_id: event.message_id.to_string(),
-                            kind: event.kind.to_string(),
-                            event_time_us: event.event_time_us,
-                            violation,
-                            source: Some(source.to_owned()),
-                            source_offset: Some(line.offset as i64),
-                        }));
+                    if !broken.is_empty() {
+                        built
+                            .violations
+                            .entry(date)
+                            .or_default()
+                            .extend(broken.into_iter().map(|violation| ViolationRow {
+                                message_id: event.message_id.to_string(),
+                                kind: event.kind.to_string(),
+                                event_time_us: event.event_time_us,
+                                violation,
+                                source: Some(source.to_owned()),
+                                source_offset: Some(line.offset as i64),
+                            }));
+                    }
                 }
                 let at = builders
                     .iter()
