@@ -119,20 +119,15 @@ impl Plan {
     }
 
     /// How the event of type `kind` with this `properties` and `context` (JSON text; absent
-    /// ones are checked as `{}`) breaks the plan.
+    /// ones are checked as `{}`) breaks the plan. (Many events: [`Checks`].)
     pub fn check(
         &self,
         kind: &str,
         properties: Option<&str>,
         context: Option<&str>,
     ) -> Vec<Violation> {
-        match self.events.get(kind) {
-            None => self.unplanned(kind),
-            Some(schemas) => [Part::Properties, Part::Context]
-                .into_iter()
-                .flat_map(|part| schemas.check(part, [properties, context][part as usize]))
-                .collect(),
-        }
+        let (properties, context) = (properties.map(Cow::Borrowed), context.map(Cow::Borrowed));
+        Checks::new(self).check(kind, properties.as_ref(), context.as_ref())
     }
 
     fn unplanned(&self, kind: &str) -> Vec<Violation> {
@@ -212,7 +207,8 @@ impl<'a> Checks<'a> {
         }
     }
 
-    /// [`Plan::check`], remembering the answer for each text that lives as long as the lines.
+    /// How the event breaks the plan (see [`Plan::check`]), remembering the answer for each
+    /// text that lives as long as the lines.
     pub fn check(
         &mut self,
         kind: &str,

@@ -2,6 +2,7 @@
 //! the same checks `tailer --plan` runs on ingest. Writes nothing unless `--record`, which
 //! replaces those days' rows of `violations`. Exit status 6 when any event breaks the plan.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ use crate::contract::{Table, VIOLATIONS_SCHEMA};
 use crate::dates::{days, DayRangeArgs};
 use crate::engine::{parse_statements, Query, WarehouseTables};
 use crate::exit::Outcome;
-use crate::quality::plan::{violations_batch, Plan, ViolationRow};
+use crate::quality::plan::{violations_batch, Checks, Plan, ViolationRow};
 use crate::warehouse::delta::{Change, NewFile};
 use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
 
@@ -163,22 +164,34 @@ fn check_batch(plan: &Plan, batch: &RecordBatch) -> anyhow::Result<Vec<Violation
     let ints: Vec<_> = ints.iter().map(|c| c.as_primitive::<Int64Type>()).collect();
     let get = |c: usize, row: usize| (!text[c].is_null(row)).then(|| text[c].value(row));
     let (times, offsets) = (ints[0], ints[1]);
+    // A `Checks` per piece: each distinct text of the piece is checked once.
     let found = (0..batch.num_rows())
         .into_par_iter()
-        .flat_map_iter(|row| {
-            let kind = get(1, row).unwrap_or_default();
-            plan.check(kind, get(2, row), get(3, row))
-                .into_iter()
-                .map(move |violation| ViolationRow {
+        .fold(
+            || (Checks::new(plan), Vec::new()),
+            |(mut checks, mut found), row| {
+                let kind = get(1, row).unwrap_or_default();
+                let (properties, context) = (
+                    get(2, row).map(Cow::Borrowed),
+                    get(3, row).map(Cow::Borrowed),
+                );
+                let broken = checks.check(kind, properties.as_ref(), context.as_ref());
+                found.extend(broken.into_iter().map(|violation| ViolationRow {
                     message_id: get(0, row).unwrap_or_default().to_owned(),
                     kind: kind.to_owned(),
                     event_time_us: times.value(row),
                     violation,
                     source: get(4, row).map(str::to_owned),
                     source_offset: (!offsets.is_null(row)).then(|| offsets.value(row)),
-                })
-        })
-        .collect();
+                }));
+                (checks, found)
+            },
+        )
+        .map(|(_, found)| found)
+        .reduce(Vec::new, |mut found, more| {
+            found.extend(more);
+            found
+        });
     Ok(found)
 }
 

@@ -340,7 +340,7 @@ def check_executor_loss(ballista, stickerlake, ours, work, failures):
                 out, err = job_run.communicate(timeout=6 * DAY_TIMEOUT)
                 took = time.time() - started
                 hung = err.count(f"no answer within {DAY_TIMEOUT} s (--day-timeout); starting")
-                failed = err.count("failed on df://")
+                failed = err.count("failed on the cluster (")
                 print(f"{what}: run all exit {job_run.returncode} after {took:.1f} s"
                       + (f"; a day started again {hung} time(s) after no answer within "
                          f"{DAY_TIMEOUT} s (Ballista's known hang), {failed} time(s) after the "
