@@ -15,7 +15,12 @@ Reported:
 - rows exact: every line appended is in `raw_events` once;
 - failed flushes: tailers that exited with an error.
 
+With `--committer`, the tailers stage their flushes (`tailer --stage`) and one
+`committer --follow` commits them, one commit per table and pass, every
+`--committer-interval` (10 s, scaled too).
+
     python3 bench/fleet_bench.py --bin target/release/stickerlake --tailers 100 --scale 10
+    python3 bench/fleet_bench.py --bin target/release/stickerlake --tailers 100 --scale 10 --committer
 """
 import argparse
 import datetime
@@ -62,7 +67,7 @@ def commits(s3, versions):
             if "add" in action:
                 adds.append(action["add"]["path"])
         ours = info.get("stickerlake", {})
-        if ours.get("writer") == "tailer":
+        if ours.get("writer") in ("tailer", "committer"):
             retries = int(info.get("operationMetrics", {}).get("num_retries", 0))
             found.append((info["timestamp"] / 1000, ours.get("attempt", 1) + retries, adds))
     return found
@@ -88,6 +93,10 @@ def main():
     parser.add_argument("--scale", type=float, default=10.0, help="timings divided by this")
     parser.add_argument("--flushes", type=int, default=6, help="flush intervals to run")
     parser.add_argument("--rate", type=int, default=50, help="lines a second per host")
+    parser.add_argument("--committer", action="store_true",
+                        help="tailers stage their flushes; one committer commits them")
+    parser.add_argument("--committer-interval", type=float, default=10.0,
+                        help="the committer's interval before scaling, s")
     args = parser.parse_args()
     interval = args.real_interval / args.scale
     work = tempfile.mkdtemp(prefix="fleet-")
@@ -98,6 +107,7 @@ def main():
         stop = threading.Event()
         written = {}
         tailers, writers = [], []
+        committer = None
         for host in range(args.tailers):
             path = f"{work}/host-{host}.jsonl"
             open(path, "w").close()
@@ -107,8 +117,13 @@ def main():
             tailers.append(subprocess.Popen(
                 [args.bin, "--warehouse", warehouse, "tailer", "--source", path, "--follow",
                  "--flush-interval", f"{interval}", "--tailer-id", f"host-{host}",
-                 "--state-dir", f"{work}/state-{host}"],
+                 "--state-dir", f"{work}/state-{host}"] + (["--stage"] if args.committer else []),
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            if args.committer and committer is None:
+                committer = subprocess.Popen(
+                    [args.bin, "--warehouse", warehouse, "committer", "--follow", "--interval",
+                     f"{args.committer_interval / args.scale}"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             # The first one creates the tables; the others start spread over one interval.
             time.sleep(1 if host == 0 else interval / args.tailers)
         started = time.time()
@@ -131,6 +146,11 @@ def main():
             tailer.send_signal(signal.SIGTERM)
         errors = [t.communicate()[1] for t in tailers]
         failed = [e.strip().splitlines()[-1] for t, e in zip(tailers, errors) if t.returncode != 0]
+        if committer is not None:
+            committer.send_signal(signal.SIGTERM)
+            error = committer.communicate()[1]
+            if committer.returncode != 0:
+                failed.append(f"committer: {error.strip().splitlines()[-1]}")
         history = json.loads(subprocess.run(
             [args.bin, "--warehouse", warehouse, "history", "raw_events", "--limit", "1000000",
              "--format", "json"], env=env, check=True, capture_output=True, text=True).stdout)
@@ -141,7 +161,9 @@ def main():
         exact = rows["n"] == rows["ids"] == lines
         pct = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))] if delays else float("nan")
         rate = len(found) / elapsed
-        print(f"{args.tailers} tailers, flush interval {args.real_interval:g} s scaled by 1/{args.scale:g} "
+        mode = (f"staged, one committer every {args.committer_interval / args.scale:g} s" if args.committer
+                else "each committing")
+        print(f"{args.tailers} tailers ({mode}), flush interval {args.real_interval:g} s scaled by 1/{args.scale:g} "
               f"(--flush-interval {interval:g}), {elapsed:.0f} s on moto: {len(found)} commits ({rate:.2f}/s), "
               f"{lost} lost races ({lost / max(1, len(found)):.2f} per commit, most attempts "
               f"{max([a for _, a, _ in found] or [1])}), append to commit p50 {pct(0.5):.1f} s, "

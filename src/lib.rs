@@ -9,6 +9,7 @@ pub mod audit;
 #[cfg(feature = "ballista")]
 pub mod ballista;
 pub mod check;
+pub mod committer;
 pub mod compact;
 pub mod completeness;
 pub mod contract;

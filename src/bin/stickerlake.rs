@@ -8,8 +8,8 @@ use stickerlake::ballista;
 use stickerlake::exit::Outcome;
 use stickerlake::warehouse::Warehouse;
 use stickerlake::{
-    audit, check, compact, dialect, forget, generate, history, jobs, migrate, query, replay,
-    report, search, status, tailer, vacuum, validate,
+    audit, check, committer, compact, dialect, forget, generate, history, jobs, migrate, query,
+    replay, report, search, status, tailer, vacuum, validate,
 };
 
 #[derive(Parser)]
@@ -42,6 +42,8 @@ struct Cli {
 enum Command {
     /// Ingest JSON-lines logs into raw_events and quarantine, exactly once.
     Tailer(tailer::TailerArgs),
+    /// Commit the flushes a fleet's tailers staged (`tailer --stage`), one commit per interval.
+    Committer(committer::CommitterArgs),
     /// Run daily SQL jobs for a day or a range of days.
     Run(jobs::RunArgs),
     /// List the daily jobs and where each one's SQL comes from.
@@ -153,6 +155,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Forget(args) => done(forget::run(args, warehouse).await),
             Command::Validate(args) => validate::run(args, warehouse).await,
             Command::Compact(args) => done(compact::run(args, warehouse).await),
+            Command::Committer(args) => done(committer::run(args, warehouse).await),
             Command::Migrate(args) => done(migrate::run(args, warehouse).await),
             Command::Vacuum(args) => done(vacuum::run(args, warehouse).await),
             Command::History(args) => done(history::run(args, warehouse).await),

@@ -28,6 +28,12 @@ pub async fn tailers(warehouse: &Warehouse) -> anyhow::Result<Vec<Checkpoint>> {
             Checkpoint::from_json(&bytes).map_err(|reason| anyhow::anyhow!("{path}: {reason}"))?;
         tailers.push(checkpoint);
     }
+    // Listed after the checkpoints were read: a checkpoint is saved after its flush was
+    // staged, so a watermark read above has its flush listed here unless it is committed.
+    let staged = warehouse.staged_counts().await?;
+    for tailer in &mut tailers {
+        tailer.staged = staged.get(&tailer.tailer_id).copied().unwrap_or(0);
+    }
     tailers.sort_by(|a, b| a.tailer_id.cmp(&b.tailer_id));
     Ok(tailers)
 }
@@ -47,6 +53,13 @@ pub fn holding_back(tailers: &[Checkpoint], day: NaiveDate) -> Vec<String> {
         .filter(|tailer| tailer.retired_at.is_none())
         .filter_map(|tailer| {
             let id = &tailer.tailer_id;
+            if tailer.staged > 0 {
+                return Some(format!(
+                    "tailer {id} has {} flush(es) staged and not committed yet (is `stickerlake \
+                     committer` running?)",
+                    tailer.staged
+                ));
+            }
             let Some(progress) = &tailer.progress else {
                 return Some(format!(
                     "tailer {id} has recorded no watermark yet (run it with this stickerlake)"
@@ -103,6 +116,10 @@ mod tests {
             why[0].contains("held back by /var/log/web-2.jsonl"),
             "{why:?}"
         );
+        let mut staged = ahead.clone();
+        staged.staged = 2;
+        let waiting = holding_back(&[staged], day);
+        assert!(waiting[0].contains("2 flush(es) staged"), "{waiting:?}");
         let never = holding_back(&[ahead, tailer("new", None, false)], day);
         assert!(never[0].contains("no watermark yet"), "{never:?}");
         assert!(holding_back(&[], day)[0].contains("no tailer"));

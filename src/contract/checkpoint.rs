@@ -50,6 +50,11 @@ pub struct Checkpoint {
     /// Set when the tailer was retired (its host decommissioned): it holds nothing back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<DateTime<Utc>>,
+    /// Flushes staged for the committer and not committed yet (`tailer --stage`): until
+    /// they are, the watermark speaks of data not in the tables. Not saved: read from
+    /// `_staging/` by [`crate::completeness::tailers`].
+    #[serde(skip)]
+    pub staged: usize,
 }
 
 /// A tailer's completeness at its last flush: every event older than `watermark` that will
@@ -142,6 +147,7 @@ impl Checkpoint {
             pending: None,
             progress: None,
             retired_at: None,
+            staged: 0,
         }
     }
 

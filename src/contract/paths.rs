@@ -7,6 +7,10 @@ pub const DELTA_LOG: &str = "_delta_log";
 /// The tailers' checkpoints: `_state/tailer/<tailer id>.json` (unless `--state-dir`).
 pub const TAILER_STATE_DIR: &str = "_state/tailer";
 
+/// Flushes staged for the committer: `_staging/<tailer id>/<flush number>.json` (`tailer
+/// --stage`; see [`crate::warehouse::staging`]).
+pub const STAGING_DIR: &str = "_staging";
+
 /// A job's run records: `<job>/_runs/…` and the latest per day, `<job>/_runs/latest/<day>.json`.
 pub const RUNS_DIR: &str = "_runs";
 

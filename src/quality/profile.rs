@@ -118,20 +118,25 @@ type Hasher = ahash::RandomState;
 type Paths = HashMap<String, [u64; JSON_TYPES.len()], Hasher>;
 
 /// The counts of a run of rows, keyed by the rows' own text: counting a row allocates
-/// nothing. A check reads millions of rows, so this is where its time goes; events repeat
-/// their `context` (one per app version and platform) and often their `properties`, so each
-/// distinct JSON text is walked once, in [`Tally::into_profile`], which makes the run's
-/// [`DayProfile`].
+/// nothing. A check reads millions of rows, so this is where its time goes. A row's
+/// `properties` is walked as it comes (ids and queries make nearly every one distinct:
+/// hashing it to find repeats would cost more than it saves); its `context` repeats (one
+/// per app version and platform), so each distinct context text is counted and walked
+/// once, in [`Tally::into_profile`], which makes the run's [`DayProfile`].
 #[derive(Default)]
 pub struct Tally<'a> {
     volume: HashMap<(&'a str, &'a str), u64, Hasher>,
     /// Events per type.
     events: HashMap<&'a str, u64, Hasher>,
-    /// (type, key path prefix, JSON text) → events.
-    texts: HashMap<(&'a str, &'static str, &'a str), u64, Hasher>,
+    /// Per type, the key paths of the properties counted so far.
+    keys: HashMap<&'a str, Paths, Hasher>,
+    /// (type, context text) → events.
+    contexts: HashMap<(&'a str, &'a str), u64, Hasher>,
     terms: HashMap<(&'a str, &'a str), u64, Hasher>,
     searches: u64,
     reports: u64,
+    /// The key path being walked (kept to reuse its allocation).
+    path: String,
 }
 
 impl<'a> Tally<'a> {
@@ -139,10 +144,17 @@ impl<'a> Tally<'a> {
         let source = source_name(row.source);
         *self.volume.entry((row.kind, source)).or_default() += 1;
         *self.events.entry(row.kind).or_default() += 1;
-        for (prefix, text) in [("", row.properties), ("context.", row.context)] {
-            if let Some(text) = text {
-                *self.texts.entry((row.kind, prefix, text)).or_default() += 1;
-            }
+        if let Some(text) = row.properties {
+            self.path.clear();
+            walk_keys(
+                self.keys.entry(row.kind).or_default(),
+                &mut self.path,
+                text,
+                1,
+            );
+        }
+        if let Some(text) = row.context {
+            *self.contexts.entry((row.kind, text)).or_default() += 1;
         }
         match (row.kind, row.term) {
             ("search", Some(term)) if !term.is_empty() => {
@@ -162,8 +174,9 @@ impl<'a> Tally<'a> {
         for (kind, n) in other.events {
             *self.events.entry(kind).or_default() += n;
         }
-        for (text, n) in other.texts {
-            *self.texts.entry(text).or_default() += n;
+        merge_keys(&mut self.keys, other.keys);
+        for (text, n) in other.contexts {
+            *self.contexts.entry(text).or_default() += n;
         }
         for (key, n) in other.terms {
             *self.terms.entry(key).or_default() += n;
@@ -174,7 +187,8 @@ impl<'a> Tally<'a> {
 
     pub fn into_profile(self) -> DayProfile {
         let owned = |(a, b): (&str, &str)| (a.to_owned(), b.to_owned());
-        let mut keys = walk_texts(self.texts);
+        let mut keys = walk_contexts(self.contexts);
+        merge_keys(&mut keys, self.keys);
         let keys = self.events.into_iter().map(|(kind, events)| {
             let paths = keys.remove(kind).unwrap_or_default();
             let paths = paths
@@ -200,39 +214,45 @@ impl<'a> Tally<'a> {
     }
 }
 
-/// The key paths of each distinct text, on every core, by event type.
-fn walk_texts<'a>(
-    texts: HashMap<(&'a str, &'static str, &'a str), u64, Hasher>,
+/// The key paths (`context.…`) of each distinct context text, on every core, by event type.
+fn walk_contexts<'a>(
+    texts: HashMap<(&'a str, &'a str), u64, Hasher>,
 ) -> HashMap<&'a str, Paths, Hasher> {
     use rayon::prelude::*;
     let texts: Vec<_> = texts.into_iter().collect();
-    let walk = |texts: &[((&'a str, &'static str, &'a str), u64)]| {
+    let walk = |texts: &[((&'a str, &'a str), u64)]| {
         let mut keys: HashMap<&str, Paths, Hasher> = HashMap::default();
         let mut path = String::new();
-        for &((kind, prefix, text), n) in texts {
+        for &((kind, text), n) in texts {
             path.clear();
-            path.push_str(prefix);
+            path.push_str("context.");
             walk_keys(keys.entry(kind).or_default(), &mut path, text, n);
-        }
-        keys
-    };
-    let merge = |mut keys: HashMap<&'a str, Paths, Hasher>,
-                 other: HashMap<&'a str, Paths, Hasher>| {
-        for (kind, paths) in other {
-            let into = keys.entry(kind).or_default();
-            for (path, counts) in paths {
-                if into.len() < MAX_KEYS_PER_TYPE || into.contains_key(&path) {
-                    let sum = into.entry(path).or_default();
-                    sum.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
-                }
-            }
         }
         keys
     };
     texts
         .par_chunks(256)
         .map(walk)
-        .reduce(HashMap::default, merge)
+        .reduce(HashMap::default, |mut keys, other| {
+            merge_keys(&mut keys, other);
+            keys
+        })
+}
+
+/// Adds `other`'s key paths to `keys`, keeping at most [`MAX_KEYS_PER_TYPE`] per type.
+fn merge_keys<'a>(
+    keys: &mut HashMap<&'a str, Paths, Hasher>,
+    other: HashMap<&'a str, Paths, Hasher>,
+) {
+    for (kind, paths) in other {
+        let into = keys.entry(kind).or_default();
+        for (path, counts) in paths {
+            if into.len() < MAX_KEYS_PER_TYPE || into.contains_key(&path) {
+                let sum = into.entry(path).or_default();
+                sum.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+            }
+        }
+    }
 }
 
 /// Records the key paths of the JSON object `text` (prefixed by `path`) and their value

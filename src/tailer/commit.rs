@@ -15,7 +15,44 @@ use serde_json::json;
 
 use crate::contract::Table;
 use crate::warehouse::delta::{table_of, Change, Committed, NewFile};
+use crate::warehouse::staging::StagedFlush;
 use crate::warehouse::Warehouse;
+
+/// How a flush's files reach the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    /// Committed by the tailer itself.
+    Commit,
+    /// Staged for `stickerlake committer` (`tailer --stage`).
+    Stage,
+}
+
+/// Lands flush `seq` of tailer `id` (its `files`, all written): commits or stages it. Returns
+/// the rows of each table it committed anew (none when staged).
+pub async fn land_flush(
+    warehouse: &Warehouse,
+    tables: &mut TailerTables,
+    landing: Landing,
+    id: &str,
+    seq: u64,
+    files: Vec<NewFile>,
+) -> anyhow::Result<Vec<(&'static str, u64)>> {
+    match landing {
+        Landing::Commit => commit_flush(warehouse, tables, id, seq, files).await,
+        Landing::Stage => {
+            tables.wait_open().await?;
+            let flush = StagedFlush {
+                tailer_id: id.to_owned(),
+                flush: seq,
+                files,
+            };
+            warehouse.stage(&flush).await.with_context(|| {
+                format!("staging flush {seq} (it will be retried on the next run)")
+            })?;
+            Ok(Vec::new())
+        }
+    }
+}
 
 /// The tables a tailer commits to, opened (or created) once, on a task of their own while
 /// the first lines are read; the first write waits for them, before it writes anything (a
@@ -104,7 +141,7 @@ async fn open_tables(warehouse: &Warehouse, with_plan: bool) -> anyhow::Result<O
 /// Commits flush `seq` of tailer `id` (its `files`, all written) to every table they belong
 /// to, the tables at once. Returns the rows of each table it committed anew (none for a
 /// table that held the flush already).
-pub async fn commit_flush(
+async fn commit_flush(
     warehouse: &Warehouse,
     tables: &mut TailerTables,
     id: &str,
@@ -131,7 +168,7 @@ pub async fn commit_flush(
             });
             let change = Change::Append {
                 files,
-                txn: Some((id.to_owned(), seq as i64)),
+                txns: vec![(id.to_owned(), seq as i64)],
                 txn_is_new: table.committed.is_some_and(|last| seq > last),
             };
             let info = serde_json::Map::from_iter([("stickerlake".to_owned(), info)]);

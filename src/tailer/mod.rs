@@ -41,6 +41,7 @@ use say::LogFormat;
   stickerlake tailer --source '/var/log/app/*.jsonl*'
   stickerlake --warehouse s3://lake/prod tailer --source '/var/log/app/*.jsonl*' --follow
   stickerlake tailer --source '/var/log/app/*.jsonl*' --follow --metrics-addr 127.0.0.1:9464 --log-format json
+  stickerlake --warehouse s3://lake/prod tailer --source '/var/log/app/*.jsonl*' --follow --stage   # with `stickerlake committer --follow`
   stickerlake tailer --tailer-id old-host-7 --retire    # a decommissioned host stops holding days back
 With --follow, a write the warehouse refuses is tried again (backing off, up to 30 s apart)
 until it succeeds or the tailer is stopped; /health says 503 meanwhile.")]
@@ -106,6 +107,11 @@ pub struct TailerArgs {
     /// what breaks it becomes rows of `violations` (the event is kept all the same).
     #[arg(long, value_name = "FILE")]
     pub plan: Option<std::path::PathBuf>,
+    /// Stage each flush for `stickerlake committer` instead of committing it: its files are
+    /// written, then a manifest of them under `_staging/`; the committer folds every staged
+    /// flush of the fleet into one commit per interval (for fleets of hosts on one table).
+    #[arg(long)]
+    pub stage: bool,
     /// Mark this tailer id retired (a decommissioned host) and exit: it no longer holds back
     /// `run --require-complete`. Running the tailer again un-retires it.
     #[arg(long, requires = "tailer_id", conflicts_with_all = ["follow", "once"])]

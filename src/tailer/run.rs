@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 
 use super::batch::{Batch, LineChunk, Output};
-use super::commit::{commit_flush, TailerTables};
+use super::commit::{land_flush, Landing, TailerTables};
 use super::lines::{Line, LineReader};
 use super::observe::{HealthLimits, Observed};
 use super::reading::{HandOff, ReadState};
@@ -56,7 +56,13 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
         None => None,
     };
     let mut tables = TailerTables::open(warehouse.clone(), plan.is_some());
-    let checkpoint = recover(&warehouse, &mut state, &mut tables, &id).await?;
+    let landing = if args.stage {
+        Landing::Stage
+    } else {
+        refuse_commits_behind_staged(&warehouse, &id).await?;
+        Landing::Commit
+    };
+    let checkpoint = recover(&warehouse, &mut state, &mut tables, landing, &id).await?;
     if args.retire {
         return retire(&mut state, checkpoint).await;
     }
@@ -77,6 +83,7 @@ pub async fn run(args: TailerArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             warehouse,
             state,
             tables,
+            landing,
             id: id.clone(),
             checkpoint,
             files_written: 0,
@@ -123,6 +130,7 @@ async fn recover(
     warehouse: &Warehouse,
     state: &mut StateStore,
     tables: &mut TailerTables,
+    landing: Landing,
     id: &str,
 ) -> anyhow::Result<Checkpoint> {
     let mut checkpoint = state.load().await?;
@@ -147,7 +155,7 @@ async fn recover(
             for output in &pending.outputs {
                 files.push(warehouse.describe_file(output).await?);
             }
-            commit_flush(warehouse, tables, id, pending.seq, files).await?;
+            land_flush(warehouse, tables, landing, id, pending.seq, files).await?;
         }
         Recovery::Nothing => {}
     }
@@ -166,6 +174,21 @@ async fn recover(
     checkpoint.recover(&recovery);
     state.save(&checkpoint).await?;
     Ok(checkpoint)
+}
+
+/// A tailer that commits its own flushes while earlier ones wait staged would commit past
+/// them (its transaction would then say they are in), so it waits for the committer.
+async fn refuse_commits_behind_staged(warehouse: &Warehouse, id: &str) -> anyhow::Result<()> {
+    let staged = warehouse.staged_of(id).await?;
+    if staged > 0 {
+        bail!(
+            "tailer {id} has {staged} flush(es) staged for the committer in {}/_staging/{id}/: \
+             run `stickerlake committer` once to commit them, or keep running this tailer with \
+             --stage",
+            warehouse.location()
+        );
+    }
+    Ok(())
 }
 
 /// Marks the tailer retired: completeness no longer waits for it.

@@ -20,7 +20,7 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 
 use super::batch::Output;
-use super::commit::{commit_flush, TailerTables};
+use super::commit::{land_flush, Landing, TailerTables};
 use super::observe::{Observed, TableLabel};
 use super::say;
 use super::sizes::PARALLEL_UPLOADS;
@@ -47,6 +47,7 @@ pub struct Writer {
     pub warehouse: Warehouse,
     pub state: StateStore,
     pub tables: TailerTables,
+    pub landing: Landing,
     pub id: String,
     /// As last saved.
     pub checkpoint: Checkpoint,
@@ -135,9 +136,10 @@ impl Writer {
         if !outputs.is_empty() {
             self.state.save(next).await?;
             self.upload(outputs.to_vec()).await?;
-            committed = commit_flush(
+            committed = land_flush(
                 &self.warehouse,
                 &mut self.tables,
+                self.landing,
                 &self.id,
                 seq,
                 files.to_vec(),

@@ -43,6 +43,16 @@ pub async fn run(args: VacuumArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             args.retain.num_hours()
         );
     }
+    // Staged files are in no log until the committer folds them: they must outlive a vacuum.
+    if let Some(oldest) = warehouse.oldest_staged().await? {
+        if oldest < chrono::Utc::now() - args.retain {
+            bail!(
+                "flushes staged since {} are not committed yet, and their files would look unused: \
+                 run `stickerlake committer` first",
+                crate::units::utc_seconds(oldest)
+            );
+        }
+    }
     let tables = match &args.table {
         Some(table) => vec![table.clone()],
         None => warehouse

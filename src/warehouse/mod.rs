@@ -14,6 +14,7 @@ mod local_store;
 mod location;
 mod parquet;
 mod row_groups;
+pub mod staging;
 
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 
 mod audit;
 mod check;
+mod committer;
 mod compact;
 mod completeness;
 mod crash;

@@ -35,13 +35,13 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration, unit: f64) -> Durati
 /// What a commit does to a table.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Adds files; with `txn = (app, version)`, once for that version of that app.
+    /// Adds files; with transactions `(app, version)`, once for those versions of those
+    /// apps (a tailer's flush has one; a committer's fold of staged flushes, one per tailer).
     Append {
         files: Vec<NewFile>,
-        txn: Option<(String, i64)>,
-        /// The caller knows `txn` is not in the table yet (it alone commits as that app and
-        /// has committed the version before): the first attempt skips looking it up, a
-        /// replay of the log.
+        txns: Vec<(String, i64)>,
+        /// The caller knows `txns` are not in the table yet (it alone commits as those apps
+        /// and has looked): the first attempt skips looking them up, a replay of the log.
         txn_is_new: bool,
     },
     /// Replaces every file of the partitions `values` by `files` (a job re-run for days).
@@ -88,8 +88,8 @@ pub enum Committed {
     Superseded,
 }
 
-/// A commit's actions, its operation, its transaction, and the rows it removes.
-type Planned = (Vec<Action>, DeltaOperation, Option<Transaction>, u64);
+/// A commit's actions, its operation, its transactions, and the rows it removes.
+type Planned = (Vec<Action>, DeltaOperation, Vec<Transaction>, u64);
 
 impl Warehouse {
     /// The version of `app`'s last committed transaction in the table.
@@ -148,7 +148,7 @@ impl Warehouse {
                     .await
                     .map_err(|e| delta_error(self, table, e))?;
             }
-            let Some((actions, operation, txn, removed_rows)) =
+            let Some((actions, operation, txns, removed_rows)) =
                 self.plan(table, delta, change, attempt == 0).await?
             else {
                 return Ok(match change {
@@ -182,8 +182,8 @@ impl Warehouse {
                 .with_max_retries(retries)
                 .with_cleanup_expired_logs(Some(false))
                 .with_metadata(info);
-            if let Some(txn) = txn {
-                properties = properties.with_application_transaction(txn);
+            if !txns.is_empty() {
+                properties = properties.with_application_transactions(txns);
             }
             let state = delta.snapshot().map_err(|e| delta_error(self, table, e))?;
             let result = CommitBuilder::from(properties)
@@ -267,31 +267,35 @@ impl Warehouse {
         Ok(Some(match change {
             Change::Append {
                 files,
-                txn,
+                txns,
                 txn_is_new,
             } => {
-                let txn = match txn {
-                    Some((app, version)) => {
-                        if !(first_attempt && *txn_is_new) {
-                            let committed = self.transaction_version(table, delta, app).await?;
-                            if committed.is_some_and(|v| v >= *version) {
-                                return Ok(None);
-                            }
-                        }
-                        Some(Transaction::new_with_last_update(
-                            app,
-                            *version,
-                            Some(chrono::Utc::now().timestamp_millis()),
-                        ))
+                if !(first_attempt && *txn_is_new) {
+                    let mut done = 0;
+                    for (app, version) in txns {
+                        let committed = self.transaction_version(table, delta, app).await?;
+                        done += usize::from(committed.is_some_and(|v| v >= *version));
                     }
-                    None => None,
-                };
+                    if done == txns.len() && done > 0 {
+                        return Ok(None);
+                    }
+                    if done > 0 {
+                        let reason = "another writer committed some of these flushes: \
+                                      is a second committer running against this warehouse?";
+                        return Err(delta_error(self, table, reason));
+                    }
+                }
+                let now = Some(chrono::Utc::now().timestamp_millis());
+                let txns = txns
+                    .iter()
+                    .map(|(app, version)| Transaction::new_with_last_update(app, *version, now))
+                    .collect();
                 let operation = DeltaOperation::Write {
                     mode: SaveMode::Append,
                     partition_by,
                     predicate: None,
                 };
-                (adds(files, true), operation, txn, 0)
+                (adds(files, true), operation, txns, 0)
             }
             Change::ReplacePartitions {
                 column,
@@ -313,7 +317,7 @@ impl Warehouse {
                     partition_by,
                     predicate: Some(partitions_predicate(column, values)),
                 };
-                (actions, operation, None, rows)
+                (actions, operation, Vec::new(), rows)
             }
             Change::Rewrite { removed, added } => {
                 let Some((actions, rows)) = replacing(removed, added, false) else {
@@ -324,7 +328,7 @@ impl Warehouse {
                     predicate: None,
                     target_size: size as i64,
                 };
-                (actions, operation, None, rows)
+                (actions, operation, Vec::new(), rows)
             }
             Change::Delete {
                 removed,
@@ -337,7 +341,7 @@ impl Warehouse {
                 let operation = DeltaOperation::Delete {
                     predicate: Some(what.clone()),
                 };
-                (actions, operation, None, rows)
+                (actions, operation, Vec::new(), rows)
             }
         }))
     }

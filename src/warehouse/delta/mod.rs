@@ -67,7 +67,7 @@ impl From<&DeltaFile> for super::FileInfo {
 }
 
 /// A new data file to commit, already written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewFile {
     /// Relative to the warehouse.
     pub path: String,
