@@ -111,6 +111,12 @@ pub async fn run(args: AuditArgs, warehouse: Warehouse) -> anyhow::Result<Outcom
     }
     let ctx = sort_session(&tables).await?;
     let checkpoints = tailers(&warehouse).await?;
+    for tailer in checkpoints.iter().filter(|t| t.staged > 0) {
+        eprintln!(
+            "audit: tailer {} has {} flush(es) staged and not committed: their lines show as gaps until `stickerlake committer` commits them",
+            tailer.tailer_id, tailer.staged
+        );
+    }
     let named = row_sources(&ctx, range).await?;
     let files = source_files(&args.sources, &checkpoints, &named)?;
     let read_to: HashMap<&str, u64> = checkpoints.iter().flat_map(|c| c.files.iter()).fold(

@@ -455,7 +455,7 @@ fn erased_row(table: &str, batch: &RecordBatch, i: usize, matcher: &Matcher) -> 
 /// Deletes the Parquet files of `table`'s folder that no snapshot holds and that hold a
 /// forgotten user's row: files replaced by this erasure, by compaction or by a job, kept
 /// for time travel until `vacuum`. A tailer's flush in flight (named by its checkpoint's
-/// pending record) is left alone. Returns how many were deleted.
+/// pending record) or staged for the committer is left alone. Returns how many were deleted.
 async fn delete_stray_files(
     warehouse: &Warehouse,
     table: &Forgettable,
@@ -477,6 +477,10 @@ async fn delete_stray_files(
                 in_flight.extend(checkpoint.pending.into_iter().flat_map(|p| p.outputs));
             }
         }
+    }
+    // Staged for the committer: in no log yet, and to be committed.
+    for (_, flush) in warehouse.staged().await? {
+        in_flight.extend(flush.files.into_iter().map(|f| f.path));
     }
     let mut deleted = 0;
     for path in warehouse.list_objects_under(&table.name).await? {

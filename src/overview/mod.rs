@@ -74,6 +74,8 @@ pub struct TailerReport {
     pub last_flush: Option<DateTime<Utc>>,
     pub allowed_lateness_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    /// Flushes staged for the committer and not committed yet (`tailer --stage`).
+    pub staged_flushes: usize,
 }
 
 impl TailerReport {
@@ -88,6 +90,7 @@ impl TailerReport {
             last_flush: progress.map(|p| p.flushed_at),
             allowed_lateness_secs: progress.map(|p| p.allowed_lateness_secs),
             idle_timeout_secs: progress.map(|p| p.idle_timeout_secs),
+            staged_flushes: tailer.staged,
         }
     }
 }

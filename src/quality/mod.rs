@@ -8,7 +8,9 @@ pub mod config;
 pub mod evaluate;
 pub mod plan;
 pub mod profile;
+mod quick_schema;
 pub mod results;
+mod scan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

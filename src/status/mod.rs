@@ -9,7 +9,7 @@
 //! "raw_files", "raw_bytes", "raw_rows", "quarantined", "checks"}], "jobs": [{"job", "date", "stale",
 //! "input_files", "last_run": null | {"started_at", "rows_written", "files_read"}}],
 //! "tailers": [{"tailer_id", "retired_at", "watermark", "lag_seconds", "held_by",
-//! "last_flush", "allowed_lateness_secs", "idle_timeout_secs"}], "stale": N, "incomplete": N}`.
+//! "last_flush", "allowed_lateness_secs", "idle_timeout_secs", "staged_flushes"}], "stale": N, "incomplete": N}`.
 
 use anyhow::bail;
 use chrono::{NaiveDate, Utc};
@@ -133,6 +133,10 @@ fn print_tables(out: &mut impl std::io::Write, report: &Report) -> anyhow::Resul
         .text(
             "retired_at",
             tailers.iter().map(|t| t.retired_at.map(utc_seconds)),
+        )
+        .int(
+            "staged",
+            tailers.iter().map(|t| Some(t.staged_flushes as i64)),
         )
         .print(out)?;
     writeln!(

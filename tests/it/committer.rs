@@ -89,6 +89,19 @@ fn staged_flushes_are_committed_once_by_the_committer_in_one_commit_per_table() 
         incomplete.contains("staged and not committed yet"),
         "{incomplete}"
     );
+    // `status` counts them per tailer (it exits 75: the day is overdue and incomplete).
+    let status = sandbox
+        .cmd(&["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let staged: u64 = status["tailers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["staged_flushes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(staged as usize, manifests.len());
     // A tailer committing by itself would commit past its staged flushes: refused.
     let glob = format!("{}/web-1.jsonl", sandbox.logs().display());
     let refused = run_err(&mut sandbox.cmd(&["tailer", "--source", &glob, "--tailer-id", "web-1"]));

@@ -89,6 +89,7 @@ fn late_events_make_their_day_stale_and_run_stale_fixes_exactly_it(sandbox: Sand
             "lag_seconds",
             "last_flush",
             "retired_at",
+            "staged_flushes",
             "tailer_id",
             "watermark"
         ]

@@ -1,0 +1,158 @@
+//! A cursor over JSON text without escapes, as the tailer stored `properties` and `context`:
+//! the fast path of `check`'s profile and of a tracking plan's common keywords. Nothing is
+//! built; strings are slices of the text. Text with a backslash is left to serde_json
+//! ([`Scan::unescaped`] says no), and text it does not understand ends the scan (`None`).
+
+pub struct Scan<'t> {
+    text: &'t str,
+    bytes: &'t [u8],
+    at: usize,
+}
+
+impl<'t> Scan<'t> {
+    /// A cursor at the start of `text`, when no string in it needs unescaping.
+    pub fn unescaped(text: &'t str) -> Option<Self> {
+        memchr::memchr(b'\\', text.as_bytes())
+            .is_none()
+            .then_some(Scan {
+                text,
+                bytes: text.as_bytes(),
+                at: 0,
+            })
+    }
+
+    /// The next byte that is not white space, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.bytes.get(self.at) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    /// Consumes the byte [`Scan::peek`] saw.
+    pub fn bump(&mut self) {
+        self.at += 1;
+    }
+
+    /// Past the string that starts at the cursor's `"`; its contents (a slice of the text:
+    /// cut at quotes, it is UTF-8 without being checked again).
+    pub fn string(&mut self) -> Option<&'t str> {
+        let start = self.at + 1;
+        let len = memchr::memchr(b'"', self.bytes.get(start..)?)?;
+        self.at = start + len + 1;
+        self.text.get(start..start + len)
+    }
+
+    /// Past the number, `true`, `false` or `null` at the cursor; its text.
+    pub fn token(&mut self) -> &'t str {
+        let rest = &self.bytes[self.at..];
+        let end = rest
+            .iter()
+            .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+            .unwrap_or(rest.len());
+        let token = self.text.get(self.at..self.at + end).unwrap_or_default();
+        self.at += end;
+        token
+    }
+
+    /// Past the value at the cursor, whatever it is.
+    pub fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                while let Some(&b) = self.bytes.get(self.at) {
+                    match b {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.at += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.at += 1;
+                }
+                None
+            }
+            _ => {
+                self.token();
+                Some(())
+            }
+        }
+    }
+
+    /// Inside an object, at its next member or its end: the member's key (the cursor past
+    /// its `:`), or `None` past the closing `}`.
+    pub fn next_key(&mut self) -> Option<Option<&'t str>> {
+        loop {
+            match self.peek()? {
+                b'}' => {
+                    self.bump();
+                    return Some(None);
+                }
+                b',' => self.bump(),
+                b'"' => break,
+                _ => return None,
+            }
+        }
+        let key = self.string()?;
+        if self.peek()? != b':' {
+            return None;
+        }
+        self.bump();
+        Some(Some(key))
+    }
+
+    /// At the start of an array's next element or its end: whether there is one (`false`
+    /// past the closing `]`).
+    pub fn next_element(&mut self) -> Option<bool> {
+        loop {
+            match self.peek()? {
+                b']' => {
+                    self.bump();
+                    return Some(false);
+                }
+                b',' => self.bump(),
+                _ => return Some(true),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_elements_and_tokens_are_read_in_order() {
+        let mut scan =
+            Scan::unescaped(r#" {"a": [1, "x,]", {"b": null}], "c" : -2.5e3 } "#).unwrap();
+        assert_eq!(scan.peek(), Some(b'{'));
+        scan.bump();
+        assert_eq!(scan.next_key(), Some(Some("a")));
+        assert_eq!(scan.peek(), Some(b'['));
+        scan.bump();
+        assert_eq!(scan.next_element(), Some(true));
+        assert_eq!(scan.token(), "1");
+        assert_eq!(scan.next_element(), Some(true));
+        assert_eq!(scan.string(), Some("x,]"));
+        assert_eq!(scan.next_element(), Some(true));
+        assert_eq!(scan.skip_value(), Some(()));
+        assert_eq!(scan.next_element(), Some(false));
+        assert_eq!(scan.next_key(), Some(Some("c")));
+        assert_eq!(scan.peek(), Some(b'-'));
+        assert_eq!(scan.token(), "-2.5e3");
+        assert_eq!(scan.next_key(), Some(None));
+        assert!(Scan::unescaped(r#"{"a":"\n"}"#).is_none());
+    }
+}
