@@ -20,7 +20,8 @@ pub const UNPLANNED_TYPE: &str = "unplanned_type";
 pub struct Plan {
     pub version: String,
     unplanned_is_violation: bool,
-    events: HashMap<String, EventSchemas>,
+    /// Looked up for every event: ahash, not SipHash.
+    events: HashMap<String, EventSchemas, ahash::RandomState>,
 }
 
 struct EventSchemas {
@@ -84,7 +85,7 @@ impl Plan {
         let Some(Value::Object(types)) = plan.get("events") else {
             return Err("`events` must be an object of event type → {properties, context}".into());
         };
-        let mut events = HashMap::new();
+        let mut events = HashMap::default();
         for (kind, schemas) in types {
             let Value::Object(schemas) = schemas else {
                 return Err(format!(

@@ -5,8 +5,6 @@
 //! It only ever answers "valid for certain": anything else (a fault, a keyword it does not
 //! know, text with escapes) goes to `jsonschema`, which stays the authority on what broke.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::scan::Scan;
@@ -21,15 +19,39 @@ pub enum QuickSchema {
 
 #[derive(Debug, Default)]
 pub struct Node {
-    /// JSON Schema type names allowed (none: any).
-    types: Option<Vec<String>>,
+    /// The JSON Schema types allowed, as [`type_bit`]s (none: any).
+    types: Option<u8>,
     required: Vec<String>,
-    properties: HashMap<String, QuickSchema>,
+    /// A few keys each: a list is faster to search than a map.
+    properties: Vec<(String, QuickSchema)>,
     no_additional: bool,
     strings: Option<Vec<String>>,
     minimum: Option<f64>,
     min_items: Option<u64>,
     items: Option<QuickSchema>,
+}
+
+const OBJECT: u8 = 1;
+const ARRAY: u8 = 2;
+const STRING: u8 = 4;
+const BOOLEAN: u8 = 8;
+const NULL: u8 = 16;
+/// Any number; an integer is also [`INTEGER`].
+const NUMBER: u8 = 32;
+const INTEGER: u8 = 64;
+
+/// The bit of a JSON Schema type name.
+fn type_bit(name: &str) -> Option<u8> {
+    Some(match name {
+        "object" => OBJECT,
+        "array" => ARRAY,
+        "string" => STRING,
+        "boolean" => BOOLEAN,
+        "null" => NULL,
+        "number" => NUMBER,
+        "integer" => INTEGER,
+        _ => return None,
+    })
 }
 
 /// Keywords that change nothing about validity.
@@ -45,14 +67,18 @@ impl QuickSchema {
         for (keyword, value) in schema.as_object()? {
             match keyword.as_str() {
                 "type" => {
-                    node.types = Some(match value {
-                        Value::String(one) => vec![one.clone()],
-                        Value::Array(many) => many
-                            .iter()
-                            .map(|t| t.as_str().map(str::to_owned))
-                            .collect::<Option<_>>()?,
+                    let names: Vec<&str> = match value {
+                        Value::String(one) => vec![one.as_str()],
+                        Value::Array(many) => {
+                            many.iter().map(Value::as_str).collect::<Option<_>>()?
+                        }
                         _ => return None,
-                    })
+                    };
+                    let bits = names
+                        .into_iter()
+                        .map(type_bit)
+                        .collect::<Option<Vec<u8>>>()?;
+                    node.types = Some(bits.into_iter().fold(0, |all, bit| all | bit));
                 }
                 "required" => {
                     node.required = value
@@ -63,7 +89,7 @@ impl QuickSchema {
                 }
                 "properties" => {
                     for (key, schema) in value.as_object()? {
-                        node.properties.insert(key.clone(), Self::compile(schema));
+                        node.properties.push((key.clone(), Self::compile(schema)));
                     }
                 }
                 "additionalProperties" => node.no_additional = !value.as_bool()?,
@@ -100,48 +126,44 @@ impl QuickSchema {
             return Some(false);
         };
         let first = scan.peek()?;
-        let json_type = match first {
-            b'{' => "object",
-            b'[' => "array",
-            b'"' => "string",
-            b't' | b'f' => "boolean",
-            b'n' => "null",
-            _ => "number",
+        let bit = match first {
+            b'{' => OBJECT,
+            b'[' => ARRAY,
+            b'"' => STRING,
+            b't' | b'f' => BOOLEAN,
+            b'n' => NULL,
+            _ => NUMBER,
         };
-        let number = match json_type {
-            "number" => Some(scan.token().parse::<f64>().ok()?),
-            _ => None,
-        };
-        if let Some(types) = &node.types {
-            let integer = number.is_some_and(|n| n.fract() == 0.0);
-            let allowed = types
-                .iter()
-                .any(|t| t == json_type || (t == "integer" && integer));
-            if !allowed {
-                return Some(false);
+        if bit == NUMBER {
+            let token = scan.token();
+            let allowed = node.types.is_none_or(|types| types & NUMBER != 0);
+            // An integer-only type or a minimum needs the value; the rest only its kind.
+            if !allowed || node.minimum.is_some() {
+                let n = token.parse::<f64>().ok()?;
+                let integer_ok = node
+                    .types
+                    .is_some_and(|types| types & INTEGER != 0 && n.fract() == 0.0);
+                if !(allowed || integer_ok) || node.minimum.is_some_and(|min| n < min) {
+                    return Some(false);
+                }
             }
+            // An enum of strings holds no number.
+            return Some(node.strings.is_none());
         }
-        if let (Some(minimum), Some(n)) = (node.minimum, number) {
-            if n < minimum {
-                return Some(false);
-            }
+        if node.types.is_some_and(|types| types & bit == 0) {
+            return Some(false);
         }
         match first {
             b'{' => node.object(scan),
             b'[' => node.array(scan),
             b'"' => {
                 let text = scan.string()?;
-                Some(
-                    node.strings
-                        .as_ref()
-                        .is_none_or(|s| s.iter().any(|s| s == text)),
-                )
+                let listed = |s: &Vec<String>| s.iter().any(|s| s == text);
+                Some(node.strings.as_ref().is_none_or(listed))
             }
             _ => {
-                if number.is_none() {
-                    scan.token();
-                }
-                // An enum of strings holds no number, boolean or null.
+                scan.token();
+                // An enum of strings holds no boolean or null.
                 Some(node.strings.is_none())
             }
         }
@@ -156,8 +178,8 @@ impl Node {
         scan.bump();
         let mut found = 0;
         while let Some(key) = scan.next_key()? {
-            match self.properties.get(key) {
-                Some(schema) => {
+            match self.properties.iter().find(|(name, _)| name == key) {
+                Some((_, schema)) => {
                     if !schema.value(scan)? {
                         return Some(false);
                     }
@@ -242,6 +264,25 @@ mod tests {
             }
         }
         assert_eq!(valid, 3);
+        // Numbers: integer-only, number, minimum, and types side by side.
+        let numbers = json!({"type": "object", "properties": {
+            "i": {"type": "integer"}, "n": {"type": "number", "minimum": 0},
+            "m": {"type": ["integer", "string"]}, "b": {"type": "boolean"}}});
+        let quick = QuickSchema::compile(&numbers);
+        let exact = jsonschema::draft202012::new(&numbers).unwrap();
+        for text in [
+            r#"{"i":3,"n":0.5,"m":"x","b":true}"#,
+            r#"{"i":3.5}"#,
+            r#"{"i":-7,"m":2}"#,
+            r#"{"n":-1}"#,
+            r#"{"m":2.5}"#,
+            r#"{"b":1}"#,
+            r#"{"b":null}"#,
+            r#"{"i":1e2}"#,
+        ] {
+            let truth = exact.is_valid(&serde_json::from_str(text).unwrap());
+            assert_eq!(quick.surely_valid(text), truth, "{text}");
+        }
         // Keywords it does not know leave every text to jsonschema.
         let pattern = QuickSchema::compile(&json!({"type": "string", "pattern": "^a"}));
         assert!(!pattern.surely_valid(r#""abc""#));
