@@ -49,17 +49,7 @@ fn staged_flushes_are_committed_once_by_the_committer_in_one_commit_per_table() 
     let sandbox = Sandbox::s3();
     let hosts = ["web-1", "web-2", "web-3"];
     for host in hosts {
-        let mut lines: String = (0..40)
-            .map(|i| {
-                event_line(
-                    &format!("{host}-{i}"),
-                    "search",
-                    "2026-11-23T10:00:00Z",
-                    "cat",
-                )
-            })
-            .collect();
-        lines.push_str("not json\n");
+        let lines = host_searches(host, 40) + "not json\n";
         sandbox.append(&format!("{host}.jsonl"), lines.as_bytes());
     }
     let stage = |host: &str| {

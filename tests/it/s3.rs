@@ -163,17 +163,7 @@ fn several_hosts_tail_into_one_warehouse_without_overwriting_each_other() {
     for (n, host) in hosts.iter().enumerate() {
         let dir = sandbox.logs().join(host);
         std::fs::create_dir_all(&dir).unwrap();
-        let lines: String = (0..40)
-            .map(|i| {
-                event_line(
-                    &format!("{host}-{i}"),
-                    "search",
-                    "2026-11-23T10:00:00Z",
-                    "cat",
-                )
-            })
-            .collect();
-        append(&dir.join("app.jsonl"), lines.as_bytes());
+        append(&dir.join("app.jsonl"), host_searches(host, 40).as_bytes());
         // Same file name on every host, and the same content at the start for two of them.
         if n < 2 {
             append(

@@ -528,6 +528,20 @@ pub fn event_line(id: &str, kind: &str, timestamp: &str, query: &str) -> String 
     ) + "\n"
 }
 
+/// `n` searches for "cat" from `host` (ids `host-0`, `host-1`, …), at 10:00 on 2026-11-23.
+pub fn host_searches(host: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            event_line(
+                &format!("{host}-{i}"),
+                "search",
+                "2026-11-23T10:00:00Z",
+                "cat",
+            )
+        })
+        .collect()
+}
+
 /// The values of a string column across batches (nulls as `None`).
 pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     batches
