@@ -22,6 +22,7 @@ pub mod forget;
 pub mod generate;
 pub mod history;
 pub mod jobs;
+pub mod json_bytes;
 pub mod lineage;
 pub mod migrate;
 pub mod output;

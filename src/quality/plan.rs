@@ -218,14 +218,36 @@ pub struct Checks<'a> {
     plan: &'a Plan,
     /// (type, part, text) → what it broke, for texts borrowed from the lines.
     seen: HashMap<(&'a str, Part, &'a str), Vec<Violation>, ahash::RandomState>,
+    /// The last few (type, context) that passed: a context repeats on every event of its
+    /// app version and platform, and comparing it is cheaper than scanning it again.
+    contexts_passed: [(&'a str, &'a str); CONTEXTS_REMEMBERED],
+    /// Where the next context that passes goes in `contexts_passed`.
+    next_context: usize,
 }
+
+/// As many contexts as an app has live versions × platforms, about.
+const CONTEXTS_REMEMBERED: usize = 4;
 
 impl<'a> Checks<'a> {
     pub fn new(plan: &'a Plan) -> Self {
         Checks {
             plan,
             seen: HashMap::default(),
+            contexts_passed: [("", ""); CONTEXTS_REMEMBERED],
+            next_context: 0,
         }
+    }
+
+    /// Whether the context `text` of an event of type `kind` passed lately.
+    fn context_passed(&self, kind: &str, text: &str) -> bool {
+        // Types are compared as the plan's own strings, by address.
+        let remembered = |&(k, t): &(&str, &str)| std::ptr::eq(k, kind) && t == text;
+        self.contexts_passed.iter().any(remembered)
+    }
+
+    fn remember_context(&mut self, kind: &'a str, text: &'a str) {
+        self.contexts_passed[self.next_context] = (kind, text);
+        self.next_context = (self.next_context + 1) % CONTEXTS_REMEMBERED;
     }
 
     /// How the event breaks the plan (see [`Plan::check`]), remembering the answer for each
@@ -239,15 +261,27 @@ impl<'a> Checks<'a> {
         let Some((planned, schemas)) = self.plan.events.get_key_value(kind) else {
             return self.plan.unplanned(kind);
         };
+        let planned = planned.as_str();
         let mut found = Vec::new();
         for (part, text) in [(Part::Properties, properties), (Part::Context, context)] {
+            let lasting = match text {
+                Some(Cow::Borrowed(text)) => Some(*text),
+                _ => None,
+            };
+            let a_context = part == Part::Context;
+            if a_context && lasting.is_some_and(|text| self.context_passed(planned, text)) {
+                continue;
+            }
             // Most texts pass the fast path: cheaper than remembering them.
             if text.is_some_and(|text| schemas.surely_valid(part, text)) {
+                if let Some(text) = lasting.filter(|_| a_context) {
+                    self.remember_context(planned, text);
+                }
                 continue;
             }
             match text {
                 Some(Cow::Borrowed(text)) => {
-                    let key = (planned.as_str(), part, *text);
+                    let key = (planned, part, *text);
                     let broken = self
                         .seen
                         .entry(key)
@@ -362,19 +396,26 @@ mod tests {
             r#"{"sticker_id":"s1","position":2}"#,
             r#"{"position":"2","extra":1}"#,
         ];
-        let context = Cow::Borrowed(r#"{"app":{}}"#);
+        let contexts = [r#"{"app":{}}"#, r#"{"app":{"version":"5"}}"#].map(Cow::Borrowed);
         let mut checks = Checks::new(&plan);
         for round in 0..2 {
             for (kind, text) in ["select", "search", "purchase"].iter().zip(texts) {
                 for text in [Cow::Borrowed(text), Cow::Owned(text.to_owned())] {
-                    assert_eq!(
-                        checks.check(kind, Some(&text), Some(&context)),
-                        plan.check(kind, Some(&text), Some(&context)),
-                        "{kind} {text} (round {round})"
-                    );
+                    for context in &contexts {
+                        assert_eq!(
+                            checks.check(kind, Some(&text), Some(context)),
+                            plan.check(kind, Some(&text), Some(context)),
+                            "{kind} {text} {context} (round {round})"
+                        );
+                    }
                 }
             }
         }
+        // The context that passed is remembered by the plan's own type, the other is not.
+        let select = plan.events.get_key_value("select").unwrap().0.as_str();
+        assert!(checks.context_passed(select, &contexts[1]));
+        assert!(!checks.context_passed(select, &contexts[0]));
+        assert!(!checks.context_passed("select", &contexts[1]));
         // Only the texts the fast path cannot pass (select's properties and context: a
         // position below the minimum, an app without its version), once each; the owned
         // copies are not kept, and the unplanned type has nothing to remember.

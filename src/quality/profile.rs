@@ -141,7 +141,8 @@ pub struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     pub fn add(&mut self, row: &Row<'a>) {
-        let source = source_name(row.source);
+        // Counted by the path as stored; rotated paths become their source once, at the end.
+        let source = row.source;
         *self.volume.entry((row.kind, source)).or_default() += 1;
         if let Some(text) = row.properties {
             self.path.clear();
@@ -182,7 +183,16 @@ impl<'a> Tally<'a> {
     }
 
     pub fn into_profile(self) -> DayProfile {
-        let owned = |(a, b): (&str, &str)| (a.to_owned(), b.to_owned());
+        // The paths of one source's rotated files add up to one source.
+        let owned = |(a, path): (&str, &str)| (a.to_owned(), source_name(path).to_owned());
+        let mut volume = BTreeMap::new();
+        for (key, n) in &self.volume {
+            *volume.entry(owned(*key)).or_default() += n;
+        }
+        let mut terms = HashMap::new();
+        for (key, n) in self.terms {
+            *terms.entry(owned(key)).or_default() += n;
+        }
         let mut keys = walk_contexts(self.contexts);
         merge_keys(&mut keys, self.keys);
         // Events per type, from the rows per (type, source).
@@ -202,13 +212,9 @@ impl<'a> Tally<'a> {
             (kind.to_owned(), TypeKeys { events, paths })
         });
         DayProfile {
-            volume: self
-                .volume
-                .into_iter()
-                .map(|(k, n)| (owned(k), n))
-                .collect(),
+            volume,
             keys: keys.collect(),
-            terms: self.terms.into_iter().map(|(k, n)| (owned(k), n)).collect(),
+            terms,
             searches: self.searches,
             reports: self.reports,
         }

@@ -1,7 +1,9 @@
-//! A cursor over JSON text without escapes, as the tailer stored `properties` and `context`:
-//! the fast path of `check`'s profile and of a tracking plan's common keywords. Nothing is
-//! built; strings are slices of the text. Text with a backslash is left to serde_json
-//! ([`Scan::unescaped`] says no), and text it does not understand ends the scan (`None`).
+//! A cursor over JSON text as the tailer stored `properties` and `context`: the fast path
+//! of `check`'s profile and of a tracking plan's common keywords. Nothing is built; strings
+//! are slices of the text. A string with an escape can be skipped but not read: whoever
+//! needs its contents asks serde_json. Text it does not understand ends the scan (`None`).
+
+use crate::json_bytes::find_quote_backslash_or_control;
 
 pub struct Scan<'t> {
     text: &'t str,
@@ -37,13 +39,45 @@ impl<'t> Scan<'t> {
         self.at += 1;
     }
 
+    /// A cursor at the start of `text`, escapes and all: a string with a backslash can be
+    /// skipped over ([`Scan::skip_value`]) but not read ([`Scan::string`] says no).
+    pub fn new(text: &'t str) -> Self {
+        Scan {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+        }
+    }
+
     /// Past the string that starts at the cursor's `"`; its contents (a slice of the text:
-    /// cut at quotes, it is UTF-8 without being checked again).
+    /// cut at quotes, it is UTF-8 without being checked again), or `None` when it holds an
+    /// escape.
     pub fn string(&mut self) -> Option<&'t str> {
         let start = self.at + 1;
-        let len = memchr::memchr(b'"', self.bytes.get(start..)?)?;
+        let len = find_quote_backslash_or_control(self.bytes.get(start..)?)?;
+        if self.bytes[start + len] != b'"' {
+            return None;
+        }
         self.at = start + len + 1;
         self.text.get(start..start + len)
+    }
+
+    /// Past the string that starts at the cursor's `"`, escapes and all.
+    pub fn skip_string(&mut self) -> Option<()> {
+        let mut at = self.at + 1;
+        loop {
+            at += find_quote_backslash_or_control(self.bytes.get(at..)?)?;
+            match self.bytes[at] {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(());
+                }
+                // A backslash and the byte it escapes (the rest of `\uXXXX` is plain).
+                b'\\' => at += 2,
+                // Not JSON: a control character inside a string.
+                _ => return None,
+            }
+        }
     }
 
     /// Past the number, `true`, `false` or `null` at the cursor; its text.
@@ -61,13 +95,13 @@ impl<'t> Scan<'t> {
     /// Past the value at the cursor, whatever it is.
     pub fn skip_value(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string(),
             b'{' | b'[' => {
                 let mut depth = 0usize;
                 while let Some(&b) = self.bytes.get(self.at) {
                     match b {
                         b'"' => {
-                            self.string()?;
+                            self.skip_string()?;
                             continue;
                         }
                         b'{' | b'[' => depth += 1,
@@ -92,7 +126,7 @@ impl<'t> Scan<'t> {
     }
 
     /// Inside an object, at its next member or its end: the member's key (the cursor past
-    /// its `:`), or `None` past the closing `}`.
+    /// its `:`), or `None` past the closing `}`. A key with an escape ends the scan.
     pub fn next_key(&mut self) -> Option<Option<&'t str>> {
         loop {
             match self.peek()? {
@@ -154,5 +188,16 @@ mod tests {
         assert_eq!(scan.token(), "-2.5e3");
         assert_eq!(scan.next_key(), Some(None));
         assert!(Scan::unescaped(r#"{"a":"\n"}"#).is_none());
+        // Escaped strings are skipped whole, never read.
+        let mut scan = Scan::new(r#"{"a\"":1, "b":["x\\", "\"]\u00e9"], "c":"\n"}"#);
+        scan.bump();
+        assert_eq!(scan.next_key(), None);
+        let mut scan = Scan::new(r#"["x\\", "\"]\u00e9", {"k":"\\\""}] "#);
+        assert_eq!(scan.skip_value(), Some(()));
+        assert_eq!(scan.peek(), None);
+        let mut scan = Scan::new(r#""a\"b""#);
+        assert_eq!(scan.string(), None);
+        assert_eq!(scan.skip_string(), Some(()));
+        assert_eq!(scan.peek(), None);
     }
 }
