@@ -7,6 +7,10 @@ pub const DELTA_LOG: &str = "_delta_log";
 /// The tailers' checkpoints: `_state/tailer/<tailer id>.json` (unless `--state-dir`).
 pub const TAILER_STATE_DIR: &str = "_state/tailer";
 
+/// `check`'s profile of each day, kept with the list of files it was read from:
+/// `_state/profiles/event_date=<day>.json` (see [`crate::quality::profile_cache`]).
+pub const PROFILES_DIR: &str = "_state/profiles";
+
 /// Flushes staged for the committer: `_staging/<tailer id>/<flush number>.json` (`tailer
 /// --stage`; see [`crate::warehouse::staging`]).
 pub const STAGING_DIR: &str = "_staging";

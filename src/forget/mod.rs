@@ -9,6 +9,7 @@
 //!    so `run --stale` recomputes their daily tables. A file replaced meanwhile (a tailer
 //!    committed, a compaction ran) makes the table's deletion start again.
 //! 3. The ledger records each erased row (table, source, offset) for `audit`.
+//!    `check`'s kept day profiles ([`crate::quality::profile_cache`]) are deleted.
 //! 4. With `--purge`: files outside the snapshots that hold the ids are deleted (replaced
 //!    files, within `vacuum`'s retention too), and each table's log is cut at a fresh
 //!    checkpoint (older versions, whose file statistics may name an id, are removed).
@@ -157,6 +158,10 @@ pub async fn run(args: ForgetArgs, warehouse: Warehouse) -> anyhow::Result<()> {
             }
         }
         removed.push(outcome.removed);
+    }
+    if !args.dry_run && !request.erased.is_empty() {
+        // `check`'s kept profiles count the erased users' search terms: read again next time.
+        crate::quality::profile_cache::forget_all(&warehouse).await?;
     }
     if !args.dry_run {
         request.done = true;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod evaluate;
 pub mod plan;
 pub mod profile;
+pub mod profile_cache;
 mod quick_schema;
 pub mod results;
 mod scan;
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
 
+use crate::contract::paths::PROFILES_DIR;
 use crate::contract::Table;
 use crate::engine::{
     int_column, parse_statements, query_all, string_column, Query, WarehouseTables,
@@ -58,7 +60,7 @@ pub async fn check_days(
     for day in days {
         needed.extend(evaluate::window(*day, config.baseline_weeks));
     }
-    let profiles = profiles(tables, &needed).await?;
+    let profiles = profiles(warehouse, tables, &needed).await?;
     let baseline_days: Vec<NaiveDate> = needed
         .difference(&days.iter().copied().collect())
         .copied()
@@ -118,8 +120,56 @@ pub async fn check_days(
     Ok(results)
 }
 
-/// The profile of every day of `days` that has rows, read in one pass over `raw_events`.
+/// The profile of every day of `days` that has rows: kept ones for days whose files have
+/// not changed since ([`profile_cache`]), the others read in one pass over `raw_events` and
+/// kept for the next check.
 async fn profiles(
+    warehouse: &Warehouse,
+    tables: &WarehouseTables,
+    days: &BTreeSet<NaiveDate>,
+) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {
+    let files = tables.partitions(Table::RawEvents.name());
+    let keys: BTreeMap<NaiveDate, String> = days
+        .iter()
+        .filter_map(|day| Some((*day, profile_cache::files_key(files.get(&day.to_string())?))))
+        .collect();
+    let kept = futures::stream::iter(&keys)
+        .map(|(day, key)| async move { (*day, profile_cache::load(warehouse, *day, key).await) })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let mut profiles = BTreeMap::new();
+    let mut unread = BTreeSet::new();
+    for (day, profile) in kept {
+        if let Some(profile) = profile {
+            profiles.insert(day, profile);
+        } else {
+            unread.insert(day);
+        }
+    }
+    if unread.is_empty() {
+        return Ok(profiles);
+    }
+    let read = read_profiles(tables, &unread).await?;
+    let not_kept: Vec<_> = futures::stream::iter(&read)
+        .map(|(day, profile)| profile_cache::save(warehouse, *day, &keys[day], profile))
+        .buffer_unordered(16)
+        .filter_map(|saved| async { saved.err() })
+        .collect()
+        .await;
+    if let Some(e) = not_kept.first() {
+        // Only a cost: the next check reads those days again.
+        eprintln!(
+            "check: could not keep the profiles of {} day(s) under {PROFILES_DIR}/ ({e:#}); the next check reads them again",
+            not_kept.len()
+        );
+    }
+    profiles.extend(read);
+    Ok(profiles)
+}
+
+/// The profile of every day of `days` that has rows, read in one pass over `raw_events`.
+async fn read_profiles(
     tables: &WarehouseTables,
     days: &BTreeSet<NaiveDate>,
 ) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {

@@ -112,7 +112,7 @@ enum JsonType {
 }
 
 /// [`JsonType`]s' names, in their order.
-const JSON_TYPES: [&str; 6] = ["array", "boolean", "null", "number", "object", "string"];
+pub const JSON_TYPES: [&str; 6] = ["array", "boolean", "null", "number", "object", "string"];
 
 type Hasher = ahash::RandomState;
 

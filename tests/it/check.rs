@@ -348,6 +348,54 @@ fn check_finds_each_injected_fault_and_nothing_on_ordinary_days() {
     assert!(text.starts_with("FAIL "), "{text}");
     assert!(text.contains("sent nothing"), "{text}");
 
+    // Each day's profile is kept with its files: a later check reads the kept one (here
+    // made to say that server-01 sent nothing either) until the day's files change.
+    let kept = sandbox.objects("_state/profiles");
+    assert_eq!(kept.len() as i64, DAYS, "{:?}", kept.keys());
+    let name = format!("event_date={silent}.json");
+    let mut profile: Value = serde_json::from_slice(&kept[&name]).unwrap();
+    profile["volume"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|row| !row[1].as_str().unwrap().contains("server-01"));
+    let relative = format!("_state/profiles/{name}");
+    sandbox.set_object(
+        &relative,
+        Some(serde_json::to_vec(&profile).unwrap().into()),
+    );
+    let silent_sources = |sandbox: &Sandbox| -> BTreeSet<String> {
+        let output = sandbox.cmd(&again).output().unwrap();
+        failures(&json_of(&output))
+            .into_iter()
+            .filter(|(_, check, kind, _, _)| check == "volume" && kind == "search")
+            .map(|(_, _, _, source, _)| {
+                source
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        silent_sources(&sandbox),
+        BTreeSet::from(["server-01.jsonl".into(), "server-03.jsonl".into()])
+    );
+    let late = event_line("m-late", "search", &format!("{silent}T12:00:00Z"), "cat");
+    sandbox.append("server-01.jsonl", late.as_bytes());
+    sandbox.tail(&["--idle-timeout", "0s"]);
+    assert_eq!(
+        silent_sources(&sandbox),
+        BTreeSet::from(["server-03.jsonl".into()])
+    );
+    let reread: Value = serde_json::from_slice(&sandbox.objects("_state/profiles")[&name]).unwrap();
+    assert_ne!(
+        reread["files"], profile["files"],
+        "kept again for the day's new files"
+    );
+
     // A job refuses the silent day, and computes an ordinary one.
     let output = sandbox
         .cmd(&["run", "all", "--date", &silent, "--require-checks"])
