@@ -10,6 +10,7 @@ pub mod plan;
 pub mod profile;
 pub mod profile_cache;
 mod quick_schema;
+mod read;
 pub mod results;
 mod scan;
 
@@ -17,22 +18,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Date32Type};
+use arrow::array::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
 
 use crate::contract::paths::PROFILES_DIR;
 use crate::contract::Table;
-use crate::engine::{
-    int_column, parse_statements, query_all, string_column, Query, WarehouseTables,
-};
+use crate::engine::{int_column, query_all, string_column, WarehouseTables};
 use crate::warehouse::delta::{Change, NewFile};
 use crate::warehouse::{encode_parquet, partition_dir, Warehouse};
 use config::CheckConfig;
 use evaluate::{Inputs, KnownFailures};
-use profile::{source_name, DayProfile, Row, Tally};
+use profile::{source_name, DayProfile};
 use results::{CheckResult, Status, CHECK_RESULTS, CHECK_RESULTS_SCHEMA, DATE};
 
 /// What a run of the checks needs besides the days.
@@ -150,7 +148,7 @@ async fn profiles(
     if unread.is_empty() {
         return Ok(profiles);
     }
-    let read = read_profiles(tables, &unread).await?;
+    let read = read::profiles(warehouse, tables, &unread).await?;
     let not_kept: Vec<_> = futures::stream::iter(&read)
         .map(|(day, profile)| profile_cache::save(warehouse, *day, &keys[day], profile))
         .buffer_unordered(16)
@@ -166,75 +164,6 @@ async fn profiles(
     }
     profiles.extend(read);
     Ok(profiles)
-}
-
-/// The profile of every day of `days` that has rows, read in one pass over `raw_events`.
-async fn read_profiles(
-    tables: &WarehouseTables,
-    days: &BTreeSet<NaiveDate>,
-) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {
-    let ctx = tables.session()?;
-    let sql = format!(
-        "SELECT event_date, type, source, properties, context, term FROM raw_events WHERE event_date IN ({})",
-        date_list(days)
-    );
-    let mut profiles: BTreeMap<NaiveDate, DayProfile> = BTreeMap::new();
-    for statement in parse_statements(&sql)? {
-        let mut stream = Query::plan(&ctx, statement).await?.stream().await?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            // Parsing the JSON is the cost: the rows of a batch are profiled on every core.
-            let partial = profile_batch(&batch)?;
-            for (day, part) in partial {
-                profiles.entry(day).or_default().merge(part);
-            }
-        }
-    }
-    Ok(profiles)
-}
-
-fn profile_batch(batch: &RecordBatch) -> anyhow::Result<BTreeMap<NaiveDate, DayProfile>> {
-    use rayon::prelude::*;
-    let dates = arrow::compute::cast(batch.column(0), &DataType::Date32)?;
-    let dates = dates.as_primitive::<Date32Type>();
-    // Plain strings, as the tables' Parquet is read here: casting them copies nothing.
-    let columns: Vec<_> = (1..6)
-        .map(|i| arrow::compute::cast(batch.column(i), &DataType::Utf8))
-        .collect::<Result<_, _>>()?;
-    let text: Vec<_> = columns.iter().map(|c| c.as_string::<i32>()).collect();
-    let value =
-        |column: usize, row: usize| (!text[column].is_null(row)).then(|| text[column].value(row));
-    // One piece per core: merging pieces hashes their texts again.
-    let piece = batch
-        .num_rows()
-        .div_ceil(rayon::current_num_threads())
-        .max(1);
-    let tallies = (0..batch.num_rows())
-        .into_par_iter()
-        .with_min_len(piece)
-        .fold(BTreeMap::<i32, Tally>::new, |mut days, row| {
-            days.entry(dates.value(row)).or_default().add(&Row {
-                kind: value(0, row).unwrap_or_default(),
-                source: value(1, row).unwrap_or_default(),
-                properties: value(2, row),
-                context: value(3, row),
-                term: value(4, row),
-            });
-            days
-        })
-        .reduce(BTreeMap::new, |mut days, other| {
-            for (day, tally) in other {
-                days.entry(day).or_default().merge(tally);
-            }
-            days
-        });
-    tallies
-        .into_iter()
-        .map(|(day, tally)| {
-            let day = Date32Type::to_naive_date_opt(day).context("an event_date out of range")?;
-            Ok((day, tally.into_profile()))
-        })
-        .collect()
 }
 
 fn date_list(days: &BTreeSet<NaiveDate>) -> String {

@@ -166,22 +166,6 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// Adds what `other` counted (other rows of the same day).
-    pub fn merge(&mut self, other: Tally<'a>) {
-        for (key, n) in other.volume {
-            *self.volume.entry(key).or_default() += n;
-        }
-        merge_keys(&mut self.keys, other.keys);
-        for (text, n) in other.contexts {
-            *self.contexts.entry(text).or_default() += n;
-        }
-        for (key, n) in other.terms {
-            *self.terms.entry(key).or_default() += n;
-        }
-        self.searches += other.searches;
-        self.reports += other.reports;
-    }
-
     pub fn into_profile(self) -> DayProfile {
         // The paths of one source's rotated files add up to one source.
         let owned = |(a, path): (&str, &str)| (a.to_owned(), source_name(path).to_owned());
