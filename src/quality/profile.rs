@@ -141,27 +141,33 @@ pub struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     pub fn add(&mut self, row: &Row<'a>) {
+        self.add_properties(row.kind, row.properties);
+        self.add_alike(row, 1);
+    }
+
+    /// The key paths of one row's `properties`.
+    pub fn add_properties(&mut self, kind: &'a str, properties: Option<&str>) {
+        if let Some(text) = properties {
+            self.path.clear();
+            walk_keys(self.keys.entry(kind).or_default(), &mut self.path, text, 1);
+        }
+    }
+
+    /// `times` rows with `row`'s type, source, context and term, all but their properties
+    /// (those go to [`Tally::add_properties`], row by row).
+    pub fn add_alike(&mut self, row: &Row<'a>, times: u64) {
         // Counted by the path as stored; rotated paths become their source once, at the end.
         let source = row.source;
-        *self.volume.entry((row.kind, source)).or_default() += 1;
-        if let Some(text) = row.properties {
-            self.path.clear();
-            walk_keys(
-                self.keys.entry(row.kind).or_default(),
-                &mut self.path,
-                text,
-                1,
-            );
-        }
+        *self.volume.entry((row.kind, source)).or_default() += times;
         if let Some(text) = row.context {
-            *self.contexts.entry((row.kind, text)).or_default() += 1;
+            *self.contexts.entry((row.kind, text)).or_default() += times;
         }
         match (row.kind, row.term) {
             ("search", Some(term)) if !term.is_empty() => {
-                self.searches += 1;
-                *self.terms.entry((term, source)).or_default() += 1;
+                self.searches += times;
+                *self.terms.entry((term, source)).or_default() += times;
             }
-            ("report", _) => self.reports += 1,
+            ("report", _) => self.reports += times,
             _ => {}
         }
     }

@@ -5,11 +5,11 @@
 //! buffer and each repeated one hashed again; that was a third of what a check cost. The files
 //! are read one per core, each decoded and counted on the same thread.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context;
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, StringViewArray};
+use arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -27,6 +27,10 @@ use crate::warehouse::Warehouse;
 
 /// The columns a profile counts; the first four repeat from row to row.
 const COLUMNS: [&str; 5] = ["type", "source", "context", "term", "properties"];
+
+/// Rows per batch, at most: each batch's counts become a profile merged into the file's, so
+/// fewer, larger batches merge less.
+const BATCH_ROWS: usize = 65_536;
 
 /// The profile of every day of `days` that has rows.
 pub async fn profiles(
@@ -76,12 +80,18 @@ pub fn profile_file(bytes: Bytes) -> anyhow::Result<DayProfile> {
     let options = ArrowReaderOptions::new().with_schema(Arc::new(read_as));
     let metadata = ArrowReaderMetadata::try_new(stored.metadata().clone(), options)?;
     let mask = ProjectionMask::columns(metadata.parquet_schema(), COLUMNS);
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata)
-        .with_projection(mask)
-        .build()?;
     let mut profile = DayProfile::default();
-    for batch in reader {
-        profile.merge(profile_batch(&batch?)?);
+    // A row group at a time: a batch across two would merge their dictionaries value by value.
+    for group in 0..metadata.metadata().num_row_groups() {
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), metadata.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(vec![group])
+                .with_batch_size(BATCH_ROWS)
+                .build()?;
+        for batch in reader {
+            profile.merge(profile_batch(&batch?)?);
+        }
     }
     Ok(profile)
 }
@@ -99,58 +109,84 @@ fn read_type(field: &Field) -> DataType {
 
 /// One batch's rows, counted.
 fn profile_batch(batch: &RecordBatch) -> anyhow::Result<DayProfile> {
-    let column = |name: &str| Text::of(name, batch.column_by_name(name).map(|c| c.as_ref()));
-    let [kind, source, context, term, properties] = COLUMNS.map(column);
-    let [kind, source, context, term, properties] = [kind?, source?, context?, term?, properties?];
+    let column = |name: &str| batch.column_by_name(name).map(|c| c.as_ref());
+    let repeated = |name: &str| Repeated::of(name, column(name));
+    let [kind, source, context, term] = [
+        repeated("type")?,
+        repeated("source")?,
+        repeated("context")?,
+        repeated("term")?,
+    ];
+    let properties = match column("properties") {
+        None => None,
+        Some(texts) if *texts.data_type() == DataType::Utf8View => Some(texts.as_string_view()),
+        Some(other) => anyhow::bail!(
+            "column properties is {}, not text as the contract says",
+            other.data_type()
+        ),
+    };
     let mut tally = Tally::default();
+    // Rows alike but for their properties are counted by their dictionary keys: no text is
+    // hashed per row, only four numbers.
+    let alike = [&kind, &source, &context, &term];
+    let mut alike_rows: HashMap<[i32; 4], u64, ahash::RandomState> = HashMap::default();
     for row in 0..batch.num_rows() {
-        tally.add(&Row {
-            kind: kind.get(row).unwrap_or_default(),
-            source: source.get(row).unwrap_or_default(),
-            properties: properties.get(row),
-            context: context.get(row),
-            term: term.get(row),
-        });
+        let keys = alike.map(|column| column.key(row));
+        let text = properties
+            .filter(|texts| !texts.is_null(row))
+            .map(|texts| texts.value(row));
+        tally.add_properties(kind.value(keys[0]).unwrap_or_default(), text);
+        *alike_rows.entry(keys).or_default() += 1;
+    }
+    for ([k, s, c, t], times) in alike_rows {
+        let row = Row {
+            kind: kind.value(k).unwrap_or_default(),
+            source: source.value(s).unwrap_or_default(),
+            properties: None,
+            context: context.value(c),
+            term: term.value(t),
+        };
+        tally.add_alike(&row, times);
     }
     Ok(tally.into_profile())
 }
 
-/// A text column as it was read.
-enum Text<'a> {
-    Dictionary(&'a arrow::array::PrimitiveArray<Int32Type>, &'a StringArray),
-    View(&'a StringViewArray),
-    Plain(&'a StringArray),
-    /// Not in the file (an older schema): null in every row.
-    Absent,
+/// A column of repeated text, read as a dictionary: each row a key (-1: null).
+struct Repeated<'a> {
+    /// `None` when the file has no such column (an older schema): null in every row.
+    column: Option<(&'a PrimitiveArray<Int32Type>, &'a StringArray)>,
 }
 
-impl<'a> Text<'a> {
+impl<'a> Repeated<'a> {
     fn of(name: &str, column: Option<&'a dyn Array>) -> anyhow::Result<Self> {
         let Some(column) = column else {
-            return Ok(Text::Absent);
+            return Ok(Repeated { column: None });
         };
-        Ok(match column.data_type() {
+        match column.data_type() {
             DataType::Dictionary(key, values)
                 if **key == DataType::Int32 && **values == DataType::Utf8 =>
             {
                 let dictionary = column.as_dictionary::<Int32Type>();
-                Text::Dictionary(dictionary.keys(), dictionary.values().as_string::<i32>())
+                let values = dictionary.values().as_string::<i32>();
+                Ok(Repeated {
+                    column: Some((dictionary.keys(), values)),
+                })
             }
-            DataType::Utf8View => Text::View(column.as_string_view()),
-            DataType::Utf8 => Text::Plain(column.as_string::<i32>()),
             other => anyhow::bail!("column {name} is {other}, not text as the contract says"),
-        })
+        }
     }
 
-    fn get(&self, row: usize) -> Option<&'a str> {
-        match self {
-            Text::Dictionary(keys, values) => {
-                (!keys.is_null(row)).then(|| values.value(keys.value(row) as usize))
-            }
-            Text::View(texts) => (!texts.is_null(row)).then(|| texts.value(row)),
-            Text::Plain(texts) => (!texts.is_null(row)).then(|| texts.value(row)),
-            Text::Absent => None,
+    fn key(&self, row: usize) -> i32 {
+        match self.column {
+            Some((keys, _)) if !keys.is_null(row) => keys.value(row),
+            _ => -1,
         }
+    }
+
+    /// The text of `key` (`None` for -1).
+    fn value(&self, key: i32) -> Option<&'a str> {
+        let (_, values) = self.column?;
+        usize::try_from(key).ok().map(|key| values.value(key))
     }
 }
 
