@@ -101,7 +101,7 @@ impl DayProfile {
 
 /// The JSON value types a key path is counted by, as JSON Schema names them (an integer is
 /// a `number` too: `3` and `3.5` are one type to a client).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum JsonType {
     Array,
     Boolean,
@@ -109,6 +109,20 @@ enum JsonType {
     Number,
     Object,
     String,
+}
+
+impl JsonType {
+    /// The type of the JSON value whose first byte is `first`.
+    fn starting_with(first: u8) -> JsonType {
+        match first {
+            b'{' => JsonType::Object,
+            b'[' => JsonType::Array,
+            b'"' => JsonType::String,
+            b't' | b'f' => JsonType::Boolean,
+            b'n' => JsonType::Null,
+            _ => JsonType::Number,
+        }
+    }
 }
 
 /// [`JsonType`]s' names, in their order.
@@ -137,6 +151,29 @@ pub struct Tally<'a> {
     reports: u64,
     /// The key path being walked (kept to reuse its allocation).
     path: String,
+    /// Per type, the members of its last flat `properties` and how many rows in a row had
+    /// exactly them: rows of one app version repeat their keys, and comparing them with the
+    /// last row's is cheaper than counting each key of each row.
+    shapes: HashMap<&'a str, Shape<'a>, Hasher>,
+    /// The members of the row being read (kept to reuse its allocation).
+    members: Vec<(&'a str, JsonType)>,
+}
+
+/// The top-level members of a flat object (no object among its values): key and type.
+#[derive(Default)]
+struct Shape<'a> {
+    members: Vec<(&'a str, JsonType)>,
+    rows: u64,
+}
+
+impl Shape<'_> {
+    /// Counts its rows' members at their keys, and starts again at none.
+    fn count_into(&mut self, paths: &mut Paths) {
+        for (key, json_type) in &self.members {
+            count(paths, key, *json_type, self.rows);
+        }
+        self.rows = 0;
+    }
 }
 
 impl<'a> Tally<'a> {
@@ -146,11 +183,24 @@ impl<'a> Tally<'a> {
     }
 
     /// The key paths of one row's `properties`.
-    pub fn add_properties(&mut self, kind: &'a str, properties: Option<&str>) {
-        if let Some(text) = properties {
+    pub fn add_properties(&mut self, kind: &'a str, properties: Option<&'a str>) {
+        let Some(text) = properties else {
+            return;
+        };
+        self.members.clear();
+        if flat_members(text, &mut self.members).is_none() {
             self.path.clear();
             walk_keys(self.keys.entry(kind).or_default(), &mut self.path, text, 1);
+            return;
         }
+        let shape = self.shapes.entry(kind).or_default();
+        if shape.rows > 0 && shape.members == self.members {
+            shape.rows += 1;
+            return;
+        }
+        shape.count_into(self.keys.entry(kind).or_default());
+        std::mem::swap(&mut shape.members, &mut self.members);
+        shape.rows = 1;
     }
 
     /// `times` rows with `row`'s type, source, context and term, all but their properties
@@ -172,7 +222,10 @@ impl<'a> Tally<'a> {
         }
     }
 
-    pub fn into_profile(self) -> DayProfile {
+    pub fn into_profile(mut self) -> DayProfile {
+        for (kind, shape) in &mut self.shapes {
+            shape.count_into(self.keys.entry(kind).or_default());
+        }
         // The paths of one source's rotated files add up to one source.
         let owned = |(a, path): (&str, &str)| (a.to_owned(), source_name(path).to_owned());
         let mut volume = BTreeMap::new();
@@ -266,6 +319,25 @@ fn walk_keys(paths: &mut Paths, path: &mut String, text: &str, times: u64) {
     walk_keys_escaped(paths, path, text, times);
 }
 
+/// The members of the JSON object `text` into `members`, when it is flat and has no
+/// escapes (`None`: walk it with [`walk_keys`]).
+fn flat_members<'a>(text: &'a str, members: &mut Vec<(&'a str, JsonType)>) -> Option<()> {
+    let mut scan = Scan::unescaped(text)?;
+    if scan.peek()? != b'{' {
+        return None;
+    }
+    scan.bump();
+    while let Some(key) = scan.next_key()? {
+        let json_type = JsonType::starting_with(scan.peek()?);
+        if json_type == JsonType::Object {
+            return None;
+        }
+        members.push((key, json_type));
+        scan.skip_value()?;
+    }
+    Some(())
+}
+
 /// [`walk_keys`] through serde_json, for text with escapes.
 fn walk_keys_escaped(paths: &mut Paths, path: &mut String, text: &str, times: u64) {
     use serde::Deserializer;
@@ -295,14 +367,7 @@ fn walk_object(
     while let Some(key) = scan.next_key()? {
         path.truncate(base);
         path.push_str(key);
-        let json_type = match scan.peek()? {
-            b'{' => JsonType::Object,
-            b'[' => JsonType::Array,
-            b'"' => JsonType::String,
-            b't' | b'f' => JsonType::Boolean,
-            b'n' => JsonType::Null,
-            _ => JsonType::Number,
-        };
+        let json_type = JsonType::starting_with(scan.peek()?);
         count(paths, path, json_type, times);
         if matches!(json_type, JsonType::Object) && depth < MAX_KEY_DEPTH {
             path.push('.');
@@ -501,6 +566,45 @@ mod tests {
         let mut escaped = Paths::default();
         walk_keys(&mut escaped, &mut String::new(), r#"{"a\"b":"c\\"}"#, 1);
         assert!(escaped.contains_key("a\"b"), "{escaped:?}");
+    }
+
+    #[test]
+    fn rows_of_one_shape_count_as_each_row_would() {
+        let texts = [
+            r#"{"query":"cat","results":["a"],"latency_ms":1}"#,
+            r#"{"query":"dog","results":[],"latency_ms":2}"#,
+            r#"{"query":"dog","results":[],"latency_ms":"2"}"#,
+            r#"{"query":"cat","results":["a"],"latency_ms":1}"#,
+            r#"{"query":"c\"at","results":["a"],"latency_ms":1}"#,
+            r#"{"query":"cat","app":{"v":1}}"#,
+            r#"{"latency_ms":1,"query":"cat","results":["a"]}"#,
+            r#"{}"#,
+            r#"{"query":"cat","results":["a"],"latency_ms":1}"#,
+        ];
+        let mut tally = Tally::default();
+        let mut expected = Paths::default();
+        for text in texts.iter().cycle().take(40) {
+            tally.add_properties("search", Some(text));
+            walk_keys_escaped(&mut expected, &mut String::new(), text, 1);
+        }
+        let expected: BTreeMap<String, BTreeMap<&str, u64>> = expected
+            .into_iter()
+            .map(|(path, counts)| {
+                let types = JSON_TYPES.iter().zip(counts).filter(|(_, n)| *n > 0);
+                (path, types.map(|(t, n)| (*t, n)).collect())
+            })
+            .collect();
+        tally.add_alike(
+            &Row {
+                kind: "search",
+                source: "s",
+                properties: None,
+                context: None,
+                term: None,
+            },
+            40,
+        );
+        assert_eq!(tally.into_profile().keys["search"].paths, expected);
     }
 
     #[test]
