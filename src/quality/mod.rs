@@ -119,7 +119,7 @@ pub async fn check_days(
 }
 
 /// The profile of every day of `days` that has rows: kept ones for days whose files have
-/// not changed since ([`profile_cache`]), the others read in one pass over `raw_events` and
+/// not changed since ([`profile_cache`]), the others read from their files ([`read`]) and
 /// kept for the next check.
 async fn profiles(
     warehouse: &Warehouse,
