@@ -128,16 +128,11 @@ impl<'t> Scan<'t> {
     /// Inside an object, at its next member or its end: the member's key (the cursor past
     /// its `:`), or `None` past the closing `}`. A key with an escape ends the scan.
     pub fn next_key(&mut self) -> Option<Option<&'t str>> {
-        loop {
-            match self.peek()? {
-                b'}' => {
-                    self.bump();
-                    return Some(None);
-                }
-                b',' => self.bump(),
-                b'"' => break,
-                _ => return None,
-            }
+        if self.past_commas_to(b'}')? {
+            return Some(None);
+        }
+        if self.peek()? != b'"' {
+            return None;
         }
         let key = self.string()?;
         if self.peek()? != b':' {
@@ -150,14 +145,20 @@ impl<'t> Scan<'t> {
     /// At the start of an array's next element or its end: whether there is one (`false`
     /// past the closing `]`).
     pub fn next_element(&mut self) -> Option<bool> {
+        Some(!self.past_commas_to(b']')?)
+    }
+
+    /// Past the commas before a container's next item: `true` past its `close` (the end),
+    /// `false` at the item.
+    fn past_commas_to(&mut self, close: u8) -> Option<bool> {
         loop {
             match self.peek()? {
-                b']' => {
-                    self.bump();
-                    return Some(false);
-                }
                 b',' => self.bump(),
-                _ => return Some(true),
+                b if b == close => {
+                    self.bump();
+                    return Some(true);
+                }
+                _ => return Some(false),
             }
         }
     }
